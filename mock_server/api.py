@@ -1,0 +1,127 @@
+"""Handlers of the public API's operations (sessions, agent sessions, OAuth tokens).
+
+Each handler gets a validated :class:`~mock_server.routing.Call` and asks the
+:class:`~mock_server.mock.KontextMock` core; none validates input or builds an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Response, request
+
+from .auth import parse_basic
+from .errors import ApiError, OAuthError, json_response
+from .routing import Call, Handler
+
+if TYPE_CHECKING:
+    from .mock import KontextMock
+
+__all__ = ["handlers"]
+
+
+def handlers(mock: KontextMock) -> dict[str, Handler]:
+    """The handler of every public operation, by operationId."""
+
+    def org_of(call: Call) -> str:
+        assert call.token is not None
+        return call.token.organization_id
+
+    def list_sessions(call: Call) -> Response:
+        params = call.params
+        status = params["status"]
+        if "status" not in call.explicit and params.get("includeInactive"):
+            status = "all"
+        with mock.store.lock:
+            rows = mock.select_sessions(
+                params["applicationId"], status, params["limit"], org_of(call)
+            )
+            body = b'{"items":[' + b",".join(s.to_json(d) for s, d in rows) + b"]}"
+        return json_response(body)
+
+    def get_session(call: Call) -> Response:
+        with mock.store.lock:
+            session, derived = mock.find_session(
+                call.params["applicationId"], call.params["sessionId"], org_of(call)
+            )
+            body = b'{"session":' + session.to_json(derived) + b"}"
+        return json_response(body)
+
+    def revoke_all(call: Call) -> Response:
+        count = mock.revoke_all(call.params["applicationId"], org_of(call))
+        return json_response({"success": True, "disconnectedCount": count})
+
+    def agent_application(call: Call) -> str:
+        assert call.token is not None
+        if call.token.application_id is None:
+            raise ApiError(
+                403, "insufficient_scope",
+                "agent sessions need a token of a client bound to an application",
+                missingScopes=["application"],
+            )
+        return call.token.application_id
+
+    def create_agent_session(call: Call) -> Response:
+        body = call.body
+        session = mock.open_session(
+            agent_application(call),
+            token_identifier=body["tokenIdentifier"],
+            authenticated_user_id=body["authenticatedUserId"],
+            client_session_id=body["clientSessionId"],
+            hostname=body.get("hostname"),
+            user_agent=body.get("userAgent", request.headers.get("User-Agent")),
+            client_info=body.get("clientInfo"),
+        )
+        return json_response({"sessionId": session.id, "name": session.name}, 201)
+
+    def agent_state(app_id: str, session_id: str) -> Response:
+        session = mock.find_session(app_id, session_id)[0]
+        with mock.store.lock:
+            public = session.to_public(session.derived_status(mock.now(), mock.idle_after))
+        return json_response(
+            {
+                "sessionId": public["id"],
+                "status": public["status"],
+                "derivedStatus": public["derivedStatus"],
+                "lastActiveAt": public["lastActiveAt"],
+                "tokenExpiresAt": public["tokenExpiresAt"],
+                "disconnectedAt": public["disconnectedAt"],
+            }
+        )
+
+    def heartbeat(call: Call) -> Response:
+        app_id = agent_application(call)
+        mock.heartbeat(app_id, call.params["sessionId"])
+        return agent_state(app_id, call.params["sessionId"])
+
+    def disconnect(call: Call) -> Response:
+        app_id = agent_application(call)
+        mock.disconnect(app_id, call.params["sessionId"], "agent")
+        return agent_state(app_id, call.params["sessionId"])
+
+    def issue_token(call: Call) -> Response:
+        form = call.body
+        basic = parse_basic(request.headers.get("Authorization"))
+        in_form = "client_id" in form or "client_secret" in form
+        if basic and in_form:
+            raise OAuthError(
+                400, "invalid_request", "authenticate the client one way: HTTP Basic or form fields"
+            )
+        client_id, secret = basic or (form.get("client_id"), form.get("client_secret"))
+        if not client_id or secret is None:
+            raise OAuthError(
+                401, "invalid_client",
+                "client authentication is required (HTTP Basic, or client_id and client_secret)",
+            )
+        grant = mock.issue_token(client_id, secret, form.get("scope"))
+        return json_response(grant, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    return {
+        "listSessions": list_sessions,
+        "getSession": get_session,
+        "revokeAllSessions": revoke_all,
+        "createAgentSession": create_agent_session,
+        "heartbeatAgentSession": heartbeat,
+        "disconnectAgentSession": disconnect,
+        "issueToken": issue_token,
+    }

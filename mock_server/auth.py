@@ -1,0 +1,86 @@
+"""Credentials on the wire: bearer tokens, HTTP Basic client authentication, and scopes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from urllib.parse import unquote
+
+from .errors import ForbiddenError, OAuthError, UnauthorizedError
+
+__all__ = [
+    "ALL_SCOPE",
+    "KNOWN_SCOPES",
+    "covers",
+    "missing_scopes",
+    "parse_basic",
+    "parse_bearer",
+    "secrets_equal",
+]
+
+ALL_SCOPE = "management:all"
+_AREAS = ("applications", "providers", "policy", "directory", "settings", "logs", "deployments")
+KNOWN_SCOPES: frozenset[str] = frozenset(
+    {ALL_SCOPE} | {f"management:{area}:{mode}" for area in _AREAS for mode in ("read", "write")}
+)
+
+
+def parse_bearer(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header; 401 when absent or malformed."""
+    if not header:
+        # RFC 6750 section 3.1: no error code when the request carried no credentials.
+        raise UnauthorizedError("missing bearer token (send Authorization: Bearer <token>)",
+                                oauth_error=None)
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise UnauthorizedError("malformed Authorization header (expected: Bearer <token>)")
+    return token
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``(client_id, client_secret)`` of an HTTP Basic header, None when it is not Basic.
+
+    RFC 6749 section 2.3.1: both parts are form-urlencoded before the Basic encoding.
+    """
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError(401, "invalid_client", "malformed HTTP Basic credentials") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise OAuthError(401, "invalid_client", "malformed HTTP Basic credentials")
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def secrets_equal(given: str, expected: str) -> bool:
+    """Compare secrets in constant time."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def covers(held: frozenset[str], scope: str) -> bool:
+    """True when the held scopes grant ``scope`` (``management:all`` grants every management scope)."""
+    return scope in held or (ALL_SCOPE in held and scope.startswith("management:"))
+
+
+def missing_scopes(held: frozenset[str], alternatives: list[list[str]]) -> list[str]:
+    """What the narrowest requirement lacks, or [] when any alternative is met."""
+    if not alternatives:
+        return []
+    gaps = [[s for s in needed if not covers(held, s)] for needed in alternatives]
+    if any(not gap for gap in gaps):
+        return []
+    return gaps[0]
+
+
+def require_scopes(held: frozenset[str], alternatives: list[list[str]]) -> None:
+    """403 unless the held scopes meet one of the alternatives."""
+    missing = missing_scopes(held, alternatives)
+    if missing:
+        raise ForbiddenError(missing)

@@ -1,0 +1,123 @@
+"""``kontext-mock``: serve the mock. A thin layer: it parses options and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import MockConfig
+from .durations import DurationError, parse_duration, parse_instant
+from .mock import KontextMock
+from .serve import is_loopback, serve_forever
+
+__all__ = ["main"]
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"KONTEXT_MOCK_{name}", default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``kontext-mock``."""
+    parser = argparse.ArgumentParser(
+        prog="kontext-mock",
+        description="A stateful mock of the Kontext sessions API.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the mock server")
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"),
+                       help="address to bind (default 127.0.0.1; env KONTEXT_MOCK_HOST)")
+    serve.add_argument("--port", type=int, default=int(_env("PORT", "8080") or 8080),
+                       help="port (default 8080; 0 picks a free one; env KONTEXT_MOCK_PORT)")
+    serve.add_argument("--seed", type=int, default=None, help="seed of the fake data (default 1)")
+    serve.add_argument("--now", default=None, metavar="INSTANT",
+                       help="start a virtual clock at this ISO 8601 instant (default: system time)")
+    serve.add_argument("--frozen", action="store_true",
+                       help="the clock moves only when told to (control plane or Python)")
+    serve.add_argument("--idle-after", default=None, metavar="DURATION",
+                       help="no activity for this long makes a session idle (default 5m)")
+    serve.add_argument("--token-ttl", default=None, metavar="DURATION",
+                       help="lifetime of /oauth2/token tokens (default 1h)")
+    serve.add_argument("--organizations", type=int, default=None,
+                       help="seeded organizations besides the dev one (default 1)")
+    serve.add_argument("--applications", type=int, default=None,
+                       help="applications per seeded organization (default 2)")
+    serve.add_argument("--sessions", type=int, default=None,
+                       help="sessions per application (default 20)")
+    serve.add_argument("--dev-token", default=None, help="the static dev bearer token")
+    serve.add_argument("--dev-client-id", default=None, help="the dev OAuth client id")
+    serve.add_argument("--dev-client-secret", default=None, help="the dev OAuth client secret")
+    serve.add_argument("--strict", action="store_true",
+                       help="validate every response against openapi.yaml (500 on a mismatch)")
+    serve.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MockConfig:
+    """The mock's configuration: defaults, then environment, then options."""
+    return MockConfig.from_env(
+        seed=args.seed,
+        now=parse_instant(args.now) if args.now else None,
+        frozen=args.frozen or None,
+        idle_after=parse_duration(args.idle_after) if args.idle_after else None,
+        token_ttl=parse_duration(args.token_ttl) if args.token_ttl else None,
+        organizations=args.organizations,
+        applications=args.applications,
+        sessions=args.sessions,
+        dev_token=args.dev_token,
+        dev_client_id=args.dev_client_id,
+        dev_client_secret=args.dev_client_secret,
+        strict=args.strict or None,
+    )
+
+
+def banner(mock: KontextMock, host: str, port: int) -> str:
+    """What ``serve`` prints on start: where it is, how to authenticate, a ready curl."""
+    c = mock.config
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host  # noqa: S104
+    base = f"http://{shown}:{port}"
+    apps = "\n".join(f"    {app_id}" for app_id in mock.application_ids()[:8])
+    clock = f"{mock.now().isoformat()} ({'frozen' if mock.clock.frozen else 'running'})"
+    return (
+        f"kontext-mock serving on {base}  (bound to {host}:{port})\n"
+        f"  clock:         {clock}\n"
+        f"  dev token:     {c.dev_token}\n"
+        f"  dev client:    {c.dev_client_id} / {c.dev_client_secret}\n"
+        f"  application:   {c.dev_application_id} (dev)\n"
+        f"  applications:\n{apps}\n"
+        f"  try:\n"
+        f'    curl -s -H "Authorization: Bearer {c.dev_token}" \\\n'
+        f'      "{base}/api/v1/applications/{c.dev_application_id}/sessions?limit=5"\n'
+        f"  Ctrl-C to stop.\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``kontext-mock``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (DurationError, ValueError) as exc:
+        parser.error(str(exc))
+    if not is_loopback(args.host):
+        print(f"kontext-mock: warning: bound to {args.host}, reachable from other machines",
+              file=sys.stderr)
+    mock = KontextMock(config)
+
+    def ready(host: str, port: int) -> None:
+        print(banner(mock, host, port), flush=True)
+
+    try:
+        serve_forever(mock.app, args.host, args.port, threads=args.threads, on_ready=ready)
+    except OSError as exc:
+        print(f"kontext-mock: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    print("kontext-mock: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""The only source of "now".
+
+The mock always keeps a :class:`VirtualClock`: started at the system's time and left
+running, it *is* the system clock; frozen, set or advanced, it is a test's clock. One
+class means a running mock can be frozen or moved at any moment without swapping clocks
+under the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+__all__ = ["Clock", "ClockError", "VirtualClock"]
+
+
+class ClockError(ValueError):
+    """An operation the clock refuses (e.g. advancing by a negative duration)."""
+
+
+class Clock(Protocol):
+    """What the store and the HTTP layer read the time from."""
+
+    def now(self) -> datetime:
+        """The current instant, an aware UTC datetime."""
+        ...
+
+    @property
+    def frozen(self) -> bool:
+        """True when time moves only when told to."""
+        ...
+
+
+class VirtualClock:
+    """A clock under the test's control.
+
+    Running, it moves with real time from the instant it was set to; frozen, it moves
+    only through :meth:`advance` and :meth:`set`. Instants are kept to the millisecond,
+    as the API reports them, so that what a client reads back is what the clock says.
+    """
+
+    def __init__(self, start: datetime, *, frozen: bool = True) -> None:
+        self._lock = threading.Lock()
+        self._anchor = _to_ms(start)
+        self._anchor_mono = time.monotonic()
+        self._frozen = frozen
+
+    @classmethod
+    def system(cls) -> VirtualClock:
+        """A running clock that starts at the system's current time."""
+        return cls(datetime.now(UTC), frozen=False)
+
+    @property
+    def frozen(self) -> bool:
+        """True when time moves only when told to."""
+        return self._frozen
+
+    def now(self) -> datetime:
+        """The clock's current instant."""
+        if self._frozen:
+            return self._anchor
+        with self._lock:
+            elapsed = time.monotonic() - self._anchor_mono
+            return _to_ms(self._anchor + timedelta(seconds=elapsed))
+
+    def set(self, instant: datetime) -> datetime:
+        """Move the clock to ``instant`` (forwards or backwards); returns the new now."""
+        if instant.tzinfo is None:
+            raise ClockError("the instant must carry a time zone (e.g. Z)")
+        with self._lock:
+            self._anchor = _to_ms(instant)
+            self._anchor_mono = time.monotonic()
+            return self._anchor
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by ``delta``; returns the new now."""
+        if delta < timedelta(0):
+            raise ClockError("the clock only advances; use set() to go back")
+        return self.set(self.now() + delta)
+
+    def freeze(self) -> datetime:
+        """Stop the clock at the current instant."""
+        now = self.now()
+        with self._lock:
+            self._anchor, self._anchor_mono, self._frozen = now, time.monotonic(), True
+        return now
+
+    def unfreeze(self) -> datetime:
+        """Let the clock run with real time again, from the current instant."""
+        now = self.now()
+        with self._lock:
+            self._anchor, self._anchor_mono, self._frozen = now, time.monotonic(), False
+        return now
+
+
+def _to_ms(instant: datetime) -> datetime:
+    instant = instant.astimezone(UTC)
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)

@@ -1,0 +1,119 @@
+"""Session lifecycle events, published to subscribers and kept in a bounded history.
+
+Every change to a session (created, heartbeat, idle, expired, disconnected) becomes an
+:class:`Event`. The control plane streams them as server-sent events; Python callers
+subscribe or read the history.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .durations import format_instant
+
+__all__ = ["Event", "EventBus", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One lifecycle event: ``type`` like ``session.disconnected``, at ``time`` on the mock's clock."""
+
+    id: int
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready data."""
+        return {"id": self.id, "type": self.type, "time": format_instant(self.time), "data": self.data}
+
+
+class Subscription:
+    """A subscriber's queue of events; iterate it, or ``get`` with a timeout."""
+
+    def __init__(self, bus: EventBus, types: frozenset[str] | None) -> None:
+        self._bus = bus
+        self._types = types
+        self.queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+
+    def wants(self, event: Event) -> bool:
+        """True when this subscriber asked for events of this type."""
+        return self._types is None or event.type in self._types
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None after ``timeout`` seconds."""
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    """Publishes events to every subscriber; keeps the last ``history`` events."""
+
+    def __init__(self, history: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._subscribers: list[Subscription] = []
+        self.history: deque[Event] = deque(maxlen=history)
+        self.listeners: list[Callable[[Event], None]] = []
+
+    def publish(self, type_: str, time: datetime, data: dict[str, Any]) -> Event:
+        """Record an event and hand it to every subscriber that wants it."""
+        with self._lock:
+            event = Event(next(self._ids), type_, time, data)
+            self.history.append(event)
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            if sub.wants(event):
+                sub.queue.put(event)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def subscribe(self, types: frozenset[str] | None = None) -> Subscription:
+        """A new subscription to events (of the given types, or all)."""
+        sub = Subscription(self, types)
+        with self._lock:
+            self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Remove a subscription."""
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    @contextmanager
+    def subscribed(self, types: frozenset[str] | None = None) -> Iterator[Subscription]:
+        """A subscription for the length of a ``with`` block."""
+        sub = self.subscribe(types)
+        try:
+            yield sub
+        finally:
+            sub.close()
+
+    def since(self, event_id: int = 0, types: frozenset[str] | None = None) -> list[Event]:
+        """Recorded events after ``event_id``, optionally of some types only."""
+        with self._lock:
+            return [
+                e for e in self.history
+                if e.id > event_id and (types is None or e.type in types)
+            ]
+
+    def clear(self) -> None:
+        """Forget the history (subscribers stay)."""
+        with self._lock:
+            self.history.clear()

@@ -1,0 +1,188 @@
+"""The records the mock keeps, and the one rule computed from them: ``derived_status``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+
+from .durations import format_instant
+
+__all__ = [
+    "CONNECTED",
+    "DISCONNECTED",
+    "STATUS_FILTERS",
+    "AccessToken",
+    "Application",
+    "DerivedStatus",
+    "OAuthClient",
+    "Organization",
+    "Session",
+    "derived_status",
+]
+
+Status = Literal["active", "disconnected"]
+DerivedStatus = Literal["active", "idle", "expired", "disconnected"]
+DisconnectReason = Literal["revoked", "agent", "timeout"]
+
+CONNECTED: Status = "active"
+DISCONNECTED: Status = "disconnected"
+
+# What each value of the list endpoint's ``status`` filter admits (see openapi.yaml).
+STATUS_FILTERS: dict[str, frozenset[str]] = {
+    "active": frozenset({"active", "idle"}),
+    "inactive": frozenset({"expired", "disconnected"}),
+    "all": frozenset({"active", "idle", "expired", "disconnected"}),
+}
+
+
+def derived_status(
+    status: str,
+    token_expires_at: datetime | None,
+    last_active_at: datetime | None,
+    now: datetime,
+    idle_after: timedelta,
+) -> DerivedStatus:
+    """The status a reader sees at ``now``.
+
+    Precedence: disconnected, then expired (token expiry not after now), then idle
+    (no activity for ``idle_after``), else active. A session with no recorded activity
+    counts as idle: nothing says it was active recently.
+    """
+    if status == DISCONNECTED:
+        return "disconnected"
+    if token_expires_at is not None and token_expires_at <= now:
+        return "expired"
+    if last_active_at is None or now - last_active_at >= idle_after:
+        return "idle"
+    return "active"
+
+
+@dataclass(slots=True)
+class Organization:
+    """An organization: owns applications and OAuth clients."""
+
+    id: str
+    name: str
+
+
+@dataclass(slots=True)
+class Application:
+    """An application; its sessions are kept in the store's per-application index."""
+
+    id: str
+    organization_id: str
+    name: str
+
+
+@dataclass(slots=True)
+class OAuthClient:
+    """A client of ``/oauth2/token``. A client bound to an application can open agent sessions."""
+
+    client_id: str
+    client_secret: str
+    organization_id: str
+    scopes: frozenset[str]
+    application_id: str | None = None
+    name: str = ""
+
+
+@dataclass(slots=True)
+class AccessToken:
+    """A bearer token; ``expires_at`` None means it never expires (the static dev token)."""
+
+    token: str
+    client_id: str
+    organization_id: str
+    scopes: frozenset[str]
+    application_id: str | None
+    expires_at: datetime | None
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    """One session. Mutate it only through the store, which keeps indexes and caches right."""
+
+    id: str
+    application_id: str
+    organization_id: str
+    name: str
+    status: Status
+    created_at: datetime
+    connected_at: datetime | None
+    last_active_at: datetime | None
+    token_expires_at: datetime | None
+    disconnected_at: datetime | None = None
+    disconnect_reason: DisconnectReason | None = None
+    hostname: str | None = None
+    user_agent: str | None = None
+    client_info: dict[str, Any] | None = None
+    client_session_id: str | None = None
+    authenticated_user_id: str | None = None
+    token_identifier: str | None = None
+    # The serialized session, cut around derivedStatus (the one field that moves with
+    # time without the session changing); rebuilt only after the session changes.
+    _json: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def sort_key(self) -> tuple[float, str]:
+        """The list order: newest ``createdAt`` first, ties by ``id`` ascending."""
+        return (-self.created_at.timestamp(), self.id)
+
+    def derived_status(self, now: datetime, idle_after: timedelta) -> DerivedStatus:
+        """This session's derivedStatus at ``now``."""
+        return derived_status(
+            self.status, self.token_expires_at, self.last_active_at, now, idle_after
+        )
+
+    def changed(self) -> None:
+        """Drop the cached serialization; call after every change to a field."""
+        self._json = None
+
+    def to_public(self, derived: str) -> dict[str, Any]:
+        """The API's Session object, given its derivedStatus."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "derivedStatus": derived,
+            "tokenExpiresAt": _ts(self.token_expires_at),
+            "lastActiveAt": _ts(self.last_active_at),
+            "connectedAt": _ts(self.connected_at),
+            "disconnectedAt": _ts(self.disconnected_at),
+            "createdAt": format_instant(self.created_at),
+            "agentId": self.application_id,
+            "organizationId": self.organization_id,
+            "hostname": self.hostname,
+            "userAgent": self.user_agent,
+            "clientInfo": self.client_info,
+        }
+
+    def to_json(self, derived: str) -> bytes:
+        """The Session object as JSON bytes, from the cache when the session has not changed."""
+        parts = self._json
+        if parts is None:
+            marker = "\x00derived\x00"
+            whole = orjson.dumps(self.to_public(marker))
+            head, _, tail = whole.partition(orjson.dumps(marker))
+            parts = self._json = (head + b'"', b'"' + tail)
+        return parts[0] + derived.encode() + parts[1]
+
+    def to_record(self) -> dict[str, Any]:
+        """Every stored fact, for export; :meth:`from_record` reads it back."""
+        record = self.to_public("")
+        del record["derivedStatus"], record["agentId"]
+        record.update(
+            applicationId=self.application_id,
+            disconnectReason=self.disconnect_reason,
+            clientSessionId=self.client_session_id,
+            authenticatedUserId=self.authenticated_user_id,
+            tokenIdentifier=self.token_identifier,
+        )
+        return record
+
+
+def _ts(instant: datetime | None) -> str | None:
+    return None if instant is None else format_instant(instant)

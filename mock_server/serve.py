@@ -1,0 +1,106 @@
+"""Serving a WSGI app with a production server (waitress: threads in one process).
+
+State lives in one process, so the server runs threads, never forked workers.
+:func:`start` runs it in a background thread (tests, the pytest plugin);
+:func:`serve_forever` runs it in the foreground until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+__all__ = ["RunningServer", "is_loopback", "serve_forever", "start"]
+
+WsgiApp = Callable[..., Any]
+
+
+@dataclass
+class RunningServer:
+    """A server running in a background thread."""
+
+    host: str
+    port: int
+    _server: Any
+    _thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8080``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and wait for the server thread."""
+        _shutdown(self._server)
+        self._thread.join(timeout)
+
+
+def _make(app: WsgiApp, host: str, port: int, threads: int) -> Any:
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kontext-mock",
+        channel_timeout=30,
+        # Keep the default request limits of waitress (headers 256 KiB); bodies are
+        # limited by the app (MAX_CONTENT_LENGTH), which answers 413 in JSON.
+        clear_untrusted_proxy_headers=True,
+        asyncore_use_poll=True,
+    )
+
+
+def _shutdown(server: Any) -> None:
+    # close every channel from inside the server's own loop, which then ends
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    server.task_dispatcher.shutdown(timeout=2)
+
+
+def start(app: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> RunningServer:
+    """Serve ``app`` from a background thread; port 0 picks a free port."""
+    server = _make(app, host, port, threads)
+    thread = threading.Thread(target=server.run, name="kontext-mock-server", daemon=True)
+    thread.start()
+    return RunningServer(host, server.effective_port, server, thread)
+
+
+def serve_forever(
+    app: WsgiApp,
+    host: str,
+    port: int,
+    threads: int = 8,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve ``app`` in the foreground until SIGINT or SIGTERM, then stop cleanly."""
+    server = _make(app, host, port, threads)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        _shutdown(server)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if on_ready:
+            on_ready(host, server.effective_port)
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

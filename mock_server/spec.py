@@ -1,0 +1,263 @@
+"""The OpenAPI document, loaded once, compiled into what the mock runs on.
+
+For every operation: its Flask URL rule, its parameters with their coercions and
+compiled JSON Schema validators, its body validator, its security requirements, and
+validators for each documented response. Nothing is re-resolved per request.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "Operation",
+    "Parameter",
+    "ResponseMismatch",
+    "Spec",
+    "default_spec_path",
+    "load_spec",
+]
+
+_SPEC_URI = "urn:kontext:spec"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+_FORMATS = FormatChecker(("uuid", "date-time"))
+# Counts validator compilations; a regression guard checks serving compiles none.
+compilations = 0
+
+
+def default_spec_path(name: str = "openapi.yaml") -> Path:
+    """Where the public spec is: packaged beside this module, or at the source tree's top."""
+    packaged = resources.files("mock_server").joinpath(name)
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / name
+
+
+class ResponseMismatch(AssertionError):
+    """A response the spec does not describe."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One path, query or header parameter, ready to coerce and validate."""
+
+    name: str
+    location: str
+    required: bool
+    schema: Mapping[str, Any]
+    validator: Draft202012Validator
+    kind: str  # "integer", "boolean", "number" or "string": how to read the text
+
+    def coerce(self, raw: str) -> Any:
+        """Read the parameter's text as its schema's type; leave it as text when it is not."""
+        if self.kind == "integer" and _INTEGER.match(raw):
+            return int(raw)
+        if self.kind == "boolean" and raw in ("true", "false"):
+            return raw == "true"
+        if self.kind == "number":
+            try:
+                return float(raw)
+            except ValueError:
+                return raw
+        return raw
+
+    @property
+    def default(self) -> Any:
+        """The schema's default, or None."""
+        return self.schema.get("default")
+
+
+@dataclass(slots=True)
+class Operation:
+    """One operation of the spec, compiled."""
+
+    operation_id: str
+    method: str
+    path: str
+    rule: str
+    parameters: list[Parameter]
+    body_media_type: str | None
+    body_required: bool
+    body_validator: Draft202012Validator | None
+    # alternatives of security requirements: [(scheme, [scopes]), ...] each
+    security: list[list[tuple[str, list[str]]]]
+    responses: dict[str, tuple[Draft202012Validator | None, list[str]]] = field(default_factory=dict)
+    error_style: str = "api"  # "oauth" for RFC 6749 error bodies
+
+    @property
+    def bearer(self) -> bool:
+        """True when a bearer token is needed."""
+        return any(
+            scheme in ("oauth2", "bearerAuth") for req in self.security for scheme, _ in req
+        )
+
+    @property
+    def scope_alternatives(self) -> list[list[str]]:
+        """Each way of holding enough scopes (any one suffices)."""
+        return [scopes for req in self.security for scheme, scopes in req if scheme == "oauth2"]
+
+
+class Spec:
+    """A loaded, compiled OpenAPI document."""
+
+    def __init__(self, document: dict[str, Any], source: str = "<memory>") -> None:
+        self.document = document
+        self.source = source
+        self._registry: Registry = Registry().with_resource(
+            _SPEC_URI, Resource(contents=document, specification=DRAFT202012)
+        )
+        self.operations: dict[str, Operation] = {}
+        for path, item in document.get("paths", {}).items():
+            shared = item.get("parameters", [])
+            for method in _METHODS:
+                if method in item:
+                    op = self._compile(path, method, item[method], shared)
+                    self.operations[op.operation_id] = op
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Spec:
+        """Load a spec from a YAML or JSON file."""
+        text = Path(path).read_text(encoding="utf-8")
+        return cls(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), str(path))
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.operations.values())
+
+    # -- compilation -------------------------------------------------------------------
+
+    def resolve(self, node: Any) -> Any:
+        """Follow local ``$ref`` chains of a node of the document."""
+        while isinstance(node, Mapping) and "$ref" in node:
+            node = self._pointer(node["$ref"])
+        return node
+
+    def _pointer(self, ref: str) -> Any:
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local references are supported: {ref}")
+        node: Any = self.document
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
+        """A compiled validator for a schema of this document (its refs resolve in it)."""
+        global compilations
+        compilations += 1
+        return Draft202012Validator(
+            _rebase(schema), registry=self._registry, format_checker=_FORMATS
+        )
+
+    def _compile(
+        self, path: str, method: str, node: dict[str, Any], shared: list[Any]
+    ) -> Operation:
+        params: dict[tuple[str, str], Parameter] = {}
+        for raw in [*shared, *node.get("parameters", [])]:
+            p = self.resolve(raw)
+            schema = self.resolve(p.get("schema", {}))
+            kind = schema.get("type", "string")
+            params[(p["in"], p["name"])] = Parameter(
+                name=p["name"],
+                location=p["in"],
+                required=bool(p.get("required", p["in"] == "path")),
+                schema=schema,
+                validator=self.validator(schema),
+                kind=kind if isinstance(kind, str) else "string",
+            )
+        body_type = body_validator = None
+        body_required = False
+        if "requestBody" in node:
+            body = self.resolve(node["requestBody"])
+            body_required = bool(body.get("required", False))
+            body_type, media = next(iter(body["content"].items()))
+            body_validator = self.validator(media.get("schema", {}))
+        security = [
+            list(req.items()) for req in node.get("security", self.document.get("security", []))
+        ]
+        op = Operation(
+            operation_id=node["operationId"],
+            method=method.upper(),
+            path=path,
+            rule=re.sub(r"\{([^}]+)\}", r"<\1>", path),
+            parameters=list(params.values()),
+            body_media_type=body_type,
+            body_required=body_required,
+            body_validator=body_validator,
+            security=security,
+        )
+        for status, raw_response in node.get("responses", {}).items():
+            response = self.resolve(raw_response)
+            media = response.get("content", {}).get("application/json")
+            headers = [
+                name.lower()
+                for name, h in response.get("headers", {}).items()
+                if self.resolve(h).get("required")
+            ]
+            op.responses[status] = (
+                self.validator(media["schema"]) if media and "schema" in media else None,
+                headers,
+            )
+        bad_request = op.responses.get("400")
+        if bad_request and "OAuthError" in str(
+            self.resolve(node["responses"]["400"]).get("content", {})
+        ):
+            op.error_style = "oauth"
+        return op
+
+    # -- response validation -------------------------------------------------------------
+
+    def check_response(
+        self, op: Operation, status: int, headers: Mapping[str, str], body: Any
+    ) -> None:
+        """Raise :class:`ResponseMismatch` unless the spec describes this response."""
+        entry = op.responses.get(str(status)) or op.responses.get(f"{str(status)[0]}XX")
+        entry = entry or op.responses.get("default")
+        if entry is None:
+            raise ResponseMismatch(
+                f"{op.operation_id}: status {status} is not documented"
+                f" (documented: {', '.join(sorted(op.responses))})"
+            )
+        validator, required_headers = entry
+        lowered = {k.lower() for k in headers}
+        missing = [h for h in required_headers if h not in lowered]
+        if missing:
+            raise ResponseMismatch(f"{op.operation_id} {status}: missing headers {missing}")
+        if validator is not None:
+            errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+            if errors:
+                e = errors[0]
+                where = "/".join(str(p) for p in e.absolute_path) or "<root>"
+                raise ResponseMismatch(
+                    f"{op.operation_id} {status}: body at {where}: {e.message}"
+                )
+
+
+def _rebase(schema: Any) -> Any:
+    """Point a schema's local refs (``#/components/...``) at the whole document."""
+    if isinstance(schema, Mapping):
+        out = {k: _rebase(v) for k, v in schema.items()}
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            out["$ref"] = _SPEC_URI + ref
+        return out
+    if isinstance(schema, list):
+        return [_rebase(v) for v in schema]
+    return copy.copy(schema)
+
+
+@cache
+def load_spec(path: str | None = None) -> Spec:
+    """The spec at ``path`` (default: the public ``openapi.yaml``), loaded and compiled once."""
+    return Spec.from_file(path or default_spec_path())
