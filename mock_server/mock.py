@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,14 +31,24 @@ from .model import (
     Organization,
     Session,
 )
-from .store import Store
+from .store import Store, StoreSnapshot
 
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["KontextMock"]
+__all__ = ["KontextMock", "MockSnapshot"]
 
 Duration = timedelta | str | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class MockSnapshot:
+    """Everything :meth:`KontextMock.restore` needs to return to a moment."""
+
+    store: StoreSnapshot
+    config: MockConfig
+    now: datetime
+    frozen: bool
 
 
 class KontextMock:
@@ -136,6 +147,24 @@ class KontextMock:
             )
         self.events.clear()
         self._faker = SessionFaker(config.seed + 1, config.idle_after)
+
+    def snapshot(self) -> MockSnapshot:
+        """Capture the state and the clock; :meth:`restore` returns to it in microseconds."""
+        with self.store.lock:
+            return MockSnapshot(self.store.snapshot(), self.config, self.clock.now(),
+                                self.clock.frozen)
+
+    def restore(self, snap: MockSnapshot) -> None:
+        """Return to a snapshot: records, configuration and clock (event history cleared)."""
+        with self.store.lock:
+            self.store.restore(snap.store)
+            self.config = snap.config
+            self.clock.set(snap.now)
+            if snap.frozen and not self.clock.frozen:
+                self.clock.freeze()
+            elif not snap.frozen and self.clock.frozen:
+                self.clock.unfreeze()
+            self.events.clear()
 
     def application_ids(self, organization_id: str | None = None) -> list[str]:
         """Ids of the applications (of one organization, if given), dev application first."""

@@ -8,13 +8,26 @@ sessions, never the whole store's.
 from __future__ import annotations
 
 import bisect
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .model import AccessToken, Application, OAuthClient, Organization, Session
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Store", "StoreError", "StoreSnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSnapshot:
+    """A copy of every record, cheap to take and to restore (the pytest plugin's reset)."""
+
+    organizations: dict[str, Organization]
+    applications: dict[str, Application]
+    clients: dict[str, OAuthClient]
+    tokens: dict[str, AccessToken]
+    sessions: dict[str, list[Session]]  # application id -> sessions in list order
 
 
 class StoreError(KeyError):
@@ -55,6 +68,37 @@ class Store:
                 self.tokens, self._by_app, self._keys,
             ):
                 table.clear()
+
+    def snapshot(self) -> StoreSnapshot:
+        """Copy the state. Sessions are copied (they change); other records are replaced,
+        never changed in place, so sharing them is safe."""
+        with self.lock:
+            return StoreSnapshot(
+                organizations=dict(self.organizations),
+                applications=dict(self.applications),
+                clients=dict(self.clients),
+                tokens=dict(self.tokens),
+                sessions={
+                    app_id: [copy.copy(s) for s in sessions]
+                    for app_id, sessions in self._by_app.items()
+                },
+            )
+
+    def restore(self, snap: StoreSnapshot) -> None:
+        """Return to a snapshot; the snapshot stays usable for the next restore."""
+        with self.lock:
+            self.organizations = dict(snap.organizations)
+            self.applications = dict(snap.applications)
+            self.clients = dict(snap.clients)
+            self.tokens = dict(snap.tokens)
+            self._by_app = {
+                app_id: [copy.copy(s) for s in sessions]
+                for app_id, sessions in snap.sessions.items()
+            }
+            self._keys = {
+                app_id: [_sort_key(s) for s in sessions] for app_id, sessions in self._by_app.items()
+            }
+            self.sessions = {s.id: s for sessions in self._by_app.values() for s in sessions}
 
     # -- organizations, applications, clients, tokens ---------------------------------
 
