@@ -76,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
 def banner(mock: KontextMock, host: str, port: int) -> str:
     """What ``serve`` prints on start: where it is, how to authenticate, a ready curl."""
     c = mock.config
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host  # noqa: S104
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     base = f"http://{shown}:{port}"
     apps = "\n".join(f"    {app_id}" for app_id in mock.application_ids()[:8])
     clock = f"{mock.now().isoformat()} ({'frozen' if mock.clock.frozen else 'running'})"

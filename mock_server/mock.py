@@ -268,15 +268,14 @@ class KontextMock:
             self.visible_application(application_id, organization_id)
             now, idle_after = self.clock.now(), self.config.idle_after
             picked: list[tuple[Session, DerivedStatus]] = []
-            sessions = self.store.application_sessions(application_id)
-            for scanned, session in enumerate(sessions, 1):
+            scanned = 0
+            for session in self.store.application_sessions(application_id):
+                scanned += 1
                 derived = session.derived_status(now, idle_after)
                 if derived in wanted:
                     picked.append((session, derived))
                     if len(picked) >= limit:
                         break
-            else:
-                scanned = len(sessions)
             self.store.sessions_scanned += scanned
             return picked
 
@@ -364,20 +363,20 @@ class KontextMock:
             return session
 
     def heartbeat(self, application_id: str, session_id: str) -> Session:
-        """An agent's heartbeat: ``lastActiveAt`` becomes now. 410 when the session is gone."""
+        """An agent's heartbeat: ``lastActiveAt`` becomes now. 409 when the session is gone."""
         with self.store.lock:
             session, derived = self.find_session(application_id, session_id)
             now = self.clock.now()
             if session.status == DISCONNECTED:
                 reason = session.disconnect_reason or "agent"
                 raise ApiError(
-                    410, "session_disconnected",
+                    409, "session_disconnected",
                     f"the session was disconnected ({reason}); re-authenticate to open a new one",
                     reason=reason,
                 )
             if derived == "expired":
                 raise ApiError(
-                    410, "session_expired",
+                    409, "session_expired",
                     "the session token has expired; re-authenticate to open a new one",
                     reason="expired",
                 )

@@ -1,0 +1,33 @@
+# kontext-mock: `make serve` runs the mock, `make test` passes the tests.
+# Both set everything up first (a virtual environment in .venv) on a fresh clone.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: install serve test lint typecheck clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## set up .venv with the project and its dev tools
+
+serve: $(STAMP) ## run the mock on http://127.0.0.1:8080 (ARGS="--seed 7 --frozen ...")
+	$(BIN)/kontext-mock serve $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy mock_server
+
+test: $(STAMP) lint ## lint, then the whole test suite
+	$(BIN)/pytest -n 2 $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist

@@ -1,0 +1,216 @@
+"""The behaviour model over HTTP: list filters, get, revoke-all, derived status and the clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask.testing import FlaskClient
+
+from mock_server import KontextMock, derived_status, parse_instant
+from mock_server.model import STATUS_FILTERS
+
+from .conftest import AUTH, DEV_APP, DEV_SESSION
+
+LIST = f"/api/v1/applications/{DEV_APP}/sessions"
+
+
+def listed(client: FlaskClient, query: str = "") -> list[dict]:
+    response = client.get(f"{LIST}{query}", headers=AUTH)
+    assert response.status_code == 200, response.json
+    return response.json["items"]
+
+
+def expected_status(session: dict, now: datetime, idle_after: timedelta) -> str:
+    """derivedStatus recomputed from the session's own timestamps, independently of the mock."""
+    expires = session["tokenExpiresAt"]
+    last = session["lastActiveAt"]
+    return derived_status(
+        session["status"],
+        parse_instant(expires) if expires else None,
+        parse_instant(last) if last else None,
+        now,
+        idle_after,
+    )
+
+
+def test_default_list_is_the_active_filter(client: FlaskClient) -> None:
+    default = listed(client)
+    assert default == listed(client, "?status=active")
+    assert default and {s["derivedStatus"] for s in default} <= {"active", "idle"}
+
+
+def test_filters_partition_the_sessions(client: FlaskClient) -> None:
+    everything = listed(client, "?status=all")
+    active = listed(client, "?status=active")
+    inactive = listed(client, "?status=inactive")
+    assert {s["derivedStatus"] for s in inactive} <= {"expired", "disconnected"}
+    assert sorted(s["id"] for s in active + inactive) == sorted(s["id"] for s in everything)
+    assert not {s["id"] for s in active} & {s["id"] for s in inactive}
+    # the seeded mix has every derived status
+    assert {s["derivedStatus"] for s in everything} == {"active", "idle", "expired", "disconnected"}
+
+
+def test_include_inactive_means_all_unless_status_is_given(client: FlaskClient) -> None:
+    assert listed(client, "?includeInactive=true") == listed(client, "?status=all")
+    assert listed(client, "?includeInactive=true&status=active") == listed(client, "?status=active")
+    assert listed(client, "?includeInactive=false") == listed(client, "?status=active")
+
+
+def test_limit_is_respected_and_keeps_the_order(client: FlaskClient) -> None:
+    everything = listed(client, "?status=all&limit=200")
+    for limit in (1, 2, 7, len(everything), 200):
+        assert listed(client, f"?status=all&limit={limit}") == everything[:limit]
+
+
+def test_list_order_is_newest_first_then_id(client: FlaskClient) -> None:
+    items = listed(client, "?status=all")
+    keys = [(-parse_instant(s["createdAt"]).timestamp(), s["id"]) for s in items]
+    assert keys == sorted(keys)
+
+
+def test_every_listed_session_reads_back_identically(client: FlaskClient) -> None:
+    for session in listed(client, "?status=all"):
+        response = client.get(f"{LIST}/{session['id']}", headers=AUTH)
+        assert response.status_code == 200
+        assert response.json == {"session": session}
+
+
+def test_sessions_are_coherent(client: FlaskClient, mock: KontextMock) -> None:
+    now = mock.now()
+    for s in listed(client, "?status=all"):
+        created, connected, last = (parse_instant(s[k]) for k in ("createdAt", "connectedAt", "lastActiveAt"))
+        assert created <= connected <= last <= now
+        assert (s["disconnectedAt"] is not None) == (s["status"] == "disconnected")
+        if s["disconnectedAt"]:
+            assert last <= parse_instant(s["disconnectedAt"]) <= now
+        assert s["agentId"] == DEV_APP
+        assert s["derivedStatus"] == expected_status(s, now, mock.idle_after)
+        if s["clientInfo"] is not None:
+            assert s["clientInfo"]["name"]
+
+
+def test_the_docs_example_session_is_there(client: FlaskClient) -> None:
+    response = client.get(f"{LIST}/{DEV_SESSION}", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json["session"]["derivedStatus"] == "active"
+
+
+def test_moving_the_clock_changes_every_answer_consistently(
+    client: FlaskClient, mock: KontextMock
+) -> None:
+    before = {s["id"]: s for s in listed(client, "?status=all")}
+    for step in ("PT4M", "PT2M", "PT30M", "PT2H"):
+        mock.advance(step)
+        now = mock.now()
+        after = listed(client, "?status=all")
+        assert {s["id"] for s in after} == set(before)
+        for s in after:
+            assert s["derivedStatus"] == expected_status(s, now, mock.idle_after)
+        for name, statuses in STATUS_FILTERS.items():
+            ids = {s["id"] for s in listed(client, f"?status={name}")}
+            assert ids == {s["id"] for s in after if s["derivedStatus"] in statuses}
+
+
+def test_active_sessions_go_idle_after_the_threshold_then_expire(
+    client: FlaskClient, mock: KontextMock
+) -> None:
+    session = client.get(f"{LIST}/{DEV_SESSION}", headers=AUTH).json["session"]
+    last = parse_instant(session["lastActiveAt"])
+    expires = parse_instant(session["tokenExpiresAt"])
+    mock.set_time(last + mock.idle_after - timedelta(milliseconds=1))
+    assert client.get(f"{LIST}/{DEV_SESSION}", headers=AUTH).json["session"]["derivedStatus"] == "active"
+    mock.set_time(last + mock.idle_after)
+    assert client.get(f"{LIST}/{DEV_SESSION}", headers=AUTH).json["session"]["derivedStatus"] == "idle"
+    assert DEV_SESSION in {s["id"] for s in listed(client, "?status=active")}
+    mock.set_time(expires)
+    assert client.get(f"{LIST}/{DEV_SESSION}", headers=AUTH).json["session"]["derivedStatus"] == "expired"
+    assert DEV_SESSION not in {s["id"] for s in listed(client, "?status=active")}
+    assert DEV_SESSION in {s["id"] for s in listed(client, "?status=inactive")}
+
+
+def test_idle_threshold_is_configurable() -> None:
+    mock = KontextMock(seed=7, now="2026-01-01T12:00:00Z", frozen=True, idle_after="30s")
+    session = mock.get_session(DEV_APP, DEV_SESSION)
+    mock.set_time(parse_instant(session["lastActiveAt"]) + timedelta(seconds=30))
+    assert mock.get_session(DEV_APP, DEV_SESSION)["derivedStatus"] == "idle"
+
+
+def test_revoke_all_disconnects_exactly_the_connected_sessions(
+    client: FlaskClient, mock: KontextMock
+) -> None:
+    before = listed(client, "?status=all")
+    connected = {s["id"] for s in before if s["status"] == "active"}
+    assert any(s["derivedStatus"] == "expired" for s in before if s["id"] in connected)
+    response = client.delete(LIST, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json == {"success": True, "disconnectedCount": len(connected)}
+    after = {s["id"]: s for s in listed(client, "?status=all")}
+    now = mock.now()
+    for s in before:
+        got = after[s["id"]]
+        assert got["status"] == "disconnected" and got["derivedStatus"] == "disconnected"
+        if s["id"] in connected:
+            assert parse_instant(got["disconnectedAt"]) == now
+        else:
+            assert got == s  # already disconnected: untouched
+    assert listed(client) == []
+    second = client.delete(LIST, headers=AUTH)
+    assert second.json == {"success": True, "disconnectedCount": 0}
+
+
+def test_revoke_all_touches_only_its_application(client: FlaskClient, mock: KontextMock) -> None:
+    foreign = [a for a in mock.application_ids() if a != DEV_APP]
+    snapshot = {a: mock.list_sessions(a, status="all") for a in foreign}
+    assert foreign and all(snapshot.values())
+    client.delete(LIST, headers=AUTH)
+    assert {a: mock.list_sessions(a, status="all") for a in foreign} == snapshot
+
+
+def test_revoked_agent_learns_it_on_its_next_heartbeat(client: FlaskClient, mock: KontextMock) -> None:
+    opened = client.post(
+        "/api/v1/agent-sessions",
+        json={"tokenIdentifier": "tok_1", "authenticatedUserId": "user_1",
+              "clientSessionId": "c-1", "hostname": "ada-mbp",
+              "clientInfo": {"name": "claude-code", "version": "2.0.14"}},
+        headers=AUTH,
+    )
+    assert opened.status_code == 201
+    sid = opened.json["sessionId"]
+    beat = client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
+    assert beat.status_code == 200 and beat.json["derivedStatus"] == "active"
+    with mock.events.subscribed() as events:
+        client.delete(LIST, headers=AUTH)
+        revoked = [e for e in iter(lambda: events.get(0), None) if e.type == "session.disconnected"]
+    assert sid in {e.data["sessionId"] for e in revoked}
+    assert {e.data["reason"] for e in revoked} == {"revoked"}
+    gone = client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
+    assert gone.status_code == 409
+    assert gone.json["error"] == "session_disconnected" and gone.json["reason"] == "revoked"
+
+
+def test_agent_session_lifecycle(client: FlaskClient, mock: KontextMock) -> None:
+    body = {"tokenIdentifier": "t", "authenticatedUserId": "u", "clientSessionId": "c"}
+    sid = client.post("/api/v1/agent-sessions", json=body,
+                      headers={**AUTH, "User-Agent": "kontext-cli/0.6.1 (linux; x64)"}).json["sessionId"]
+    session = client.get(f"{LIST}/{sid}", headers=AUTH).json["session"]
+    assert session["userAgent"] == "kontext-cli/0.6.1 (linux; x64)"
+    assert session["createdAt"] == session["connectedAt"] == session["lastActiveAt"]
+    mock.advance("45s")
+    client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
+    session = client.get(f"{LIST}/{sid}", headers=AUTH).json["session"]
+    assert parse_instant(session["lastActiveAt"]) == mock.now()
+    done = client.post(f"/api/v1/agent-sessions/{sid}/disconnect", headers=AUTH)
+    assert done.status_code == 200 and done.json["status"] == "disconnected"
+    again = client.post(f"/api/v1/agent-sessions/{sid}/disconnect", headers=AUTH)
+    assert again.status_code == 200 and again.json["disconnectedAt"] == done.json["disconnectedAt"]
+    gone = client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
+    assert gone.status_code == 409 and gone.json["reason"] == "agent"
+
+
+def test_heartbeat_after_token_expiry_says_expired(client: FlaskClient, mock: KontextMock) -> None:
+    body = {"tokenIdentifier": "t", "authenticatedUserId": "u", "clientSessionId": "c"}
+    sid = client.post("/api/v1/agent-sessions", json=body, headers=AUTH).json["sessionId"]
+    mock.advance(mock.config.session_token_ttl)
+    gone = client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
+    assert gone.status_code == 409
+    assert (gone.json["error"], gone.json["reason"]) == ("session_expired", "expired")

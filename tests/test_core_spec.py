@@ -1,0 +1,107 @@
+"""openapi.yaml itself: valid OpenAPI 3.1, complete, and honest about its assumptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+from openapi_spec_validator.readers import read_from_filename
+
+from mock_server.spec import default_spec_path, load_spec
+
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+DOC = yaml.safe_load(SPEC_PATH.read_text())
+
+
+def test_spec_is_valid_openapi_3_1() -> None:
+    spec_dict, _ = read_from_filename(str(SPEC_PATH))
+    validate(spec_dict)
+    assert DOC["openapi"].startswith("3.1")
+
+
+def test_the_mock_loads_the_same_spec_file() -> None:
+    assert default_spec_path().read_text() == SPEC_PATH.read_text()
+
+
+def test_paths_carry_api_v1_and_servers_are_bare_origins() -> None:
+    assert DOC["servers"][0]["url"] == "https://api.kontext.security"
+    for path in DOC["paths"]:
+        assert path.startswith(("/api/v1/", "/oauth2/token")), path
+
+
+@pytest.mark.parametrize(
+    ("operation", "method", "path"),
+    [
+        ("listSessions", "GET", "/api/v1/applications/{applicationId}/sessions"),
+        ("getSession", "GET", "/api/v1/applications/{applicationId}/sessions/{sessionId}"),
+        ("revokeAllSessions", "DELETE", "/api/v1/applications/{applicationId}/sessions"),
+        ("issueToken", "POST", "/oauth2/token"),
+        ("createAgentSession", "POST", "/api/v1/agent-sessions"),
+        ("heartbeatAgentSession", "POST", "/api/v1/agent-sessions/{sessionId}/heartbeat"),
+        ("disconnectAgentSession", "POST", "/api/v1/agent-sessions/{sessionId}/disconnect"),
+    ],
+)
+def test_every_documented_operation_is_there(operation: str, method: str, path: str) -> None:
+    op = load_spec().operations[operation]
+    assert (op.method, op.path) == (method, path)
+
+
+def test_every_response_documents_x_request_id() -> None:
+    spec = load_spec()
+    for op in spec:
+        for status, (_, headers) in op.responses.items():
+            assert "x-request-id" in headers, f"{op.operation_id} {status}"
+
+
+def test_rate_limited_answers_document_retry_after() -> None:
+    for op in load_spec():
+        assert "retry-after" in op.responses["429"][1], op.operation_id
+
+
+def test_scopes_per_operation() -> None:
+    spec = load_spec()
+    read = [["management:applications:read"], ["management:all"]]
+    write = [["management:applications:write"], ["management:all"]]
+    assert spec.operations["listSessions"].scope_alternatives == read
+    assert spec.operations["getSession"].scope_alternatives == read
+    assert spec.operations["revokeAllSessions"].scope_alternatives == write
+
+
+def test_session_schema_matches_the_field_table() -> None:
+    session = DOC["components"]["schemas"]["Session"]
+    props = session["properties"]
+    assert list(props) == [
+        "id", "name", "status", "derivedStatus", "tokenExpiresAt", "lastActiveAt",
+        "connectedAt", "disconnectedAt", "createdAt", "agentId", "organizationId",
+        "hostname", "userAgent", "clientInfo",
+    ]
+    # "string?" fields: optional and nullable; "string | null": required and nullable
+    for name in ("tokenExpiresAt", "lastActiveAt", "connectedAt", "disconnectedAt"):
+        assert name not in session["required"] and "null" in props[name]["type"]
+    for name in ("hostname", "userAgent"):
+        assert name in session["required"] and props[name]["type"] == ["string", "null"]
+    assert props["status"]["enum"] == ["active", "disconnected"]
+    assert props["derivedStatus"]["enum"] == ["active", "idle", "expired", "disconnected"]
+    assert props["id"]["format"] == "uuid"
+
+
+@pytest.mark.parametrize(
+    "inferred_rule",
+    [
+        "idle threshold",          # derivedStatus
+        "precedence",              # derivedStatus
+        "whatever the token",      # revoke-all acts on connected sessions
+        "newest `createdAt` first",  # list order
+        "includeInactive=true` without `status`",
+        "reveal",                  # foreign ids are 404
+    ],
+)
+def test_inferred_rules_are_marked_as_assumptions(inferred_rule: str) -> None:
+    text = SPEC_PATH.read_text()
+    at = text.index(inferred_rule)
+    # the rule's own description block says it is an assumption
+    block_start = text.rfind("description:", 0, at)
+    block = text[block_start : text.find("\n      ", at + 400)]
+    assert "Assumption" in block, inferred_rule
