@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -202,7 +202,7 @@ class Store:
             )
 
     @staticmethod
-    def _require_new(table: dict[str, object], key: str, kind: str) -> None:
+    def _require_new(table: Mapping[str, object], key: str, kind: str) -> None:
         if key in table:
             raise StoreError(f"duplicate {kind} id {key!r}")
 
