@@ -1,0 +1,203 @@
+"""In-process transports: HTTP clients talk to a WSGI app (the mock) without a socket.
+
+A ``requests`` transport adapter and ``httpx`` transports (sync and async) that hand
+each request to the app as a WSGI call in the same process. Code under test keeps its
+real HTTP client and its real URLs; only the transport changes::
+
+    session = requests_session(mock.app, "http://kontext.test")
+    session.get("http://kontext.test/api/v1/...")      # no socket is opened
+
+``httpx`` is optional: it is imported only when an httpx transport is asked for.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPResponse
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "WSGIAdapter",
+    "async_httpx_client",
+    "async_httpx_transport",
+    "httpx_client",
+    "httpx_transport",
+    "requests_session",
+]
+
+WsgiApp = Callable[..., Iterable[bytes]]
+
+
+class WSGIAdapter(BaseAdapter):
+    """A ``requests`` transport adapter that calls a WSGI app instead of opening a socket.
+
+    Mount it on a URL prefix of a :class:`requests.Session`; every request under that
+    prefix becomes one WSGI call. ``stream=True`` reads the app's body lazily, so an
+    endless response (the event stream) can be consumed chunk by chunk.
+    """
+
+    def __init__(self, app: WsgiApp) -> None:
+        super().__init__()
+        self.app = app
+
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        """Run ``request`` through the app and answer as a real adapter would."""
+        url = urlsplit(request.url or "")
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is not None and not isinstance(body, bytes):
+            # a file or an iterable of chunks, as requests allows
+            body = body.read() if hasattr(body, "read") else b"".join(body)
+        headers = [(k, v if isinstance(v, str) else v.decode("latin-1"))
+                   for k, v in request.headers.items()]
+        builder = EnvironBuilder(
+            path=url.path or "/",
+            base_url=f"{url.scheme}://{url.netloc}",
+            query_string=url.query,
+            method=request.method or "GET",
+            headers=headers,
+            data=body,
+        )
+        try:
+            environ = builder.get_environ()
+        finally:
+            builder.close()
+        app_iter, status, response_headers = run_wsgi_app(self.app, environ, buffered=not stream)
+        code, _, reason = status.partition(" ")
+        raw = HTTPResponse(
+            body=io.BufferedReader(_BodyReader(app_iter)),
+            headers=list(response_headers.items()),
+            status=int(code),
+            reason=reason,
+            preload_content=False,
+            decode_content=False,
+            request_method=request.method,
+            request_url=request.url,
+        )
+        response = requests.Response()
+        response.status_code = int(code)
+        response.reason = reason
+        response.headers = CaseInsensitiveDict(response_headers.items())
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = raw
+        response.url = request.url or ""
+        response.request = request
+        response.connection = self
+        if not stream:
+            _ = response.content  # read now and release the app's iterator
+        return response
+
+    def close(self) -> None:
+        """Nothing to release: there is no connection pool."""
+
+
+class _BodyReader(io.RawIOBase):
+    """A WSGI response iterable read as a file, lazily; closing it closes the iterable."""
+
+    def __init__(self, app_iter: Iterable[bytes]) -> None:
+        self._source = app_iter
+        self._chunks: Iterator[bytes] = iter(app_iter)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+        super().close()
+
+
+def requests_session(app: WsgiApp, base_url: str,
+                     session: requests.Session | None = None) -> requests.Session:
+    """A ``requests`` session (new, or the one given) whose requests under ``base_url``
+    go to ``app`` in-process; other URLs keep their usual adapters."""
+    session = session if session is not None else requests.Session()
+    session.mount(base_url.rstrip("/") + "/", WSGIAdapter(app))
+    return session
+
+
+def httpx_transport(app: WsgiApp, *, raise_app_exceptions: bool = False) -> httpx.BaseTransport:
+    """An ``httpx`` transport calling ``app`` in-process (``httpx.Client(transport=...)``).
+
+    The app's own error handling answers errors (a 500 stays a 500) unless
+    ``raise_app_exceptions`` is set.
+    """
+    import httpx
+
+    return httpx.WSGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+
+
+def httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.Client:
+    """An ``httpx.Client`` on ``base_url`` whose requests go to ``app`` in-process."""
+    import httpx
+
+    return httpx.Client(base_url=base_url, transport=httpx_transport(app), **kwargs)
+
+
+def async_httpx_transport(app: WsgiApp) -> httpx.AsyncBaseTransport:
+    """An async ``httpx`` transport calling ``app`` in a worker thread.
+
+    The response body is read whole before it is returned, so it does not suit endless
+    responses (the event stream); use the sync transport for those.
+    """
+    import anyio.to_thread
+    import httpx
+
+    sync = httpx.WSGITransport(app=app)
+
+    def call(request: httpx.Request) -> httpx.Response:
+        response = sync.handle_request(request)
+        response.read()
+        return response
+
+    class _AsyncWSGITransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            body = await request.aread()
+            plain = httpx.Request(request.method, request.url, headers=request.headers,
+                                  content=body)
+            response = await anyio.to_thread.run_sync(call, plain)
+            return httpx.Response(response.status_code, headers=response.headers,
+                                  content=response.content, request=request)
+
+    return _AsyncWSGITransport()
+
+
+def async_httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` on ``base_url`` whose requests go to ``app`` in-process."""
+    import httpx
+
+    return httpx.AsyncClient(base_url=base_url, transport=async_httpx_transport(app), **kwargs)
