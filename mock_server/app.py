@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import orjson
 from flask import Flask, Response, g, request
 
-from . import errors
+from . import errors, limits, origins
 from .api import handlers
 from .errors import ApiError
 from .routing import bind
@@ -32,6 +32,8 @@ def create_app(mock: KontextMock) -> Flask:
     spec = load_spec()
     bind(app, spec, handlers(mock), mock.authenticate)
     errors.register(app)
+    limits.install(app, mock.config)
+    origins.install(app, mock.config.cors_origins)
 
     @app.before_request
     def _request_id() -> None:

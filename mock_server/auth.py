@@ -21,6 +21,7 @@ __all__ = [
 
 ALL_SCOPE = "management:all"
 _AREAS = ("applications", "providers", "policy", "directory", "settings", "logs", "deployments")
+_OWS = " \t"
 KNOWN_SCOPES: frozenset[str] = frozenset(
     {ALL_SCOPE} | {f"management:{area}:{mode}" for area in _AREAS for mode in ("read", "write")}
 )
@@ -32,9 +33,11 @@ def parse_bearer(header: str | None) -> str:
         # RFC 6750 section 3.1: no error code when the request carried no credentials.
         raise UnauthorizedError("missing bearer token (send Authorization: Bearer <token>)",
                                 oauth_error=None)
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    # Only HTTP's own whitespace (RFC 9110 OWS) is trimmed: str.strip() would also drop
+    # Unicode spaces and accept "dev-token\xa0" as "dev-token".
+    scheme, _, token = header.strip(_OWS).partition(" ")
+    token = token.strip(_OWS)
+    if scheme.lower() != "bearer" or not token or " " in token or "\t" in token:
         raise UnauthorizedError("malformed Authorization header (expected: Bearer <token>)")
     return token
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .config import MockConfig
 from .durations import DurationError, parse_duration, parse_instant
 from .mock import KontextMock
+from .origins import check_origin
 from .serve import is_loopback, serve_forever
 
 __all__ = ["main"]
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--strict", action="store_true",
                        help="validate every response against openapi.yaml (500 on a mismatch)")
     serve.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
+    serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
+                       dest="cors_origins",
+                       help="allow browser requests from this exact origin (repeatable, e.g."
+                            " http://localhost:3000); CORS is off without it")
     return parser
 
 
@@ -70,6 +75,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         dev_client_id=args.dev_client_id,
         dev_client_secret=args.dev_client_secret,
         strict=args.strict or None,
+        cors_origins=tuple(check_origin(o) for o in args.cors_origins) if args.cors_origins else None,
     )
 
 

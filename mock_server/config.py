@@ -48,8 +48,13 @@ class MockConfig:
     session_token_ttl: timedelta = timedelta(hours=1)
     #: validate every response against the spec and answer 500 on a mismatch
     strict: bool = False
-    #: largest request body accepted, in bytes
+    #: largest request body accepted, in bytes (413 JSON above it)
     max_body_bytes: int = 64 * 1024
+    #: largest request header block accepted, in bytes (431 JSON above it); the HTTP
+    #: server's own hard limits sit above these (see serve.py)
+    max_header_bytes: int = 16 * 1024
+    #: browser origins allowed by CORS; empty: CORS off (no Access-Control-* headers)
+    cors_origins: tuple[str, ...] = ()
     dev_organization_id: str = "0b8d6c84-5f2e-4c1a-9d3e-1f7a2b3c4d5e"
     dev_organization_name: str = "Kontext Dev"
     # The application and session ids of the vendor's own examples, so that the docs'
@@ -92,6 +97,8 @@ def _from_text(name: str, raw: str) -> Any:
         return parse_instant(raw)
     if isinstance(default, frozenset):
         return frozenset(raw.split())
+    if isinstance(default, tuple):
+        return tuple(raw.split())
     if isinstance(default, dict):
         return {k: float(v) for k, v in (p.split("=", 1) for p in raw.split(","))}
     return raw

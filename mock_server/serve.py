@@ -18,9 +18,27 @@ from typing import Any
 from waitress import wasyncore
 from waitress.server import create_server
 
-__all__ = ["RunningServer", "is_loopback", "serve_forever", "start"]
+__all__ = [
+    "CHANNEL_TIMEOUT",
+    "SERVER_MAX_BODY_BYTES",
+    "SERVER_MAX_HEADER_BYTES",
+    "RunningServer",
+    "is_loopback",
+    "serve_forever",
+    "start",
+]
 
 WsgiApp = Callable[..., Any]
+
+# The server's hard limits. They sit above the app's own (MockConfig.max_body_bytes,
+# 64 KiB, and max_header_bytes, 16 KiB), so a request over the app's limit is refused
+# by the app in JSON (413, 431); only one over these is refused by the server itself,
+# in text/plain, before any app code runs. They bound what one request can make the
+# server buffer.
+SERVER_MAX_BODY_BYTES = 1024 * 1024
+SERVER_MAX_HEADER_BYTES = 64 * 1024
+#: seconds a connection may sit idle (no bytes either way) before the server closes it
+CHANNEL_TIMEOUT = 30
 
 
 @dataclass
@@ -44,16 +62,19 @@ class RunningServer:
         self._thread.join(timeout)
 
 
-def _make(app: WsgiApp, host: str, port: int, threads: int) -> Any:
+def _make(app: WsgiApp, host: str, port: int, threads: int,
+          channel_timeout: int = CHANNEL_TIMEOUT) -> Any:
     return create_server(
         app,
         host=host,
         port=port,
         threads=threads,
         ident="kontext-mock",
-        channel_timeout=30,
-        # Keep the default request limits of waitress (headers 256 KiB); bodies are
-        # limited by the app (MAX_CONTENT_LENGTH), which answers 413 in JSON.
+        channel_timeout=channel_timeout,
+        # idle connections are looked for this often
+        cleanup_interval=max(1, min(30, channel_timeout // 2)),
+        max_request_body_size=SERVER_MAX_BODY_BYTES,
+        max_request_header_size=SERVER_MAX_HEADER_BYTES,
         clear_untrusted_proxy_headers=True,
         asyncore_use_poll=True,
     )
@@ -65,9 +86,10 @@ def _shutdown(server: Any) -> None:
     server.task_dispatcher.shutdown(timeout=2)
 
 
-def start(app: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> RunningServer:
+def start(app: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
+          channel_timeout: int = CHANNEL_TIMEOUT) -> RunningServer:
     """Serve ``app`` from a background thread; port 0 picks a free port."""
-    server = _make(app, host, port, threads)
+    server = _make(app, host, port, threads, channel_timeout)
     thread = threading.Thread(target=server.run, name="kontext-mock-server", daemon=True)
     thread.start()
     return RunningServer(host, server.effective_port, server, thread)
