@@ -13,6 +13,7 @@ real HTTP client and its real URLs; only the transport changes::
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
-from werkzeug.test import EnvironBuilder, run_wsgi_app
+from werkzeug.test import EnvironBuilder
 
 if TYPE_CHECKING:
     import httpx
@@ -82,11 +83,11 @@ class WSGIAdapter(BaseAdapter):
             environ = builder.get_environ()
         finally:
             builder.close()
-        app_iter, status, response_headers = run_wsgi_app(self.app, environ, buffered=not stream)
+        status, response_headers, body_reader = _call(self.app, environ)
         code, _, reason = status.partition(" ")
-        raw = HTTPResponse(
-            body=io.BufferedReader(_BodyReader(app_iter)),
-            headers=list(response_headers.items()),
+        raw = _StreamedResponse(
+            body=io.BufferedReader(body_reader),
+            headers=response_headers,
             status=int(code),
             reason=reason,
             preload_content=False,
@@ -97,7 +98,7 @@ class WSGIAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = int(code)
         response.reason = reason
-        response.headers = CaseInsensitiveDict(response_headers.items())
+        response.headers = CaseInsensitiveDict(response_headers)
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.url = request.url or ""
@@ -111,12 +112,57 @@ class WSGIAdapter(BaseAdapter):
         """Nothing to release: there is no connection pool."""
 
 
+def _call(app: WsgiApp, environ: dict[str, Any]
+          ) -> tuple[str, list[tuple[str, str]], _BodyReader]:
+    """Call a WSGI app: its status, headers and a lazy reader of its body.
+
+    Nothing of the body is read beyond what ``start_response`` needs, so an endless
+    body stays endless and a streaming client gets each chunk as the app produces it.
+    """
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [(status, headers)]
+        return written.append
+
+    result = app(environ, start_response)
+    chunks: Iterator[bytes] = iter(result)
+    first: list[bytes] = []
+    if not started:  # WSGI lets an app call start_response when it yields its first chunk
+        for chunk in chunks:
+            first.append(chunk)
+            if started:
+                break
+    if not started:
+        raise RuntimeError("the WSGI app returned without calling start_response")
+    status, headers = started[0]
+    return status, list(headers), _BodyReader(result, itertools.chain(written, first, chunks))
+
+
+class _StreamedResponse(HTTPResponse):
+    """urllib3's response over the app's body, streamed as a chunked answer from a socket
+    would be: each read hands over what the app has produced, without waiting to fill the
+    chunk size (so an event stream delivers each event as it comes)."""
+
+    def stream(self, amt: int | None = 2**16,
+               decode_content: bool | None = None) -> Iterator[bytes]:
+        while True:
+            data = self.read1(amt, decode_content=decode_content)
+            if not data:
+                return
+            yield data
+
+
 class _BodyReader(io.RawIOBase):
     """A WSGI response iterable read as a file, lazily; closing it closes the iterable."""
 
-    def __init__(self, app_iter: Iterable[bytes]) -> None:
-        self._source = app_iter
-        self._chunks: Iterator[bytes] = iter(app_iter)
+    def __init__(self, source: Iterable[bytes], chunks: Iterator[bytes]) -> None:
+        self._source = source
+        self._chunks = chunks
         self._pending = b""
 
     def readable(self) -> bool:

@@ -1,0 +1,144 @@
+"""Isolation: whatever a test does to its mock, the next test sees the pristine state.
+
+Each check runs a generated test module through pytest (``pytester``): tests that change
+the mock in every way a test can (revoke, move the clock, add sessions, change the seed,
+go over HTTP) interleaved with tests that compare what they see with a mock freshly
+built from the same configuration. Both orders, in one process and with xdist.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+NOW = "2026-01-01T12:00:00Z"
+
+HEADER = '''
+import json, os
+import pytest
+import requests
+from mock_server import KontextMock
+
+
+def fingerprint(mock):
+    """Everything a test could observe: the clock and every session of every application."""
+    return (
+        mock.now().isoformat(),
+        mock.clock.frozen,
+        mock.config,
+        [mock.list_sessions(app, status="all", limit=200) for app in mock.application_ids()],
+        sorted(mock.store.tokens),
+        len(mock.events.since()),
+    )
+
+
+@pytest.fixture(scope="session")
+def fresh(kontext_config):
+    return fingerprint(KontextMock(kontext_config))
+
+
+@pytest.fixture(autouse=True)
+def record_server(request, kontext_server):
+    yield
+    log = os.environ.get("KONTEXT_SERVER_LOG")
+    if log and kontext_server.running:
+        with open(log, "a") as out:
+            out.write(json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+                                  "pid": os.getpid(), "url": kontext_server.url}) + "\\n")
+'''
+
+# name -> body of a test that changes the mock and checks that it did
+MUTATORS = {
+    "revokes_everything": '''
+def test_{n}_revokes_everything(kontext_mock):
+    for app in kontext_mock.application_ids():
+        kontext_mock.revoke_all(app)
+    assert kontext_mock.list_sessions() == []
+''',
+    "moves_the_clock": '''
+def test_{n}_moves_the_clock(kontext_mock, kontext_clock):
+    kontext_clock.advance("3h")
+    kontext_clock.unfreeze()
+    assert kontext_mock.list_sessions() == []
+''',
+    "adds_sessions": '''
+def test_{n}_adds_sessions(kontext_mock, kontext_session_factory):
+    made = kontext_session_factory.many(5, "idle", hostname="leak-check")
+    assert {s["id"] for s in made} <= {s["id"] for s in kontext_mock.list_sessions()}
+''',
+    "changes_seed_by_marker": '''
+@pytest.mark.kontext(seed=99, idle_after="1m", now="2030-06-01T00:00:00Z")
+def test_{n}_changes_seed_by_marker(kontext_mock, fresh):
+    assert fingerprint(kontext_mock) != fresh
+''',
+    "revokes_over_http": '''
+def test_{n}_revokes_over_http(kontext_mock):
+    session = kontext_mock.requests_session()
+    answer = session.delete(kontext_mock.sessions_url(), headers=kontext_mock.headers)
+    assert answer.status_code == 200 and answer.json()["disconnectedCount"] > 0
+    session.post(kontext_mock.url + "/oauth2/token", data={"grant_type": "client_credentials"},
+                 auth=(kontext_mock.client_id, kontext_mock.client_secret)).raise_for_status()
+''',
+}
+
+PRISTINE = '''
+def test_{n}_sees_the_pristine_state(kontext_mock, fresh):
+    assert fingerprint(kontext_mock) == fresh
+    answer = kontext_mock.requests_session().get(
+        kontext_mock.sessions_url(), params={"status": "all", "limit": 200},
+        headers=kontext_mock.headers)
+    assert answer.json()["items"] == fresh[3][0]
+'''
+
+
+def module(order: str) -> str:
+    """A test module: each mutator with a pristine check after it, or before it."""
+    parts = [HEADER]
+    for n, name in enumerate(MUTATORS):
+        pair = [MUTATORS[name], PRISTINE]
+        if order == "pristine_first":
+            pair.reverse()
+        parts.extend(body.replace("{n}", f"{n}{'ab'[i]}") for i, body in enumerate(pair))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("order", ["mutation_first", "pristine_first"])
+def test_a_test_never_sees_what_the_previous_one_did(pytester: pytest.Pytester,
+                                                     order: str) -> None:
+    pytester.makepyfile(test_isolation=module(order))
+
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--kontext-now={NOW}")
+
+    result.assert_outcomes(passed=2 * len(MUTATORS))
+
+
+@pytest.mark.parametrize("transport", ["http", "inprocess"])
+def test_isolation_holds_for_both_transports(pytester: pytest.Pytester, transport: str) -> None:
+    pytester.makepyfile(test_isolation=module("mutation_first"))
+
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--kontext-now={NOW}",
+                                f"--kontext-transport={transport}")
+
+    result.assert_outcomes(passed=2 * len(MUTATORS))
+
+
+def test_each_xdist_worker_has_its_own_isolated_server(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_mutation_first=module("mutation_first"),
+                        test_pristine_first=module("pristine_first"))
+    log = pytester.path / "servers.jsonl"
+    monkeypatch.setenv("KONTEXT_SERVER_LOG", str(log))
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
+                                           f"--kontext-now={NOW}")
+
+    result.assert_outcomes(passed=4 * len(MUTATORS))
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    servers = {(s["worker"], s["pid"], s["url"]) for s in seen}
+    # two workers, each with one server for all its tests, none shared
+    assert len({s[0] for s in servers}) == 2
+    assert len(servers) == 2
+    assert len({s[2] for s in servers}) == 2
