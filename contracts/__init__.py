@@ -1,0 +1,34 @@
+"""kontext-contract: check any implementation of the Kontext sessions API against its contract.
+
+>>> from contracts import Options, Target, run_contract
+>>> report = run_contract(Target("http://127.0.0.1:8080", token="dev-token"))  # doctest: +SKIP
+>>> report.ok, report.failed_rules()  # doctest: +SKIP
+
+Three layers: schema conformance (schemathesis), semantic properties (hypothesis,
+read-only) and stateful properties (``destructive``: revoke-all, and with a mock's
+control plane a model-based state machine). Every rule has a stable name (see
+:data:`RULES`) used in the output and in JUnit.
+"""
+
+from .errors import ContractError, TargetUnavailableError
+from .junit import to_junit, write_junit
+from .options import Options, Target
+from .report import Report, RuleResult, Violation
+from .rules import LAYERS, RULES, Rule
+from .runner import run_contract
+
+__all__ = [
+    "LAYERS",
+    "RULES",
+    "ContractError",
+    "Options",
+    "Report",
+    "Rule",
+    "RuleResult",
+    "Target",
+    "TargetUnavailableError",
+    "Violation",
+    "run_contract",
+    "to_junit",
+    "write_junit",
+]

@@ -1,0 +1,184 @@
+"""``kontext-contract``: check an implementation of the sessions API against its contract.
+
+A thin layer: it parses options, calls :func:`contracts.run_contract`, prints the
+report and writes JUnit. Exit 0 when every rule holds, 1 when one fails, 2 for a usage
+or connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from .errors import ContractError
+from .junit import write_junit
+from .options import Options, Target
+from .ratelimit import parse_rate
+from .rules import LAYERS, RULES
+from .runner import run_contract
+
+__all__ = ["build_parser", "main"]
+
+EPILOG = """\
+exit status: 0 every rule holds, 1 a rule fails, 2 usage or connection error.
+environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET and
+KONTEXT_APPLICATION_ID stand in for the options of the same name (keep secrets out of
+the command line in CI).
+
+examples:
+  kontext-contract --base-url http://127.0.0.1:8080 --token dev-token
+  kontext-contract --base-url https://api.kontext.security --client-id "$ID" \\
+      --client-secret "$SECRET" --application-id "$APP" --rate-limit 100/min --junit out.xml
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"kontext-contract: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _rate(text: str) -> str:
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _duration(text: str) -> timedelta:
+    from mock_server.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``kontext-contract``."""
+    env = os.environ.get
+    p = _Parser(
+        prog="kontext-contract",
+        description="Check an implementation of the Kontext sessions API against its "
+                    "contract (openapi.yaml): schema conformance, semantic properties, and "
+                    "with --destructive the stateful ones.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target = p.add_argument_group("target")
+    target.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
+                        help="the origin, without /api/v1 (e.g. http://127.0.0.1:8080)")
+    target.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token")
+    target.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
+                        help="OAuth client id (a token is fetched from {base}/oauth2/token "
+                             "and fetched again after a 401)")
+    target.add_argument("--client-secret", default=env("KONTEXT_CLIENT_SECRET"),
+                        help="OAuth client secret")
+    target.add_argument("--application-id", default=env("KONTEXT_APPLICATION_ID"),
+                        metavar="UUID", help="an application with sessions to read (against "
+                        "a mock with a control plane the kit creates its own)")
+    run = p.add_argument_group("run")
+    run.add_argument("--spec", default=None, metavar="PATH",
+                     help="the contract (default: the packaged openapi.yaml)")
+    run.add_argument("--max-examples", type=_positive, default=25, metavar="N",
+                     help="examples per property and per operation (default 25)")
+    run.add_argument("--seed", type=int, default=None, help="seed of every random choice")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--destructive", action="store_true", default=None,
+                      help="also run the stateful layer: revoke-all, agent sessions "
+                           "(implied against a mock with a control plane)")
+    mode.add_argument("--read-only", dest="destructive", action="store_false",
+                      help="send nothing that changes state, even to a mock")
+    run.add_argument("--rate-limit", type=_rate, default=None, metavar="N/min",
+                     help="send at most N requests a minute (every layer together); "
+                          "Retry-After is always honoured")
+    run.add_argument("--idle-after", type=_duration, default=timedelta(minutes=5),
+                     metavar="DURATION", help="the idle threshold of derivedStatus "
+                     "(an assumption; default 5m)")
+    run.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
+                     help="run only this layer (repeatable; default all)")
+    run.add_argument("--skip", action="append", default=[], metavar="RULE",
+                     help="do not check this rule (repeatable)")
+    run.add_argument("--foreign-session-id", action="append", default=[], metavar="UUID",
+                     help="a session of another application, for foreign-session-404")
+    run.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS",
+                     help="seconds to wait for one answer (default 15)")
+    run.add_argument("--no-restore", dest="restore", action="store_false",
+                     help="leave a mock's state as the destructive run left it")
+    out = p.add_argument_group("output")
+    out.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    out.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+    return p
+
+
+def list_rules() -> str:
+    """Every rule, by layer."""
+    lines = []
+    for layer in LAYERS:
+        lines.append(f"{layer}:")
+        for r in RULES.values():
+            if r.layer == layer:
+                note = " (assumption)" if r.assumption else ""
+                lines.append(f"  {r.name:<36} {r.summary}{note}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``kontext-contract``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_rules:
+        print(list_rules())
+        return 0
+    if not args.base_url:
+        parser.error("--base-url is required (or KONTEXT_BASE_URL)")
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    target = Target(
+        base_url=args.base_url, token=args.token, client_id=args.client_id,
+        client_secret=args.client_secret, application_id=args.application_id,
+    )
+    options = Options(
+        spec=args.spec, max_examples=args.max_examples, seed=args.seed,
+        destructive=args.destructive, rate_limit=args.rate_limit, idle_after=args.idle_after,
+        layers=tuple(args.layers or LAYERS), skip=frozenset(args.skip),
+        foreign_session_ids=tuple(args.foreign_session_id), timeout=args.timeout,
+        restore=args.restore, progress=progress,
+    )
+    try:
+        report = run_contract(target, options)
+    except ContractError as exc:
+        print(f"kontext-contract: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kontext-contract: interrupted", file=sys.stderr)
+        return 2
+    print(report.render(), flush=True)
+    if args.junit:
+        try:
+            path = write_junit(report, args.junit)
+        except OSError as exc:
+            print(f"kontext-contract: error: cannot write {args.junit}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
+        print(f"JUnit report: {path}")
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,335 @@
+"""The kit's HTTP client: credentials, the shared rate limit, Retry-After, and a record of
+every exchange (for the passive rules and for failure reports with a curl line).
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from .errors import ContractError, ReadOnlyError, TargetUnavailableError
+from .ratelimit import RateLimiter, retry_after_seconds
+
+__all__ = ["DEFAULT_AUTH", "ApiClient", "Exchange", "NotJsonError", "Redactor"]
+
+#: ``auth=DEFAULT_AUTH``: send the kit's bearer token
+DEFAULT_AUTH = "\x00default"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_RETRIES_ON_429 = 3
+_BODY_EXCERPT = 600
+
+
+class NotJsonError(ValueError):
+    """The body is not the JSON the caller needs."""
+
+
+class Redactor:
+    """Replaces known secrets (tokens, client secrets) in text shown to people."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *secrets: str | None) -> None:
+        """Remember secrets to hide (empty and very short values are ignored)."""
+        self._secrets.update(s for s in secrets if s and len(s) >= 4)
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and its answer, as the kit saw it."""
+
+    method: str
+    url: str
+    request_headers: Mapping[str, str]
+    request_body: bytes | None
+    status: int
+    reason: str
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+    #: the spec's operationId, when the request was for one
+    operation: str | None = None
+    elapsed: float = 0.0
+    redact: Callable[[str], str] = field(default=lambda s: s, repr=False)
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the answer, without parameters."""
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body as JSON; :class:`NotJsonError` when it is not."""
+        if self._json is None:
+            try:
+                self._json = orjson.loads(self.body) if self.body else None
+            except orjson.JSONDecodeError as exc:
+                raise NotJsonError(f"the body is not JSON ({self.content_type or 'no content type'})"
+                              ) from exc
+            if self._json is None:
+                raise NotJsonError("the body is empty")
+        return self._json
+
+    def json_or_none(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return self.json()
+        except NotJsonError:
+            return None
+
+    @property
+    def server_time(self) -> datetime | None:
+        """The server's ``Date`` header (its clock, to the second), or None."""
+        raw = self.headers.get("Date")
+        if not raw:
+            return None
+        try:
+            value = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def curl(self) -> str:
+        """A curl command that repeats the request, secrets redacted."""
+        parts = ["curl", "-sS"]
+        if self.method != "GET" or self.request_body:
+            parts += ["-X", self.method]
+        parts.append(self.url)
+        for name, value in self.request_headers.items():
+            if name.lower() in {"user-agent", "accept-encoding", "connection", "content-length",
+                                "accept"}:
+                continue
+            parts += ["-H", f"{name}: {value}"]
+        if self.request_body:
+            parts += ["--data", self.request_body.decode("utf-8", "replace")]
+        return self.redact(" ".join(shlex.quote(p) for p in parts))
+
+    def describe(self, limit: int = _BODY_EXCERPT) -> str:
+        """The answer in a few lines: status, the headers that matter, a body excerpt."""
+        head = [f"{self.status} {self.reason}".strip()]
+        for name in ("Content-Type", "x-request-id", "Date", "Retry-After", "WWW-Authenticate"):
+            if name in self.headers:
+                head.append(f"{name}: {self.headers[name]}")
+        if "x-request-id" not in self.headers:
+            head.append("(no x-request-id)")
+        text = self.body.decode("utf-8", "replace")
+        if len(text) > limit:
+            text = text[:limit] + f"... ({len(self.body)} bytes)"
+        lines = ["; ".join(head)]
+        if text:
+            lines.append(text)
+        return self.redact("\n".join(lines))
+
+
+class ApiClient:
+    """Talks to the target: bearer token (static, or client credentials refreshed on 401),
+    the shared rate limit, ``Retry-After`` on 429, and the read-only guard."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        limiter: RateLimiter | None = None,
+        timeout: float = 15.0,
+        destructive: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._static_token = token
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token: str | None = token
+        self.limiter = limiter
+        self.timeout = timeout
+        self.destructive = destructive
+        self.redact = Redactor()
+        self.redact.add(token, client_secret)
+        self.session = requests.Session()
+        #: called with every exchange, including the schema layer's
+        self.observers: list[Callable[[Exchange], None]] = []
+        self.count = 0
+        self.token_refreshes = 0
+
+    # -- credentials ------------------------------------------------------------------
+
+    @property
+    def refreshable(self) -> bool:
+        """True when the client can fetch a new token (client credentials)."""
+        return self._client_id is not None and self._client_secret is not None
+
+    def token(self) -> str:
+        """The bearer token to send, fetched first if the client has none yet."""
+        if self._token is None:
+            self._token = self.fetch_token()
+        return self._token
+
+    def refresh_token(self) -> str | None:
+        """Fetch a new token after a 401; None when the token is static."""
+        if not self.refreshable:
+            return None
+        self._token = self.fetch_token()
+        self.token_refreshes += 1
+        return self._token
+
+    def fetch_token(self) -> str:
+        """``POST /oauth2/token`` with client credentials (HTTP Basic)."""
+        if not self.refreshable:
+            raise ContractError("no credentials: give --token, or --client-id and --client-secret")
+        assert self._client_id is not None and self._client_secret is not None
+        basic = base64.b64encode(
+            f"{quote(self._client_id, safe='')}:{quote(self._client_secret, safe='')}".encode()
+        ).decode()
+        self.redact.add(basic)
+        ex = self.request(
+            "POST", "/oauth2/token", form={"grant_type": "client_credentials"},
+            auth=f"Basic {basic}", operation="issueToken",
+        )
+        body = ex.json_or_none()
+        if ex.status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise ContractError(
+                f"could not get a token from {self.base_url}/oauth2/token with client id "
+                f"{self._client_id!r}: {ex.status} {error or ex.reason}"
+            )
+        token = str(body["access_token"])
+        self.redact.add(token)
+        return token
+
+    # -- requests ---------------------------------------------------------------------
+
+    def get(self, path: str, **kwargs: Any) -> Exchange:
+        """A GET request (see :meth:`request`)."""
+        return self.request("GET", path, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        auth: str | None = DEFAULT_AUTH,
+        headers: Mapping[str, str] | None = None,
+        operation: str | None = None,
+    ) -> Exchange:
+        """Send one request; ``auth`` is the default token, None (no Authorization header) or
+        a whole ``Authorization`` value. A 401 with the default token refreshes it once."""
+        method = method.upper()
+        if (method not in _SAFE_METHODS and path != "/oauth2/token"
+                and not self.destructive):
+            raise ReadOnlyError(f"{method} {path} in a read-only run")
+        ex = self._send(method, path, params, json, form, auth, headers, operation)
+        if ex.status == 401 and auth == DEFAULT_AUTH and self.refresh_token() is not None:
+            ex = self._send(method, path, params, json, form, auth, headers, operation)
+        return ex
+
+    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any,
+              form: Mapping[str, str] | None, auth: str | None,
+              headers: Mapping[str, str] | None, operation: str | None) -> Exchange:
+        sent_headers: dict[str, str] = dict(headers or {})
+        if auth == DEFAULT_AUTH:
+            sent_headers["Authorization"] = f"Bearer {self.token()}"
+        elif auth is not None:
+            sent_headers["Authorization"] = auth
+        url = self.base_url + path
+        for attempt in range(_RETRIES_ON_429 + 1):
+            if self.limiter is not None:
+                self.limiter.acquire()
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method, url, params=_query(params), json=json, data=form,
+                    headers=sent_headers, timeout=self.timeout, allow_redirects=False,
+                )
+            except requests.ConnectionError as exc:
+                raise TargetUnavailableError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
+            except requests.Timeout:
+                raise TargetUnavailableError(
+                    f"{method} {url} got no answer within {self.timeout:.0f} s"
+                ) from None
+            self.count += 1
+            ex = self.record(response, operation, time.monotonic() - started)
+            if ex.status == 429 and attempt < _RETRIES_ON_429:
+                wait = retry_after_seconds(ex.headers.get("Retry-After"))
+                if wait is not None:
+                    time.sleep(wait)
+                    continue
+            return ex
+        return ex
+
+    def record(self, response: requests.Response, operation: str | None,
+               elapsed: float) -> Exchange:
+        """Turn a ``requests`` response into an :class:`Exchange` and show it to the observers."""
+        prepared = response.request
+        body = prepared.body
+        ex = Exchange(
+            method=(prepared.method or "GET").upper(),
+            url=prepared.url or "",
+            request_headers=dict(prepared.headers),
+            request_body=body.encode() if isinstance(body, str) else body,
+            status=response.status_code,
+            reason=response.reason or "",
+            headers=CaseInsensitiveDict(response.headers),
+            body=response.content,
+            operation=operation,
+            elapsed=elapsed,
+            redact=self.redact,
+        )
+        for observe in self.observers:
+            observe(ex)
+        return ex
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.session.close()
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if params is None:
+        return None
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "No route to host",
+                   "Temporary failure in name resolution", "timed out", "Connection reset",
+                   "RemoteDisconnected", "nodename nor servname"):
+        if marker in text:
+            return marker.lower()
+    return text.split(":")[-1].strip(" ')>") or "connection failed"
+
+
+def body_excerpt(data: bytes | str, limit: int = 200) -> str:
+    """A short, single-line excerpt of a body."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for messages."""
+    return orjson.dumps(value).decode()

@@ -1,0 +1,62 @@
+"""What to check (``Target``) and how (``Options``): the library's inputs, which the CLI fills."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from .rules import LAYERS
+
+__all__ = ["Options", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An implementation of the sessions API, and how to authenticate to it.
+
+    ``base_url`` is the origin without ``/api/v1`` (as the official client takes it).
+    Give ``token``, or ``client_id`` and ``client_secret`` (the kit then fetches a token
+    from ``{base_url}/oauth2/token`` and fetches a new one after a 401).
+    ``application_id`` names an application with sessions to read; against a mock with a
+    control plane the kit can create its own.
+    """
+
+    base_url: str
+    token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    application_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to run the kit. The defaults are what ``kontext-contract`` uses."""
+
+    #: the contract; None is the packaged openapi.yaml
+    spec: str | Path | None = None
+    #: examples per property (semantic layer) and per operation (schema layer)
+    max_examples: int = 25
+    #: seed of every random choice; None picks one (printed, so a run can be repeated)
+    seed: int | None = None
+    #: True: run the stateful layer; False: read-only; None: only against a mock
+    destructive: bool | None = None
+    #: e.g. "100/min": the most requests the kit sends (every layer together)
+    rate_limit: str | None = None
+    #: the idle threshold of derivedStatus (an assumption: the mock's default is 5 minutes)
+    idle_after: timedelta = timedelta(minutes=5)
+    #: which layers to run
+    layers: tuple[str, ...] = LAYERS
+    #: rules not to check (reported as skipped)
+    skip: frozenset[str] = frozenset()
+    #: ids of sessions of other applications, for ``foreign-session-404``
+    foreign_session_ids: tuple[str, ...] = ()
+    #: seconds to wait for one answer
+    timeout: float = 15.0
+    #: steps per run of the lifecycle state machine (with a control plane)
+    state_machine_steps: int = 30
+    #: after a destructive run against a mock, put its state back (export/import)
+    restore: bool = True
+    #: called with progress lines while the run goes on
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
