@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
-from urllib3 import HTTPResponse
+from urllib3 import HTTPHeaderDict, HTTPResponse
 from werkzeug.test import EnvironBuilder
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class WSGIAdapter(BaseAdapter):
         super().__init__()
         self.app = app
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
@@ -87,7 +87,7 @@ class WSGIAdapter(BaseAdapter):
         code, _, reason = status.partition(" ")
         raw = _StreamedResponse(
             body=io.BufferedReader(body_reader),
-            headers=response_headers,
+            headers=HTTPHeaderDict(response_headers),
             status=int(code),
             reason=reason,
             preload_content=False,
@@ -103,7 +103,7 @@ class WSGIAdapter(BaseAdapter):
         response.raw = raw
         response.url = request.url or ""
         response.request = request
-        response.connection = self
+        response.connection = self  # type: ignore[assignment]  # what requests reads is send()
         if not stream:
             _ = response.content  # read now and release the app's iterator
         return response
@@ -149,7 +149,7 @@ class _StreamedResponse(HTTPResponse):
     chunk size (so an event stream delivers each event as it comes)."""
 
     def stream(self, amt: int | None = 2**16,
-               decode_content: bool | None = None) -> Iterator[bytes]:
+               decode_content: bool | None = None) -> Generator[bytes, None, None]:
         while True:
             data = self.read1(amt, decode_content=decode_content)
             if not data:
