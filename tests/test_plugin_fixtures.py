@@ -237,6 +237,14 @@ def test_both(kontext_mock, kontext_server):
         local.get(url, headers=kontext_mock.headers).json()
     assert kontext_mock.httpx_client(transport="inprocess").get(
         url, headers=kontext_mock.headers).status_code == 200
+
+
+def test_a_session_of_my_own(kontext_mock, kontext_server):
+    import requests
+    mine = requests.Session()
+    mine.headers.update(kontext_mock.headers)
+    assert kontext_mock.requests_session(session=mine, transport="inprocess") is mine
+    assert mine.get(kontext_mock.sessions_url()).status_code == 200
 """)
 
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
