@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from urllib.parse import unquote
 
@@ -54,7 +53,8 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    # binascii.Error, UnicodeDecodeError, and the ValueError of a non-ASCII header value
+    except ValueError:
         raise OAuthError(401, "invalid_client", "malformed HTTP Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

@@ -35,7 +35,10 @@ def parse_duration(value: str | int | float, *, allow_negative: bool = False) ->
     if isinstance(value, bool):
         raise DurationError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond a float's range
+            raise DurationError(f"duration out of range: {value!r}") from None
     else:
         text = value.strip()
         sign = 1.0
@@ -89,7 +92,10 @@ def parse_instant(value: str | datetime) -> datetime:
             ) from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise DurationError(f"instant out of range: {value!r}") from None
 
 
 def format_instant(instant: datetime) -> str:
