@@ -1,0 +1,51 @@
+"""The contract kit as a pytest suite: one test per rule (see ``contracts/conftest.py``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from contracts import RULES, Options, Report, Target, run_contract
+from contracts.errors import ContractError
+
+from .pytest_plugin import OPTIONS
+
+
+def _option(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(f"kontext_{name.replace('-', '_')}", default=None)
+    return value if value is not None else os.environ.get(OPTIONS[name][0])
+
+
+@pytest.fixture(scope="session")
+def contract_report(pytestconfig: pytest.Config) -> Report:
+    """One run of the kit for the whole session."""
+    base_url = _option(pytestconfig, "base-url")
+    if not base_url:
+        pytest.skip("give --kontext-base-url (or KONTEXT_BASE_URL) to check an implementation")
+    destructive = _option(pytestconfig, "contract-destructive")
+    seed = _option(pytestconfig, "contract-seed")
+    target = Target(base_url=base_url, token=_option(pytestconfig, "token"),
+                    client_id=_option(pytestconfig, "client-id"),
+                    client_secret=_option(pytestconfig, "client-secret"),
+                    application_id=_option(pytestconfig, "application-id"))
+    options = Options(
+        max_examples=int(_option(pytestconfig, "contract-max-examples") or 25),
+        seed=int(seed) if seed else None,
+        rate_limit=_option(pytestconfig, "contract-rate-limit"),
+        destructive=None if destructive is None else destructive.lower() in ("1", "true", "yes"),
+    )
+    try:
+        return run_contract(target, options)
+    except ContractError as exc:
+        pytest.fail(f"kontext-contract: {exc}", pytrace=False)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_rule(contract_report: Report, rule: str) -> None:
+    result = contract_report.result(rule)
+    if result.status == "skipped":
+        pytest.skip(result.detail)
+    if result.status == "failed":
+        text = "\n\n".join(v.render("") for v in result.violations)
+        pytest.fail(f"{rule}: {result.rule.summary}\n\n{text}", pytrace=False)

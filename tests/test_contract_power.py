@@ -1,0 +1,76 @@
+"""The contract kit proves its power: every deliberately broken mock fails, with the rule
+that its bug breaks named; the unbroken mock passes every rule.
+
+Each variant (tests/broken_variants.py) is served over HTTP on a thread and checked by
+the whole kit, every layer, with few examples per property: the kit's explicit edge
+cases, not luck, must find each bug.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import Options, Report, Target, run_contract
+from mock_server import KontextMock, MockConfig
+from mock_server.serve import start
+
+from .broken_variants import VARIANTS, Variant, WsgiApp
+
+DEV_APP = MockConfig().dev_application_id
+SEED = 20261128
+
+
+def foreign_ids(mock: KontextMock) -> tuple[str, ...]:
+    """A few sessions of other applications (the kit finds them itself on a control plane)."""
+    with mock.store.lock:
+        return tuple(s.id for s in mock.store.sessions.values() if s.application_id != DEV_APP)[:3]
+
+
+def check(mock: KontextMock, app: WsgiApp, **options: object) -> Report:
+    """The whole kit, destructive, against ``app`` served on a free port."""
+    server = start(app, "127.0.0.1", 0)
+    try:
+        return run_contract(
+            Target(server.url, token="dev-token", application_id=DEV_APP),
+            Options(seed=SEED, max_examples=5, destructive=True,
+                    foreign_session_ids=foreign_ids(mock), **options),  # type: ignore[arg-type]
+        )
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unbroken() -> KontextMock:
+    return KontextMock(seed=7)
+
+
+def test_the_unbroken_mock_passes_every_rule(unbroken: KontextMock) -> None:
+    report = check(unbroken, unbroken.app)
+    assert report.ok, report.render()
+    ran = {r.name for r in report.results if r.status == "passed"}
+    for name in ("limit-respected", "filter-default", "filter-inactive", "revoke-count",
+                 "revoke-persists", "revoke-idempotent", "foreign-session-404", "x-request-id",
+                 "schema-response-schema-conformance", "derived-status-expired"):
+        assert name in ran, f"{name} was not checked:\n{report.render()}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_the_kit_kills_the_broken_variant(variant: Variant) -> None:
+    mock, app = variant.build(seed=7)
+    report = check(mock, app)
+    assert variant.rule in report.failed_rules(), (
+        f"{variant.name} ({variant.description}) was not caught by {variant.rule}:\n"
+        + report.render())
+    failure = report.result(variant.rule)
+    assert failure.violations and failure.violations[0].request, failure
+    assert "dev-token" not in report.render(), "the token must be redacted"
+
+
+def test_the_variants_are_at_least_the_fifteen_of_the_issue() -> None:
+    expected = {
+        "limit-ignored", "limit-off-by-one", "default-filter-everything", "inactive-leaks-idle",
+        "revoke-does-not-persist", "revoke-counts-disconnected", "revoke-not-idempotent",
+        "expiry-ignored", "idle-backwards", "foreign-session-readable", "delete-without-auth",
+        "500-on-bad-id", "wrong-envelope", "disconnected-at-missing", "no-request-id",
+    }
+    assert expected <= {v.name for v in VARIANTS}
