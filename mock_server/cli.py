@@ -11,6 +11,7 @@ from .config import MockConfig
 from .durations import DurationError, parse_duration, parse_instant
 from .mock import KontextMock
 from .origins import check_origin
+from .persistence import SAVE_DELAY, SAVE_INTERVAL, StateFileError, open_state_file
 from .serve import is_loopback, serve_forever
 
 __all__ = ["main"]
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                        dest="cors_origins",
                        help="allow browser requests from this exact origin (repeatable, e.g."
                             " http://localhost:3000); CORS is off without it")
+    serve.add_argument("--state-file", default=_env("STATE_FILE"), metavar="PATH",
+                       help="keep the state (and clock) in this file: loaded at start, saved"
+                            " atomically on change and on exit (env KONTEXT_MOCK_STATE_FILE)")
+    serve.add_argument("--state-save-delay", default=f"{SAVE_DELAY}s", metavar="DURATION",
+                       help=f"save this long after a change, one write per burst (default {SAVE_DELAY}s)")
+    serve.add_argument("--state-interval", default=f"{SAVE_INTERVAL:g}s", metavar="DURATION",
+                       help="also save this often when the state moved without a request (a running"
+                            f" clock, default {SAVE_INTERVAL:g}s)")
     return parser
 
 
@@ -112,8 +121,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kontext-mock: warning: bound to {args.host}, reachable from other machines",
               file=sys.stderr)
     mock = KontextMock(config)
+    state = None
+    if args.state_file:
+        try:
+            state = open_state_file(
+                mock, args.state_file,
+                delay=parse_duration(args.state_save_delay).total_seconds(),
+                interval=parse_duration(args.state_interval).total_seconds(),
+            )
+        except DurationError as exc:
+            parser.error(str(exc))
+        except StateFileError as exc:
+            print(f"kontext-mock: {exc}", file=sys.stderr)
+            return 2
 
     def ready(host: str, port: int) -> None:
+        if state is not None:
+            verb = "loaded from" if state.loaded else "created"
+            print(f"kontext-mock: state file {verb} {state.path}", flush=True)
         print(banner(mock, host, port), flush=True)
 
     try:
@@ -121,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"kontext-mock: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if state is not None:
+            state.close()  # the last save: SIGTERM and Ctrl-C lose nothing
     print("kontext-mock: stopped", flush=True)
     return 0
 
