@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import shlex
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,10 +163,13 @@ class ApiClient:
         self.redact = Redactor()
         self.redact.add(token, client_secret)
         self.session = requests.Session()
+        self._refresh_lock = threading.RLock()
         #: called with every exchange, including the schema layer's
         self.observers: list[Callable[[Exchange], None]] = []
         self.count = 0
         self.token_refreshes = 0
+        #: every token the client has sent (a 401 on an old one only needs the current one)
+        self.issued: set[str] = {token} if token else set()
 
     # -- credentials ------------------------------------------------------------------
 
@@ -180,13 +184,17 @@ class ApiClient:
             self._token = self.fetch_token()
         return self._token
 
-    def refresh_token(self) -> str | None:
-        """Fetch a new token after a 401; None when the token is static."""
+    def refresh_token(self, rejected: str | None = None) -> str | None:
+        """The token to use after ``rejected`` got a 401: the current one if ``rejected``
+        is older, else a new one; None when the token is static."""
         if not self.refreshable:
             return None
-        self._token = self.fetch_token()
-        self.token_refreshes += 1
-        return self._token
+        with self._refresh_lock:
+            if rejected is not None and rejected != self._token and rejected in self.issued:
+                return self._token
+            self._token = self.fetch_token()
+            self.token_refreshes += 1
+            return self._token
 
     def fetch_token(self) -> str:
         """``POST /oauth2/token`` with client credentials (HTTP Basic)."""
@@ -210,6 +218,7 @@ class ApiClient:
             )
         token = str(body["access_token"])
         self.redact.add(token)
+        self.issued.add(token)
         return token
 
     # -- requests ---------------------------------------------------------------------
@@ -237,8 +246,10 @@ class ApiClient:
                 and not self.destructive):
             raise ReadOnlyError(f"{method} {path} in a read-only run")
         ex = self._send(method, path, params, json, form, auth, headers, operation)
-        if ex.status == 401 and auth == DEFAULT_AUTH and self.refresh_token() is not None:
-            ex = self._send(method, path, params, json, form, auth, headers, operation)
+        if ex.status == 401 and auth == DEFAULT_AUTH:
+            sent = ex.request_headers.get("Authorization", "").removeprefix("Bearer ")
+            if self.refresh_token(sent) is not None:
+                ex = self._send(method, path, params, json, form, auth, headers, operation)
         return ex
 
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any,

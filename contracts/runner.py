@@ -96,6 +96,9 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             else:
                 outcomes[name] = Outcome.judged(passive.found(name), n,
                                                 _PASSIVE_DETAIL[name].format(n=n))
+    if client.token_refreshes:
+        report.notes.append(f"the token expired during the run and was fetched again "
+                            f"{client.token_refreshes} time(s)")
     report.results = _results(outcomes, options, destructive, control is not None)
     report.requests = client.count
     report.duration = time.monotonic() - started

@@ -213,10 +213,11 @@ class _KitTransport:
                 if wait is not None:
                     time.sleep(wait)
                     continue
-            sent = (case.headers or {}).get("Authorization")
+            sent = str((case.headers or {}).get("Authorization", ""))
             if (status == 401 and attempt == 0 and client.refreshable
-                    and sent == f"Bearer {client._token}"):
-                fresh = client.refresh_token()
+                    and sent.removeprefix("Bearer ") in client.issued):
+                # The kit's own token expired: repeat the request with a fresh one.
+                fresh = client.refresh_token(sent.removeprefix("Bearer "))
                 case.headers["Authorization"] = f"Bearer {fresh}"
                 continue
             break
