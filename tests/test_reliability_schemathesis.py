@@ -1,0 +1,110 @@
+"""Negative-mode fuzzing of the public spec with schemathesis: every invalid request is
+refused with a documented 4xx and a JSON body; no request, valid or not, gets a 5xx.
+
+Besides schemathesis' own checks (all of them), a recorder in front of the app sees
+every answer the server sent and judges it independently. The number of cases per
+operation is ``KONTEXT_SCHEMATHESIS_EXAMPLES`` (default 40; the long run uses 1000).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mock_server import KontextMock
+from mock_server.serve import RunningServer, start
+
+from .conftest import NOW
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = int(os.environ.get("KONTEXT_SCHEMATHESIS_EXAMPLES", "40"))
+
+
+class Recorder:
+    """WSGI middleware that keeps the status and body of every answer."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.answers: list[tuple[str, str, int, str, bytes]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen: dict[str, Any] = {}
+
+        def recording_start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            seen["status"] = int(status.split()[0])
+            seen["type"] = next((v for k, v in headers if k.lower() == "content-type"), "")
+            return start_response(status, headers, *exc)
+
+        body = b"".join(self.app(environ, recording_start))
+        with self.lock:
+            self.answers.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                                 seen["status"], seen["type"], body))
+        return [body]
+
+
+@pytest.fixture
+def recorded_server() -> Iterator[tuple[RunningServer, Recorder]]:
+    mock = KontextMock(seed=7, now=NOW, frozen=False)
+    recorder = Recorder(mock.app)
+    server = start(recorder, "127.0.0.1", 0)
+    try:
+        yield server, recorder
+    finally:
+        server.stop()
+
+
+def run_schemathesis(spec: Path, url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli",
+            "--config-file", str(HERE / "schemathesis-negative.toml"),
+            "run", str(spec),
+            "--url", url,
+            "-H", "Authorization: Bearer dev-token",
+            "--mode", "negative",
+            "--checks", "all",
+            "--max-examples", str(EXAMPLES),
+            "--seed", "20261201",
+            "--generation-database", "none",
+            "--no-color",
+            *extra,
+        ],
+        capture_output=True, text=True, timeout=600, cwd=workdir,
+    )
+
+
+def generated(output: str) -> int:
+    match = re.search(r"(\d+) generated", output)
+    assert match, output[-3000:]
+    return int(match.group(1))
+
+
+def test_negative_fuzzing_of_the_public_spec_finds_no_server_error(
+    recorded_server: tuple[RunningServer, Recorder], tmp_path: Path
+) -> None:
+    server, recorder = recorded_server
+    proc = run_schemathesis(HERE.parent / "openapi.yaml", server.url, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    cases = generated(proc.stdout)
+    assert cases >= 7 * EXAMPLES // 4, proc.stdout[-3000:]
+
+    statuses = Counter(status for _, _, status, _, _ in recorder.answers)
+    print(f"\nnegative fuzzing of openapi.yaml: {cases} cases, {len(recorder.answers)} requests,"
+          f" statuses {dict(sorted(statuses.items()))}")
+    assert len(recorder.answers) >= cases
+    assert not [a for a in recorder.answers if a[2] >= 500]
+    rejections = [a for a in recorder.answers if 400 <= a[2] < 500]
+    assert rejections, "negative mode sent nothing the mock refused"
+    for method, path, status, content_type, body in rejections:
+        assert content_type.startswith("application/json"), (method, path, status, content_type)
+        assert body.startswith(b'{"error":'), (method, path, status, body[:200])
