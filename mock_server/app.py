@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import orjson
 from flask import Flask, Response, g, request
 
-from . import errors, limits, origins
+from . import admin, errors, limits, origins, traffic
 from .api import handlers
+from .control_api import handlers as control_handlers
 from .errors import ApiError
 from .routing import bind
-from .spec import ResponseMismatch, load_spec
+from .spec import ResponseMismatch, default_spec_path, load_spec
 
 if TYPE_CHECKING:
     from .mock import KontextMock
@@ -25,12 +26,17 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def create_app(mock: KontextMock) -> Flask:
-    """A WSGI application serving ``mock``'s public API (and, later, its control plane)."""
+    """A WSGI application serving ``mock``'s public API and its control plane."""
     app = Flask("kontext_mock")
     app.config.update(MAX_CONTENT_LENGTH=mock.config.max_body_bytes, JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
     spec = load_spec()
     bind(app, spec, handlers(mock), mock.authenticate)
+    # The control plane (/_mock/...) is described by its own spec, bound the same way.
+    control_spec = load_spec(str(default_spec_path("control.yaml")))
+    bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
+         guards={"adminToken": admin.guard(mock)})
+    app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app)
     limits.install(app, mock.config)
     origins.install(app, mock.config.cors_origins)
@@ -49,6 +55,9 @@ def create_app(mock: KontextMock) -> Flask:
         if mock.config.strict:
             response = _checked(response)
         return response
+
+    # Faults, rate limit and journal of public API requests (after the request id).
+    traffic.install(app, mock)
 
     def _checked(response: Response) -> Response:
         op = g.get("operation")

@@ -55,6 +55,19 @@ class MockConfig:
     max_header_bytes: int = 16 * 1024
     #: browser origins allowed by CORS; empty: CORS off (no Access-Control-* headers)
     cors_origins: tuple[str, ...] = ()
+    #: the address the HTTP server is bound to; off loopback the control plane needs an
+    #: admin token
+    host: str = "127.0.0.1"
+    #: the control plane's bearer token; None: open, on loopback only
+    admin_token: str | None = None
+    #: folders searched for scenario names before ``fixtures/scenarios``
+    scenario_dirs: tuple[str, ...] = ()
+    #: the most sessions a reset, scenario or state import may make
+    max_sessions: int = 100_000
+    #: public API requests kept in the journal
+    journal_size: int = 10_000
+    #: end every event stream after this long (None: when its client goes)
+    event_stream_max: timedelta | None = None
     dev_organization_id: str = "0b8d6c84-5f2e-4c1a-9d3e-1f7a2b3c4d5e"
     dev_organization_name: str = "Kontext Dev"
     # The application and session ids of the vendor's own examples, so that the docs'
@@ -95,6 +108,8 @@ def _from_text(name: str, raw: str) -> Any:
         return parse_duration(raw)
     if name == "now":
         return parse_instant(raw)
+    if name == "event_stream_max":
+        return parse_duration(raw)
     if isinstance(default, frozenset):
         return frozenset(raw.split())
     if isinstance(default, tuple):

@@ -17,10 +17,12 @@ from werkzeug.exceptions import HTTPException
 
 __all__ = [
     "ApiError",
+    "ConflictError",
     "ForbiddenError",
     "NotFoundError",
     "OAuthError",
     "UnauthorizedError",
+    "UnprocessableError",
     "ValidationError",
     "json_response",
     "register",
@@ -113,6 +115,23 @@ class NotFoundError(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(404, "not_found", message)
+
+
+class ConflictError(ApiError):
+    """409 ``conflict``: an id that is already taken."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "conflict", message)
+
+
+class UnprocessableError(ApiError):
+    """422 ``unprocessable``: well-formed input that cannot be applied (``details`` says why)."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        first = details[0]
+        where = f"{first['field']}: " if first.get("field") else ""
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        super().__init__(422, "unprocessable", f"{where}{first['message']}{more}", details=details)
 
 
 class OAuthError(ApiError):

@@ -2,24 +2,40 @@
 
 It owns the clock, the store and the event bus, and implements the behaviour model:
 listing with derived-status filters, reading, revoke-all, agent sessions, and OAuth
-tokens that expire on the mock's own clock.
+tokens that expire on the mock's own clock. It is also the control plane in Python:
+clock moves that play lifecycles, reset and seed, explicit data, scenarios, state export
+and import, faults, the rate limit and the request journal (``control_api`` serves the
+same operations over HTTP).
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import scenarios as scenario_files
 from .auth import KNOWN_SCOPES, covers, secrets_equal
-from .clock import VirtualClock
+from .clock import ClockError, VirtualClock
 from .config import MockConfig
 from .durations import format_instant, parse_duration, parse_instant
-from .errors import ApiError, NotFoundError, OAuthError, UnauthorizedError
+from .errors import (
+    ApiError,
+    ConflictError,
+    NotFoundError,
+    OAuthError,
+    UnauthorizedError,
+    UnprocessableError,
+)
 from .events import EventBus
 from .fakedata import SessionFaker, generate
+from .faults import Faults
+from .journal import Journal
+from .lifecycle import Lifecycles, script_from_spec
 from .model import (
     CONNECTED,
     DISCONNECTED,
@@ -31,7 +47,18 @@ from .model import (
     Organization,
     Session,
 )
-from .store import Store, StoreSnapshot
+from .rate_limit import PRODUCTION_PER_MINUTE, RateLimiter
+from .records import (
+    SESSION_FIELDS,
+    RecordError,
+    build_session,
+    check_instant,
+    client_record,
+    scopes_of,
+    update_session,
+)
+from .state import export_state, read_state
+from .store import Store, StoreError, StoreSnapshot
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -39,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["KontextMock", "MockSnapshot"]
 
 Duration = timedelta | str | int | float
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +77,12 @@ class MockSnapshot:
     config: MockConfig
     now: datetime
     frozen: bool
+    faults: tuple[dict[str, Any], ...] = ()
+    faults_made: int = 0
+    rate_limit: int | None = None
+    scripts: tuple[Any, ...] = ()
+    horizon: datetime | None = None
+    sessions_made: int = 0
 
 
 class KontextMock:
@@ -76,6 +110,15 @@ class KontextMock:
                 self.clock.freeze()
         self.store = Store()
         self.events = EventBus()
+        #: what clients sent to the public API
+        self.journal = Journal(self.config.journal_size)
+        #: fault rules applied to public API requests
+        self.faults = Faults()
+        #: the per-credential rate limit (off until :meth:`rate_limit`)
+        self.limiter = RateLimiter()
+        #: sessions' scripted futures, played as the clock moves
+        self.lifecycles = Lifecycles()
+        self._sessions_made = 0
         self._app: Flask | None = None
         self.reset()
 
@@ -120,11 +163,15 @@ class KontextMock:
             ).items()
             if v is not None
         }
-        if changes:
-            self.config = self.config.with_changes(**changes)
-        config = self.config
-        if empty:
-            config = config.with_changes(organizations=0, sessions=0)
+        candidate = self.config.with_changes(**changes) if changes else self.config
+        config = candidate.with_changes(organizations=0, sessions=0) if empty else candidate
+        total = (1 + config.organizations * config.applications) * config.sessions
+        if total > config.max_sessions:
+            raise UnprocessableError([{
+                "field": "sessions",
+                "message": f"{total} sessions in all; the mock holds at most {config.max_sessions}",
+            }])
+        self.config = candidate
         population = generate(config, self.clock.now())
         with self.store.lock:
             self.store.clear()
@@ -145,17 +192,33 @@ class KontextMock:
                     expires_at=None,
                 )
             )
-        self.events.clear()
+            self._clear_control(self.clock.now())
         self._faker = SessionFaker(config.seed + 1, config.idle_after)
 
+    def _clear_control(self, now: datetime) -> None:
+        """Forget faults, the rate limit, lifecycles, the journal and event history."""
+        self.events.clear()
+        self.faults.clear()
+        self.limiter.set(None)
+        self.lifecycles.reset(now)
+        self.journal.clear()
+        self._sessions_made = 0
+
     def snapshot(self) -> MockSnapshot:
-        """Capture the state and the clock; :meth:`restore` returns to it in microseconds."""
+        """Capture the state, the clock, faults, the rate limit and lifecycles;
+        :meth:`restore` returns to it in microseconds."""
         with self.store.lock:
-            return MockSnapshot(self.store.snapshot(), self.config, self.clock.now(),
-                                self.clock.frozen)
+            return MockSnapshot(
+                self.store.snapshot(), self.config, self.clock.now(), self.clock.frozen,
+                faults=tuple(self.faults.export()), faults_made=self.faults.made,
+                rate_limit=self.limiter.per_minute,
+                scripts=tuple(self.lifecycles.scripts.values()),
+                horizon=self.lifecycles.horizon, sessions_made=self._sessions_made,
+            )
 
     def restore(self, snap: MockSnapshot) -> None:
-        """Return to a snapshot: records, configuration and clock (event history cleared)."""
+        """Return to a snapshot: records, configuration, clock, faults, the rate limit and
+        lifecycles (event history and the journal cleared)."""
         with self.store.lock:
             self.store.restore(snap.store)
             self.config = snap.config
@@ -165,6 +228,12 @@ class KontextMock:
             elif not snap.frozen and self.clock.frozen:
                 self.clock.unfreeze()
             self.events.clear()
+            self.journal.clear()
+            self.faults.replace(list(snap.faults), snap.faults_made)
+            self.limiter.set(snap.rate_limit)
+            self.lifecycles.reset(snap.horizon or snap.now, list(snap.scripts))
+            self._sessions_made = snap.sessions_made
+            self._faker = SessionFaker(self.config.seed + 1, self.config.idle_after)
 
     def application_ids(self, organization_id: str | None = None) -> list[str]:
         """Ids of the applications (of one organization, if given), dev application first."""
@@ -182,21 +251,56 @@ class KontextMock:
         return self.clock.now()
 
     def advance(self, duration: Duration) -> datetime:
-        """Move the clock forward (``"PT10M"``, ``"10m"``, ``600`` or a timedelta)."""
+        """Move the clock forward (``"PT10M"``, ``"10m"``, ``600`` or a timedelta), playing
+        what is due on the way: scripted lifecycle steps, and ``session.idle`` and
+        ``session.expired`` events, in time order."""
         delta = duration if isinstance(duration, timedelta) else parse_duration(duration)
-        return self.clock.advance(delta)
+        if delta < timedelta(0):
+            raise ClockError("the clock only advances; use set_time() to go back")
+        with self.store.lock:
+            self._in_range(self.clock.now() + delta)
+            now = self.clock.advance(delta)
+            self._play(now)
+            return now
 
     def set_time(self, instant: datetime | str) -> datetime:
-        """Move the clock to an instant."""
-        return self.clock.set(parse_instant(instant))
+        """Move the clock to an instant; forwards it plays what is due, as :meth:`advance`
+        does; backwards nothing is undone."""
+        target = self._in_range(parse_instant(instant))
+        with self.store.lock:
+            now = self.clock.set(target)
+            self._play(now)
+            return now
 
     def freeze(self) -> datetime:
         """Stop the clock."""
-        return self.clock.freeze()
+        with self.store.lock:
+            self._play(self.clock.now())
+            return self.clock.freeze()
 
     def unfreeze(self) -> datetime:
         """Let the clock run again."""
         return self.clock.unfreeze()
+
+    def tick(self) -> None:
+        """Play what is due up to now (a running clock moves without being told)."""
+        with self.store.lock:
+            self._play(self.clock.now())
+
+    def clock_state(self) -> dict[str, Any]:
+        """``{"now": ..., "frozen": ...}``."""
+        return {"now": format_instant(self.clock.now()), "frozen": self.clock.frozen}
+
+    def _play(self, now: datetime) -> None:
+        self.lifecycles.run(self.store, self.config.idle_after, now, self._publish,
+                            self._disconnect)
+
+    @staticmethod
+    def _in_range(instant: datetime) -> datetime:
+        try:
+            return check_instant(instant)
+        except RecordError as exc:
+            raise ClockError(exc.message) from None
 
     # -- OAuth -----------------------------------------------------------------------------
 
@@ -417,10 +521,296 @@ class KontextMock:
             },
         )
 
-    def add_client(self, client: OAuthClient) -> OAuthClient:
-        """Register an OAuth client."""
-        return self.store.add_client(client)
+    # -- the control plane: explicit data -------------------------------------------------
 
-    def add_organization(self, org: Organization) -> Organization:
-        """Add an organization."""
-        return self.store.add_organization(org)
+    def add_organization(
+        self, org: Organization | None = None, *, id: str | None = None,
+        name: str | None = None,
+    ) -> Organization:
+        """Add an organization (an :class:`Organization`, or its id and name, faked when
+        not given). 409 when the id is taken."""
+        with self.store.lock:
+            if org is None:
+                org = Organization(id or self._faker.uuid(), name or self._faker.fake.company())
+            if org.id in self.store.organizations:
+                raise ConflictError(f"organization {org.id!r} already exists")
+            return self.store.add_organization(org)
+
+    def add_application(
+        self, organization_id: str | None = None, *, id: str | None = None,
+        name: str | None = None,
+    ) -> Application:
+        """Add an application to an organization (default: the dev organization)."""
+        org_id = organization_id or self.config.dev_organization_id
+        with self.store.lock:
+            if org_id not in self.store.organizations:
+                raise NotFoundError(f"organization {org_id} not found")
+            app_id = self._record(lambda: str(uuid.UUID(id)), "id") if id else self._faker.uuid()
+            if app_id in self.store.applications:
+                raise ConflictError(f"application {app_id} already exists")
+            app = Application(app_id, org_id, name or f"{self._faker.fake.word().title()} Agent")
+            return self.store.add_application(app)
+
+    def add_client(
+        self, client: OAuthClient | None = None, *, client_id: str | None = None,
+        client_secret: str | None = None, scopes: Any = ("management:all",),
+        organization_id: str | None = None, application_id: str | None = None,
+        name: str | None = None, token: str | None = None,
+    ) -> OAuthClient:
+        """Register an OAuth client of ``/oauth2/token`` with its scopes (an
+        :class:`OAuthClient`, or its fields; the organization defaults to the application's,
+        else the dev organization). ``token`` also registers a static bearer token of the
+        client that never expires."""
+        with self.store.lock:
+            if client is None:
+                if not client_id or not client_secret:
+                    raise UnprocessableError([{"field": "clientId",
+                                               "message": "client_id and client_secret are needed"}])
+                app = None
+                if application_id is not None:
+                    app = self.store.applications.get(application_id)
+                    if app is None:
+                        raise NotFoundError(f"application {application_id} not found")
+                org_id = organization_id or (app.organization_id if app else
+                                             self.config.dev_organization_id)
+                if org_id not in self.store.organizations:
+                    raise NotFoundError(f"organization {org_id} not found")
+                if app is not None and app.organization_id != org_id:
+                    raise UnprocessableError([{"field": "applicationId", "message":
+                                               f"application {app.id} is not of organization {org_id}"}])
+                client = OAuthClient(client_id, client_secret, org_id,
+                                     self._record(lambda: scopes_of(list(scopes)), "scopes"),
+                                     application_id, name or "")
+            if client.client_id in self.store.clients:
+                raise ConflictError(f"client {client.client_id!r} already exists")
+            if token is not None and token in self.store.tokens:
+                raise ConflictError("this token is already taken")
+            try:
+                self.store.add_client(client)
+            except StoreError as exc:
+                raise NotFoundError(str(exc)) from None
+            if token is not None:
+                self.store.add_token(AccessToken(token, client.client_id, client.organization_id,
+                                                 client.scopes, client.application_id, None))
+            return client
+
+    def client_info(self, client_id: str) -> dict[str, Any]:
+        """A registered client as data, without its secret."""
+        client = self.store.clients.get(client_id)
+        if client is None:
+            raise NotFoundError(f"client {client_id!r} not found")
+        return client_record(client, secret=False)
+
+    def add_session(
+        self, application_id: str | None = None, state: str = "active", **fields: Any
+    ) -> dict[str, Any]:
+        """Add a session whose derivedStatus is ``state`` now (default application: the dev
+        one). ``fields`` are the API's camelCase names, kept as given (times ISO 8601 or
+        relative like ``lastActiveAt="-3m"``); the rest is faked and placed in order around
+        them. ``lifecycle={"until": "+20m", "then": "disconnect"}`` scripts its future.
+        Returns the Session object as the API shows it. 422 when the given fields do not
+        hold together, 409 for a taken id, 404 for an unknown application."""
+        lifecycle = fields.pop("lifecycle", None)
+        app_id = application_id or self.config.dev_application_id
+        with self.store.lock:
+            app = self.store.applications.get(app_id)
+            if app is None:
+                raise NotFoundError(f"application {app_id} not found")
+            now = self.clock.now()
+            # Each made session draws from its own seed: the n-th one is the same whatever
+            # else happened, so an exported and re-imported mock makes the same next session.
+            seed = self.config.seed * 1_000_003 + self._sessions_made
+            self._faker.rng.seed(seed)
+            self._faker.fake.seed_instance(seed)
+            session = self._record(lambda: build_session(self._faker, app, state, fields, now))
+            if session.id in self.store.sessions:
+                raise ConflictError(f"session {session.id} already exists")
+            script = None
+            if lifecycle is not None:
+                script = self._record(lambda: script_from_spec(session.id, lifecycle, now),
+                                      "lifecycle")
+            self._sessions_made += 1
+            self.store.add_session(session)
+            if script is not None:
+                self.lifecycles.attach(script)
+            self._publish("session.created", session, now)
+            return session.to_public(session.derived_status(now, self.config.idle_after))
+
+    def update_session(self, session_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a session's fields (camelCase; times may be relative). ``status=
+        "disconnected"`` disconnects it (``disconnectedAt`` default now, ``disconnectReason``
+        default ``agent``) and publishes ``session.disconnected``; ``lifecycle=None`` removes
+        its script. Returns the Session object; 422 when the result does not hold together."""
+        has_lifecycle = "lifecycle" in fields
+        lifecycle = fields.pop("lifecycle", None)
+        with self.store.lock:
+            session = self.store.sessions.get(session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id} not found")
+            now = self.clock.now()
+            changed = self._record(lambda: update_session(session, fields, now))
+            script = None
+            if lifecycle is not None:
+                script = self._record(lambda: script_from_spec(session_id, lifecycle, now),
+                                      "lifecycle")
+            was_connected = session.status == "active"
+            reorder = changed.created_at != session.created_at
+            for attr in SESSION_FIELDS.values():
+                setattr(session, attr, getattr(changed, attr))
+            session.changed()
+            if reorder:
+                self.store.reorder(session)
+            if has_lifecycle:
+                self.lifecycles.detach(session_id)
+            if script is not None:
+                self.lifecycles.attach(script)
+            if was_connected and session.status != "active":
+                self.lifecycles.detach(session_id)
+                at = session.disconnected_at or now
+                self._publish("session.disconnected", session, at,
+                              reason=session.disconnect_reason)
+            return session.to_public(session.derived_status(now, self.config.idle_after))
+
+    def session_detail(self, session_id: str) -> dict[str, Any]:
+        """A session of any application: the public object, its disconnect reason and script."""
+        with self.store.lock:
+            session = self.store.sessions.get(session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id} not found")
+            script = self.lifecycles.scripts.get(session_id)
+            lifecycle = None
+            if script is not None:
+                lifecycle = script.to_dict()
+                del lifecycle["sessionId"]
+            return {
+                "session": session.to_public(
+                    session.derived_status(self.clock.now(), self.config.idle_after)),
+                "disconnectReason": session.disconnect_reason,
+                "lifecycle": lifecycle,
+            }
+
+    @property
+    def sessions_made(self) -> int:
+        """How many sessions :meth:`add_session` made since the last reset."""
+        return self._sessions_made
+
+    @staticmethod
+    def _record(make: Callable[[], _T], field: str | None = None) -> _T:
+        """``make()``, with a RecordError turned into the 422 it is."""
+        try:
+            return make()
+        except RecordError as exc:
+            name = f"{field}.{exc.field}" if field and exc.field and exc.field != field else (
+                exc.field or field)
+            raise UnprocessableError([{"field": name, "message": exc.message}]) from None
+        except ValueError as exc:
+            raise UnprocessableError([{"field": field, "message": str(exc)}]) from None
+
+    # -- the control plane: scenarios and state -------------------------------------------
+
+    def scenarios(self) -> list[tuple[str, str]]:
+        """``(name, description)`` of the scenarios :meth:`load_scenario` finds by name."""
+        return scenario_files.available(self.config)
+
+    def load_scenario(self, name_or_path: str | Path) -> None:
+        """Replace the state with a scenario: a name of ``fixtures/scenarios/`` (or of a
+        folder in ``config.scenario_dirs``), or a path to a ``.yaml`` file. A bad scenario
+        raises :class:`~mock_server.scenarios.ScenarioError` naming file, line and field, and
+        changes nothing."""
+        self._install(scenario_files.load(name_or_path, self.config, self.clock.now()))
+
+    def load_scenario_text(self, text: str, name: str = "inline") -> str:
+        """Replace the state with a scenario given as YAML text; returns its name."""
+        self._install(scenario_files.build(text, f"<{name}>", name, self.config, self.clock.now()))
+        return name
+
+    def _install(self, blueprint: scenario_files.Blueprint) -> None:
+        snap = blueprint.store.snapshot()
+        with self.store.lock:
+            self.config = self.config.with_changes(seed=blueprint.seed)
+            self.store.restore(snap)
+            self.clock.set(blueprint.now)
+            if blueprint.frozen is True:
+                self.clock.freeze()
+            elif blueprint.frozen is False:
+                self.clock.unfreeze()
+            self._clear_control(blueprint.now)
+            self.lifecycles.reset(blueprint.now, blueprint.scripts)
+            self._faker = SessionFaker(blueprint.seed + 1, self.config.idle_after)
+
+    def export_state(self) -> dict[str, Any]:
+        """The whole state as JSON-ready data: records, clock, settings, lifecycles, faults
+        and the rate limit. :meth:`import_state` of it gives an identical mock."""
+        with self.store.lock:
+            state: dict[str, Any] = export_state(self)
+            return state
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        """Replace everything with an exported state (checked whole first; 422 naming the
+        first bad field, and nothing changes)."""
+        imported = read_state(data, self.config.max_sessions)
+        snap = imported.store.snapshot()
+        with self.store.lock:
+            self.config = self.config.with_changes(**imported.settings)
+            self.store.restore(snap)
+            self.clock.set(imported.now)
+            if imported.frozen and not self.clock.frozen:
+                self.clock.freeze()
+            elif not imported.frozen and self.clock.frozen:
+                self.clock.unfreeze()
+            self._clear_control(imported.now)
+            self.lifecycles.reset(imported.now, imported.scripts)
+            self.faults.replace(imported.faults, imported.faults_made)
+            self.limiter.set(imported.rate_limit)
+            self._sessions_made = imported.sessions_made
+            self._faker = SessionFaker(self.config.seed + 1, self.config.idle_after)
+
+    def summary(self) -> dict[str, Any]:
+        """How many records the mock holds, and its clock."""
+        with self.store.lock:
+            return {
+                "organizations": len(self.store.organizations),
+                "applications": len(self.store.applications),
+                "clients": len(self.store.clients),
+                "sessions": len(self.store.sessions),
+                "clock": self.clock_state(),
+            }
+
+    # -- the control plane: faults and the rate limit -------------------------------------
+
+    def add_fault(
+        self, method: str = "*", path: str = "/api/v1/*", *,
+        latency: float | tuple[float, float] | list[float] | None = None,
+        status: int | None = None, drop: bool = False, times: int | None = None,
+        probability: float | None = None, seed: int | None = None,
+    ) -> str:
+        """Add a fault rule for public API requests matching ``method`` (or ``*``) and the
+        glob ``path``: wait ``latency`` seconds (or a ``(low, high)`` range), answer
+        ``status`` with the documented error body, or ``drop`` the connection; for the next
+        ``times`` matching requests, or a ``probability`` share of them (seeded by ``seed``,
+        default the mock's seed). Returns the rule's id."""
+        try:
+            rule = self.faults.add(
+                method, path, latency=latency, status=status, drop=drop, times=times,
+                probability=probability, seed=self.config.seed if seed is None else seed,
+            )
+        except (TypeError, ValueError) as exc:
+            raise UnprocessableError([{"field": None, "message": str(exc)}]) from None
+        return rule.id
+
+    def remove_fault(self, fault_id: str) -> None:
+        """Remove one fault rule (404 when there is none with this id)."""
+        if not self.faults.remove(fault_id):
+            raise NotFoundError(f"fault {fault_id} not found")
+
+    def clear_faults(self) -> int:
+        """Remove every fault rule; how many there were."""
+        return self.faults.clear()
+
+    def rate_limit(self, per_minute: int | None = PRODUCTION_PER_MINUTE) -> None:
+        """Limit requests per credential per minute of the mock's clock (default 120, the
+        production figure); None turns it off. Over the limit: 429 with ``Retry-After``."""
+        try:
+            self.limiter.set(per_minute)
+        except ValueError as exc:
+            raise UnprocessableError([{"field": "perMinute", "message": str(exc)}]) from None

@@ -7,7 +7,7 @@ and carries the scopes the operation requires.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,28 +36,46 @@ class Call:
 
 Handler = Callable[[Call], Response]
 Authenticate = Callable[[str], AccessToken]
+Guard = Callable[[], None]
 
 
-def bind(app: Flask, spec: Spec, handlers: dict[str, Handler], authenticate: Authenticate) -> None:
-    """Add a URL rule for every operation of ``spec`` that ``handlers`` implements."""
+def bind(
+    app: Flask,
+    spec: Spec,
+    handlers: dict[str, Handler],
+    authenticate: Authenticate,
+    guards: Mapping[str, Guard] | None = None,
+) -> None:
+    """Add a URL rule for every operation of ``spec`` that ``handlers`` implements.
+
+    ``guards`` maps security scheme names to checks: an operation whose security names
+    one runs its check first, before anything is parsed (e.g. the control plane's admin
+    token).
+    """
     for op in spec:
         handler = handlers.get(op.operation_id)
         if handler is None:
             continue
+        schemes = {scheme for req in op.security for scheme, _ in req}
+        checks = [guard for name, guard in (guards or {}).items() if name in schemes]
         app.add_url_rule(
             op.rule,
             endpoint=op.operation_id,
-            view_func=_view(op, handler, authenticate),
+            view_func=_view(op, handler, authenticate, checks[0] if checks else None),
             methods=[op.method],
         )
 
 
-def _view(op: Operation, handler: Handler, authenticate: Authenticate) -> Callable[..., Response]:
+def _view(
+    op: Operation, handler: Handler, authenticate: Authenticate, guard: Guard | None = None
+) -> Callable[..., Response]:
     alternatives = op.scope_alternatives
     needs_bearer = op.bearer
 
     def view(**path_args: str) -> Response:
         g.operation = op
+        if guard is not None:
+            guard()
         token = None
         if needs_bearer:
             token = authenticate(parse_bearer(request.headers.get("Authorization")))
@@ -106,6 +124,8 @@ def _parameters(op: Operation, path_args: dict[str, str]) -> tuple[dict[str, Any
 
 def _body(op: Operation) -> Any:
     media = op.body_media_type
+    if not op.body_required and not request.content_length and not request.mimetype:
+        return None  # an optional body left out entirely
     if request.mimetype != media:
         got = request.mimetype or "no content type"
         if op.error_style == "oauth":

@@ -1,0 +1,70 @@
+"""Who may use the control plane: the admin token, and loopback.
+
+Without an admin token the control plane is open, but only while the mock is bound to
+loopback and the request comes from this machine: local development needs no
+credentials. With an admin token every control request must carry it as a bearer
+token; the public API's tokens are a different thing and never open it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from flask import request
+
+from .auth import secrets_equal
+from .errors import ApiError
+from .serve import is_loopback
+
+if TYPE_CHECKING:
+    from .mock import KontextMock
+
+__all__ = ["CONTROL_MAX_BODY_BYTES", "generate_token", "guard"]
+
+#: bodies the control plane accepts (a 10,000-session state import is about 7 MB)
+CONTROL_MAX_BODY_BYTES = 64 * 1024 * 1024
+_CHALLENGE = 'Bearer realm="kontext-mock control plane"'
+
+
+def generate_token() -> str:
+    """A fresh admin token (printed by ``kontext-mock serve`` when it needs one)."""
+    return secrets.token_urlsafe(24)
+
+
+def _local_peer(address: str | None) -> bool:
+    if not address:
+        return True  # no socket: an in-process client
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def guard(mock: KontextMock) -> Callable[[], None]:
+    """The check the control plane's routes run before anything else."""
+
+    def check() -> None:
+        # Scenario texts and state imports are larger than the public API's bodies.
+        request.max_content_length = CONTROL_MAX_BODY_BYTES
+        token = mock.config.admin_token
+        if token:
+            scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() != "bearer" or not secrets_equal(given.strip(), token):
+                raise ApiError(
+                    401, "unauthorized",
+                    "the control plane needs the mock's admin token"
+                    " (Authorization: Bearer <admin token>)",
+                    headers={"WWW-Authenticate": _CHALLENGE},
+                )
+            return
+        if not is_loopback(mock.config.host) or not _local_peer(request.remote_addr):
+            raise ApiError(
+                403, "admin_token_required",
+                f"the mock is reachable from other machines (bound to {mock.config.host}) and"
+                " has no admin token; restart it with --admin-token to use the control plane",
+            )
+
+    return check

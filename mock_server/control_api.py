@@ -1,0 +1,232 @@
+"""Handlers of the control plane's operations (``control.yaml``, under ``/_mock``).
+
+Like the public API's handlers, each gets a validated :class:`~mock_server.routing.Call`
+and asks the :class:`~mock_server.mock.KontextMock`; the Python methods are the
+operations, these only translate. Values the schema cannot judge (a duration that does
+not parse, an instant out of range) come back from the mock as ``ValueError`` and are
+answered 422 here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import Response
+
+from .clock import ClockError
+from .durations import DurationError
+from .errors import UnprocessableError, json_response
+from .routing import Call, Handler
+from .sse import event_stream
+
+if TYPE_CHECKING:
+    from .mock import KontextMock
+    from .spec import Spec
+
+__all__ = ["handlers"]
+
+
+def _unprocessable(field: str | None, handler: Callable[[], Any]) -> Any:
+    try:
+        return handler()
+    except (DurationError, ClockError) as exc:
+        raise UnprocessableError([{"field": field, "message": str(exc)}]) from None
+
+
+def _types(call: Call) -> frozenset[str] | None:
+    raw = call.params.get("types")
+    return frozenset(raw.split(",")) if raw else None
+
+
+def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
+    """The handler of every control-plane operation, by operationId."""
+
+    def clock_state() -> Response:
+        return json_response(mock.clock_state())
+
+    def get_control_spec(call: Call) -> Response:
+        return json_response(spec.document)
+
+    def get_clock(call: Call) -> Response:
+        mock.tick()
+        return clock_state()
+
+    def advance_clock(call: Call) -> Response:
+        _unprocessable("by", lambda: mock.advance(call.body["by"]))
+        return clock_state()
+
+    def set_clock(call: Call) -> Response:
+        body = call.body
+        _unprocessable("to", lambda: mock.set_time(body["to"]))
+        if body.get("frozen") is True:
+            mock.freeze()
+        elif body.get("frozen") is False:
+            mock.unfreeze()
+        return clock_state()
+
+    def freeze_clock(call: Call) -> Response:
+        mock.freeze()
+        return clock_state()
+
+    def unfreeze_clock(call: Call) -> Response:
+        mock.unfreeze()
+        return clock_state()
+
+    def reset(call: Call) -> Response:
+        body = call.body or {}
+        mock.reset(
+            seed=body.get("seed"),
+            empty=bool(body.get("empty", False)),
+            organizations=body.get("organizations"),
+            applications=body.get("applications"),
+            sessions=body.get("sessions"),
+            status_mix=body.get("statusMix"),
+        )
+        return json_response(mock.summary())
+
+    def export_state(call: Call) -> Response:
+        return json_response(mock.export_state())
+
+    def import_state(call: Call) -> Response:
+        mock.import_state(call.body)
+        return json_response(mock.summary())
+
+    def list_scenarios(call: Call) -> Response:
+        return json_response({"items": [
+            {"name": name, "description": description}
+            for name, description in mock.scenarios()
+        ]})
+
+    def load_scenario(call: Call) -> Response:
+        body = call.body
+        if "yaml" in body:
+            name = mock.load_scenario_text(body["yaml"])
+        else:
+            name = body["name"]
+            mock.load_scenario(name)
+        return json_response({**mock.summary(), "scenario": name})
+
+    def create_organization(call: Call) -> Response:
+        body = call.body or {}
+        org = mock.add_organization(id=body.get("id"), name=body.get("name"))
+        return json_response({"organization": {"id": org.id, "name": org.name}}, 201)
+
+    def create_application(call: Call) -> Response:
+        body = call.body or {}
+        app = mock.add_application(
+            organization_id=body.get("organizationId"), id=body.get("id"), name=body.get("name"),
+        )
+        return json_response({"application": app}, 201)
+
+    def create_client(call: Call) -> Response:
+        b = call.body
+        client = mock.add_client(
+            client_id=b["clientId"], client_secret=b["clientSecret"], scopes=b["scopes"],
+            organization_id=b.get("organizationId"), application_id=b.get("applicationId"),
+            name=b.get("name"), token=b.get("token"),
+        )
+        return json_response({"client": mock.client_info(client.client_id)}, 201)
+
+    def create_session(call: Call) -> Response:
+        fields = dict(call.body or {})
+        app_id = fields.pop("applicationId", None)
+        state = fields.pop("state", "active")
+        session = mock.add_session(app_id, state, **fields)
+        return json_response(mock.session_detail(session["id"]), 201)
+
+    def get_mock_session(call: Call) -> Response:
+        return json_response(mock.session_detail(call.params["sessionId"]))
+
+    def update_session(call: Call) -> Response:
+        session_id = call.params["sessionId"]
+        mock.update_session(session_id, **call.body)
+        return json_response(mock.session_detail(session_id))
+
+    def revoke_application(call: Call) -> Response:
+        count = mock.revoke_all(call.params["applicationId"])
+        return json_response({"success": True, "disconnectedCount": count})
+
+    def list_faults(call: Call) -> Response:
+        return json_response({"items": mock.faults.export()})
+
+    def add_fault(call: Call) -> Response:
+        b = call.body
+        fault_id = mock.add_fault(
+            b.get("method", "*"), b.get("path", "/api/v1/*"),
+            latency=b.get("latency"), status=b.get("status"), drop=bool(b.get("drop", False)),
+            times=b.get("times"), probability=b.get("probability"), seed=b.get("seed"),
+        )
+        rule = next(r for r in mock.faults.export() if r["id"] == fault_id)
+        return json_response({"fault": rule}, 201)
+
+    def clear_faults(call: Call) -> Response:
+        return json_response({"removed": mock.clear_faults()})
+
+    def delete_fault(call: Call) -> Response:
+        mock.remove_fault(call.params["faultId"])
+        return json_response({"removed": 1})
+
+    def rate_limit_state() -> Response:
+        return json_response({"perMinute": mock.limiter.per_minute})
+
+    def get_rate_limit(call: Call) -> Response:
+        return rate_limit_state()
+
+    def set_rate_limit(call: Call) -> Response:
+        mock.rate_limit(call.body["perMinute"])
+        return rate_limit_state()
+
+    def read_journal(call: Call) -> Response:
+        items = mock.journal.entries(call.params.get("method"), call.params.get("path"))
+        return json_response({"items": items})
+
+    def clear_journal(call: Call) -> Response:
+        return json_response({"removed": mock.journal.clear()})
+
+    def stream_events(call: Call) -> Response:
+        since = call.params.get("since")
+        if since is None and call.params.get("Last-Event-ID") is not None:
+            since = int(call.params["Last-Event-ID"])
+        stream = event_stream(
+            mock, types=_types(call), since=since,
+            limit=call.params.get("limit"), timeout=call.params.get("timeout"),
+        )
+        return Response(stream, mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    def event_history(call: Call) -> Response:
+        mock.tick()
+        events = mock.events.since(call.params.get("since") or 0, _types(call))
+        return json_response({"items": [e.to_dict() for e in events]})
+
+    return {
+        "getControlSpec": get_control_spec,
+        "getClock": get_clock,
+        "advanceClock": advance_clock,
+        "setClock": set_clock,
+        "freezeClock": freeze_clock,
+        "unfreezeClock": unfreeze_clock,
+        "resetMock": reset,
+        "exportState": export_state,
+        "importState": import_state,
+        "listScenarios": list_scenarios,
+        "loadScenario": load_scenario,
+        "createOrganization": create_organization,
+        "createApplication": create_application,
+        "createClient": create_client,
+        "createSession": create_session,
+        "getMockSession": get_mock_session,
+        "updateSession": update_session,
+        "revokeApplication": revoke_application,
+        "listFaults": list_faults,
+        "addFault": add_fault,
+        "clearFaults": clear_faults,
+        "deleteFault": delete_fault,
+        "getRateLimit": get_rate_limit,
+        "setRateLimit": set_rate_limit,
+        "readJournal": read_journal,
+        "clearJournal": clear_journal,
+        "streamEvents": stream_events,
+        "eventHistory": event_history,
+    }

@@ -1,0 +1,63 @@
+"""Rate limiting per credential, on the mock's clock (off by default).
+
+The production figure is 120 requests per minute per credential. The limiter keeps,
+for each credential, the instants of its counted requests in the last minute (a
+sliding window); a request beyond the limit is refused with the seconds until the
+oldest counted one leaves the window, so ``Retry-After`` is exact on the mock's clock
+and moving the clock lets requests through again.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from datetime import datetime, timedelta
+
+__all__ = ["PRODUCTION_PER_MINUTE", "WINDOW", "RateLimiter"]
+
+PRODUCTION_PER_MINUTE = 120
+WINDOW = timedelta(minutes=1)
+
+
+class RateLimiter:
+    """Counts requests per credential over the last minute of the mock's clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: requests allowed per minute per credential; None: no limit (one truth test per request)
+        self.per_minute: int | None = None
+        self._windows: dict[str, deque[datetime]] = {}
+
+    def set(self, per_minute: int | None) -> None:
+        """Turn limiting on with this figure, or off with None; counting starts afresh."""
+        if per_minute is not None and per_minute < 1:
+            raise ValueError(f"the rate limit must be at least 1 request per minute, not {per_minute}")
+        with self._lock:
+            self.per_minute = per_minute
+            self._windows.clear()
+
+    def hit(self, credential: str, now: datetime) -> int | None:
+        """Count a request; None when it may pass, else the seconds to wait (``Retry-After``)."""
+        limit = self.per_minute
+        if limit is None:
+            return None
+        with self._lock:
+            window = self._windows.get(credential)
+            if window is None:
+                window = self._windows[credential] = deque()
+            elif window and window[-1] > now:
+                window.clear()  # the clock went back: the old counts are from the future
+            start = now - WINDOW
+            while window and window[0] <= start:
+                window.popleft()
+            if len(window) >= limit:
+                wait = (window[0] + WINDOW - now).total_seconds()
+                return max(1, math.ceil(wait))
+            window.append(now)
+            return None
+
+    def clear(self) -> None:
+        """Forget the counts (the limit stays)."""
+        with self._lock:
+            self._windows.clear()
