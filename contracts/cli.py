@@ -103,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rate-limit", type=_rate, default=None, metavar="N/min",
                      help="send at most N requests a minute (every layer together); "
                           "Retry-After is always honoured")
-    run.add_argument("--idle-after", type=_duration, default=timedelta(minutes=5),
+    run.add_argument("--idle-after", type=_duration, default=None,
                      metavar="DURATION", help="the idle threshold of derivedStatus "
-                     "(an assumption; default 5m)")
+                     "(an assumption; default: a mock's own, else 5m)")
     run.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
                      help="run only this layer (repeatable; default all)")
     run.add_argument("--skip", action="append", default=[], metavar="RULE",

@@ -44,8 +44,9 @@ class Options:
     destructive: bool | None = None
     #: e.g. "100/min": the most requests the kit sends (every layer together)
     rate_limit: str | None = None
-    #: the idle threshold of derivedStatus (an assumption: the mock's default is 5 minutes)
-    idle_after: timedelta = timedelta(minutes=5)
+    #: the idle threshold of derivedStatus (an assumption); None: a mock's own (read from
+    #: its control plane), else 5 minutes
+    idle_after: timedelta | None = None
     #: which layers to run
     layers: tuple[str, ...] = LAYERS
     #: rules not to check (reported as skipped)

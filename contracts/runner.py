@@ -24,7 +24,10 @@ from .semantic import SemanticLayer
 from .spec import ApiSpec
 from .stateful import StatefulLayer
 
-__all__ = ["run_contract"]
+__all__ = ["DEFAULT_IDLE_AFTER", "run_contract"]
+
+#: the idle threshold the kit assumes when neither the options nor a mock say otherwise
+DEFAULT_IDLE_AFTER = timedelta(minutes=5)
 
 # The sessions a mock target gets for the kit's own applications: every derived status.
 _SCRATCH_MIX = {"active": 6, "idle": 4, "expired": 4, "disconnected": 6}
@@ -56,12 +59,14 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     limiter = RateLimiter.from_text(options.rate_limit) if options.rate_limit else None
     control = ControlPlane.detect(target.base_url, timeout=options.timeout)
     destructive = options.destructive if options.destructive is not None else control is not None
+    state = control.export_state() if control is not None else None
+    idle_after = options.idle_after or _mock_idle_after(state) or DEFAULT_IDLE_AFTER
     client = ApiClient(
         target.base_url, token=target.token, client_id=target.client_id,
         client_secret=target.client_secret, limiter=limiter, timeout=options.timeout,
         destructive=destructive,
     )
-    passive = PassiveRules(spec, options.idle_after)
+    passive = PassiveRules(spec, idle_after)
     client.observers.append(passive)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
                     destructive=destructive, control_plane=control is not None)
@@ -72,11 +77,12 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     try:
         check_is_this_api(client, target.application_id)
         client.token()
-        saved = _save(control, options, destructive)
+        saved = state if destructive and options.restore else None
         saved_at = time.monotonic()
         try:
-            ctx = _context(client, spec, options, seed, passive, control, target, progress,
-                           destructive)
+            ctx = _context(client, spec, options, seed, passive, control, state, target,
+                           progress, destructive)
+            ctx.extra["idle_after"] = idle_after
             report.application_id = ctx.application_id
             outcomes = _run_layers(ctx, options)
             report.notes.extend(ctx.notes)
@@ -126,11 +132,9 @@ def _wanted(name: str, options: Options) -> bool:
     return name not in options.skip and rule(name).layer in options.layers
 
 
-def _save(control: ControlPlane | None, options: Options,
-          destructive: bool) -> dict[str, Any] | None:
-    if control is None or not destructive or not options.restore:
-        return None
-    return control.export_state()
+def _mock_idle_after(state: dict[str, Any] | None) -> timedelta | None:
+    seconds = ((state or {}).get("settings") or {}).get("idleAfter")
+    return timedelta(seconds=seconds) if isinstance(seconds, int | float) and seconds > 0 else None
 
 
 def _restore(control: ControlPlane, saved: dict[str, Any], elapsed: float) -> None:
@@ -144,15 +148,15 @@ def _restore(control: ControlPlane, saved: dict[str, Any], elapsed: float) -> No
 
 
 def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
-             passive: PassiveRules, control: ControlPlane | None, target: Target,
+             passive: PassiveRules, control: ControlPlane | None,
+             state: dict[str, Any] | None, target: Target,
              progress: Callable[[str], None], destructive: bool) -> RunContext:
     """Resolve the application under test (creating one on a mock), foreign ids, served ops."""
-    state = control.export_state() if control is not None else None
     app_id = target.application_id
     notes: list[str] = []
     extra: dict[str, Any] = {}
     if state is not None:
-        org = _organization(state, app_id, client.token())
+        org = _organization(state, app_id, client.token(), target.client_id)
         if app_id is None and destructive:
             app_id = _scratch_application(control, org, "kontext-contract", _SCRATCH_MIX)
             notes.append(f"the kit created application {app_id} on the mock, with sessions of "
@@ -181,13 +185,18 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
     return ctx
 
 
-def _organization(state: dict[str, Any], app_id: str | None, token: str) -> str | None:
+def _organization(state: dict[str, Any], app_id: str | None, token: str,
+                  client_id: str | None) -> str | None:
+    """The organization the kit's applications go in: the application's, else the token's."""
     if app_id is not None:
         for app in state.get("applications", []):
             if app.get("id") == app_id:
                 return str(app.get("organizationId"))
     for entry in state.get("tokens", []):
         if entry.get("token") == token:
+            return str(entry.get("organizationId"))
+    for entry in state.get("clients", []):
+        if client_id is not None and entry.get("clientId") == client_id:
             return str(entry.get("organizationId"))
     return None
 

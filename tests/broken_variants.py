@@ -35,6 +35,8 @@ class Variant:
     description: str
     mock_class: type[KontextMock] = KontextMock
     middleware: Callable[[WsgiApp], WsgiApp] | None = None
+    #: only the lifecycle state machine can see it, and that needs the control plane
+    needs_control_plane: bool = False
 
     def build(self, **config: Any) -> tuple[KontextMock, WsgiApp]:
         """The broken mock and the WSGI app to serve."""
@@ -166,6 +168,32 @@ class ListOldestFirst(KontextMock):
                         organization_id: str | None = None) -> Any:
         rows = super().select_sessions(application_id, status, _ALL, organization_id)
         return list(reversed(rows))[:limit]
+
+
+class HeartbeatRevives(KontextMock):
+    """A heartbeat on a disconnected session answers 200: the agent never learns it was revoked."""
+
+    def heartbeat(self, application_id: str, session_id: str) -> Any:
+        with self.store.lock:
+            session, _ = self.find_session(application_id, session_id)
+            if session.status == DISCONNECTED:
+                session.last_active_at = self.now()
+                session.changed()
+                return session
+        return super().heartbeat(application_id, session_id)
+
+
+class DisconnectRestamps(KontextMock):
+    """Disconnecting a session that is already disconnected moves its disconnectedAt."""
+
+    def disconnect(self, application_id: str, session_id: str, reason: str = "agent") -> Any:
+        with self.store.lock:
+            session, _ = self.find_session(application_id, session_id)
+            if session.status == DISCONNECTED:
+                session.disconnected_at = self.now()
+                session.changed()
+                return session
+        return super().disconnect(application_id, session_id, reason)
 
 
 # -- middlewares: the HTTP layer ---------------------------------------------------------------
@@ -315,4 +343,10 @@ VARIANTS: list[Variant] = [
     Variant("oldest-first", "list-order", "lists are oldest first", ListOldestFirst),
     Variant("include-inactive-ignored", "filter-include-inactive",
             "includeInactive=true changes nothing", middleware=include_inactive_ignored),
+    Variant("heartbeat-revives", "lifecycle-model",
+            "a heartbeat on a revoked session answers 200", HeartbeatRevives,
+            needs_control_plane=True),
+    Variant("disconnect-restamps", "lifecycle-model",
+            "disconnecting twice moves disconnectedAt", DisconnectRestamps,
+            needs_control_plane=True),
 ]
