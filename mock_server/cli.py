@@ -1,4 +1,8 @@
-"""``kontext-mock``: serve the mock. A thin layer: it parses options and calls the library."""
+"""``kontext-mock``: serve the mock, or drive a running one through its control plane.
+
+A thin layer: it parses options and calls the library (:class:`KontextMock` to serve,
+:class:`~mock_server.control_client.ControlClient` for the other commands).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,17 @@ import os
 import sys
 from collections.abc import Sequence
 
+import orjson
+
+from . import admin
 from .config import MockConfig
+from .control_client import DEFAULT_URL, ControlClient, ControlError
 from .durations import DurationError, parse_duration, parse_instant
+from .errors import ApiError
 from .mock import KontextMock
 from .origins import check_origin
 from .persistence import SAVE_DELAY, SAVE_INTERVAL, StateFileError, open_state_file
+from .scenarios import ScenarioError
 from .serve import is_loopback, serve_forever
 
 __all__ = ["main"]
@@ -66,7 +76,120 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-interval", default=f"{SAVE_INTERVAL:g}s", metavar="DURATION",
                        help="also save this often when the state moved without a request (a running"
                             f" clock, default {SAVE_INTERVAL:g}s)")
+    serve.add_argument("--scenario", default=_env("SCENARIO"), metavar="NAME|PATH",
+                       help="start from a scenario of fixtures/scenarios (mixed, two-orgs, large"
+                            " ...) or a .yaml file (env KONTEXT_MOCK_SCENARIO)")
+    serve.add_argument("--admin-token", default=_env("ADMIN_TOKEN"), metavar="TOKEN",
+                       help="the control plane's bearer token; generated and printed when the"
+                            " mock is bound off loopback without one (env KONTEXT_MOCK_ADMIN_TOKEN)")
+    _control_commands(sub)
     return parser
+
+
+def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that talk to a running mock's control plane."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=_env("URL", DEFAULT_URL),
+                        help=f"the running mock (default {DEFAULT_URL}; env KONTEXT_MOCK_URL)")
+    common.add_argument("--admin-token", default=_env("ADMIN_TOKEN"), metavar="TOKEN",
+                        help="the mock's admin token, if it has one (env KONTEXT_MOCK_ADMIN_TOKEN)")
+    clock = sub.add_parser("clock", parents=[common], help="show or move the running mock's clock")
+    clock.add_argument("action", nargs="?", default="show",
+                       choices=["show", "advance", "set", "freeze", "unfreeze"])
+    clock.add_argument("value", nargs="?", help="a duration (advance: PT10M, 90, 1h30m) or an"
+                                                " ISO 8601 instant (set)")
+    reset = sub.add_parser("reset", parents=[common], help="reset the running mock to its seed")
+    reset.add_argument("--empty", action="store_true", help="keep only the dev records")
+    reset.add_argument("--seed", type=int, default=None)
+    seed = sub.add_parser("seed", parents=[common],
+                          help="reseed the running mock with counts and a status mix")
+    seed.add_argument("--seed", type=int, default=None)
+    seed.add_argument("--organizations", type=int, default=None)
+    seed.add_argument("--applications", type=int, default=None)
+    seed.add_argument("--sessions", type=int, default=None, help="sessions per application")
+    seed.add_argument("--mix", default=None, metavar="STATE=WEIGHT,...",
+                      help="e.g. active=0.5,idle=0.2,expired=0.1,disconnected=0.2")
+    revoke = sub.add_parser("revoke", parents=[common],
+                            help="revoke all sessions of an application")
+    revoke.add_argument("application_id")
+    events = sub.add_parser("events", parents=[common], help="tail the lifecycle event stream")
+    events.add_argument("--types", default=None, help="comma-separated, e.g. session.disconnected")
+    events.add_argument("--since", type=int, default=None, help="replay events after this id")
+    events.add_argument("--count", type=int, default=None, help="stop after this many events")
+    events.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    scenario = sub.add_parser("scenario", parents=[common], help="list or load scenarios")
+    scenario.add_argument("action", choices=["list", "load"])
+    scenario.add_argument("name", nargs="?")
+
+
+def _mix(text: str) -> dict[str, float]:
+    try:
+        return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in text.split(","))}
+    except ValueError:
+        raise ValueError(f"not a status mix: {text!r} (e.g. active=0.5,idle=0.5)") from None
+
+
+def _clock_line(state: dict[str, object]) -> str:
+    return f"{state['now']} ({'frozen' if state['frozen'] else 'running'})"
+
+
+def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run one control command against the mock at ``args.url``; 1 when the mock refuses."""
+    client = ControlClient(args.url, args.admin_token)
+    try:
+        if args.command == "clock":
+            if args.action in ("advance", "set") and not args.value:
+                parser.error(f"clock {args.action} needs a value")
+            state = {
+                "show": lambda: client.clock(),
+                "advance": lambda: client.advance(args.value),
+                "set": lambda: client.set_time(args.value),
+                "freeze": client.freeze,
+                "unfreeze": client.unfreeze,
+            }[args.action]()
+            print(_clock_line(state))
+        elif args.command in ("reset", "seed"):
+            fields = {"seed": args.seed}
+            if args.command == "reset":
+                fields["empty"] = args.empty or None
+            else:
+                fields.update(organizations=args.organizations, applications=args.applications,
+                              sessions=args.sessions,
+                              statusMix=_mix(args.mix) if args.mix else None)
+            summary = client.reset(**fields)
+            print(f"{summary['organizations']} organizations, {summary['applications']}"
+                  f" applications, {summary['sessions']} sessions;"
+                  f" clock {_clock_line(summary['clock'])}")
+        elif args.command == "revoke":
+            print(f"disconnected {client.revoke(args.application_id)} sessions")
+        elif args.command == "events":
+            types = args.types.split(",") if args.types else None
+            for event in client.events(types, args.since, args.count, args.timeout):
+                if args.json:
+                    print(orjson.dumps(event).decode(), flush=True)
+                else:
+                    data = event["data"]
+                    reason = f" ({data['reason']})" if data.get("reason") else ""
+                    print(f"{event['time']}  {event['type']:<21} {data['sessionId']}{reason}",
+                          flush=True)
+        elif args.action == "list":
+            for item in client.scenarios():
+                print(f"{item['name']:<20} {item['description']}")
+        else:
+            if not args.name:
+                parser.error("scenario load needs a name")
+            summary = client.load_scenario(args.name)
+            print(f"loaded {args.name}: {summary['sessions']} sessions,"
+                  f" clock {_clock_line(summary['clock'])}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    except ControlError as exc:
+        print(f"kontext-mock: {exc}", file=sys.stderr)
+        return 1 if exc.status is not None else 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> MockConfig:
@@ -84,6 +207,8 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         dev_client_id=args.dev_client_id,
         dev_client_secret=args.dev_client_secret,
         strict=args.strict or None,
+        host=args.host,
+        admin_token=args.admin_token,
         cors_origins=tuple(check_origin(o) for o in args.cors_origins) if args.cors_origins else None,
     )
 
@@ -113,6 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``kontext-mock``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        return run_control(args, parser)
+    if args.admin_token is not None and not args.admin_token.strip():
+        parser.error("--admin-token is empty; give a token, or leave the option out")
+    generated = None
+    if not is_loopback(args.host) and not args.admin_token:
+        # Reachable from other machines: the control plane must not be open.
+        args.admin_token = generated = admin.generate_token()
     try:
         config = config_from_args(args)
     except (DurationError, ValueError) as exc:
@@ -121,6 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kontext-mock: warning: bound to {args.host}, reachable from other machines",
               file=sys.stderr)
     mock = KontextMock(config)
+    if args.scenario:
+        try:
+            mock.load_scenario(args.scenario)
+        except ScenarioError as exc:
+            print(f"kontext-mock: bad scenario: {exc}", file=sys.stderr)
+            return 2
+        except ApiError as exc:
+            print(f"kontext-mock: {exc.message}", file=sys.stderr)
+            return 2
     state = None
     if args.state_file:
         try:
@@ -140,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             verb = "loaded from" if state.loaded else "created"
             print(f"kontext-mock: state file {verb} {state.path}", flush=True)
         print(banner(mock, host, port), flush=True)
+        if generated:
+            print(f"  admin token:   {generated}  (the control plane /_mock needs it:"
+                  f" Authorization: Bearer ...)\n", flush=True)
 
     try:
         serve_forever(mock.app, args.host, args.port, threads=args.threads, on_ready=ready)
