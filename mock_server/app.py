@@ -39,7 +39,7 @@ def create_app(mock: KontextMock) -> Flask:
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app)
     limits.install(app, mock.config)
-    origins.install(app, mock.config.cors_origins)
+    origins.install(app, mock.config)
 
     @app.before_request
     def _request_id() -> None:

@@ -3,18 +3,31 @@
 A developer running a browser client against the mock on their laptop enables CORS
 for that client's origin (``kontext-mock serve --cors-origin http://localhost:3000``).
 Origins are matched exactly (scheme, host and port), never as patterns, and only the
-public API (``/api/...``, ``/oauth2/token``) is opened to them: the control plane under
-``/_mock`` never answers a cross-origin browser request with CORS headers.
+public API (``/api/...``, ``/oauth2/token``) is opened to them.
+
+The control plane under ``/_mock`` is for tests and tools, never for web pages: on
+loopback it needs no credentials, so a page the developer visits could otherwise reset
+or fault the mock with a "simple" cross-site request, or read it after pointing a DNS
+name of its own at 127.0.0.1 (DNS rebinding). It refuses any request that carries an
+``Origin`` header (browsers send one on every cross-origin request and on same-origin
+writes), and, while it is open without an admin token, any request whose ``Host`` is not
+a loopback name.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Flask, request
 
-__all__ = ["OriginError", "check_origin", "install"]
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .config import MockConfig
+
+__all__ = ["OriginError", "check_origin", "install", "loopback_host"]
 
 # scheme://host[:port] with no path: what a browser sends in its Origin header.
 _ORIGIN = re.compile(
@@ -23,6 +36,7 @@ _ORIGIN = re.compile(
 )
 # The public API's paths (a regex over the request path, in flask-cors' terms).
 _PUBLIC_PATHS = r"^/(?:api/|oauth2/token$)"
+_CONTROL_PREFIX = "/_mock"
 _ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id"]
 # What a browser client may read of a response besides the safelisted headers.
 _EXPOSED_HEADERS = ["x-request-id", "Retry-After", "WWW-Authenticate", "Date"]
@@ -43,21 +57,61 @@ def check_origin(origin: str) -> str:
     return value
 
 
-def install(app: Flask, origins: Iterable[str]) -> None:
-    """Answer CORS requests from exactly ``origins`` on the public API; nothing when empty."""
-    allowed = [check_origin(o) for o in origins]
-    if not allowed:
-        return
-    from flask_cors import CORS
+# Special-use top-level domains (RFC 2606, RFC 6761) that public DNS never delegates, so
+# no attacker can point one at 127.0.0.1; in-process transports use them as base URLs.
+_RESERVED_TLDS = ("localhost", "test", "invalid", "example")
 
-    CORS(
-        app,
-        resources={_PUBLIC_PATHS: {"origins": allowed}},
-        allow_headers=_ALLOWED_HEADERS,
-        expose_headers=_EXPOSED_HEADERS,
-        methods=["GET", "POST", "DELETE"],
-        # Bearer tokens, not cookies: the browser never needs to send credentials.
-        supports_credentials=False,
-        max_age=600,
-        vary_header=True,
-    )
+
+def loopback_host(host: str) -> bool:
+    """True when a ``Host`` header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)
+    or a reserved name that no public DNS can resolve (``*.test``, ``*.invalid``, ...)."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1] or [::1]:8080
+        name = host[1:host.find("]")] if "]" in host else host
+    else:  # name, name:port, or a bare IPv6 address
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.rstrip(".")
+    if name.rsplit(".", 1)[-1] in _RESERVED_TLDS:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def install(app: Flask, config: MockConfig) -> None:
+    """CORS for exactly ``config.cors_origins`` on the public API (nothing when empty), and
+    the control plane closed to browsers."""
+    allowed = [check_origin(o) for o in config.cors_origins]
+    if allowed:
+        from flask_cors import CORS
+
+        CORS(
+            app,
+            resources={_PUBLIC_PATHS: {"origins": allowed}},
+            allow_headers=_ALLOWED_HEADERS,
+            expose_headers=_EXPOSED_HEADERS,
+            methods=["GET", "POST", "DELETE"],
+            # Bearer tokens, not cookies: the browser never needs to send credentials.
+            supports_credentials=False,
+            max_age=600,
+            vary_header=True,
+        )
+    open_without_token = config.admin_token is None
+
+    @app.before_request
+    def _no_browsers_on_the_control_plane() -> None:
+        if not request.path.startswith(_CONTROL_PREFIX):
+            return
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            raise ApiError(
+                403, "cross_origin_refused",
+                f"the control plane does not answer requests made by web pages (Origin: {origin[:100]})",
+            )
+        if open_without_token and not loopback_host(request.host):
+            raise ApiError(
+                403, "host_refused",
+                "the control plane, open without an admin token, answers only requests"
+                " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
+            )
