@@ -24,9 +24,9 @@ __all__ = ["build_parser", "main"]
 
 EPILOG = """\
 exit status: 0 every rule holds, 1 a rule fails, 2 usage or connection error.
-environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET and
-KONTEXT_APPLICATION_ID stand in for the options of the same name (keep secrets out of
-the command line in CI).
+environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET,
+KONTEXT_APPLICATION_ID and KONTEXT_MOCK_ADMIN_TOKEN stand in for the options of the same
+name (keep secrets out of the command line in CI).
 
 examples:
   kontext-contract --base-url http://127.0.0.1:8080 --token dev-token
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--application-id", default=env("KONTEXT_APPLICATION_ID"),
                         metavar="UUID", help="an application with sessions to read (against "
                         "a mock with a control plane the kit creates its own)")
+    target.add_argument("--mock-admin-token", default=env("KONTEXT_MOCK_ADMIN_TOKEN"),
+                        metavar="TOKEN", help="the admin token of a mock's control plane, when "
+                        "the mock has one (env KONTEXT_MOCK_ADMIN_TOKEN)")
     run = p.add_argument_group("run")
     run.add_argument("--spec", default=None, metavar="PATH",
                      help="the contract (default: the packaged openapi.yaml)")
@@ -152,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(
         base_url=args.base_url, token=args.token, client_id=args.client_id,
         client_secret=args.client_secret, application_id=args.application_id,
+        mock_admin_token=args.mock_admin_token,
     )
     options = Options(
         spec=args.spec, max_examples=args.max_examples, seed=args.seed,

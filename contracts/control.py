@@ -47,13 +47,14 @@ class ControlPlane:
         plane.close()
         return None
 
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+    def call(self, method: str, path: str, body: Any = None,
+             params: dict[str, Any] | None = None) -> Any:
         """One control-plane request; the JSON answer, or :class:`ContractError`."""
         url = f"{self.base_url}/_mock{path}"
         try:
             response = self.session.request(
                 method, url, timeout=self.timeout,
-                params={k: v for k, v in params.items() if v is not None} or None,
+                params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 data=None if body is None else orjson.dumps(body),
                 headers={"Content-Type": "application/json"} if body is not None else None,
             )
@@ -128,7 +129,7 @@ class ControlPlane:
 
     def journal(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
         """What clients sent to the public API."""
-        return list(self.call("GET", "/journal", method=method, path=path)["items"])
+        return list(self.call("GET", "/journal", params={"method": method, "path": path})["items"])
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, settings
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from .context import Outcome, RunContext
+from .control import ControlPlane
 from .http import Exchange, dumps
 from .invariants import parse_time
 from .report import Violation
@@ -102,10 +103,12 @@ def _scripted_walk(m: Any, idle_after: timedelta) -> None:
 
 def run_lifecycle_model(ctx: RunContext) -> Outcome:
     """Run the state machine; a violation names the steps that led to it."""
-    control = ctx.control
-    assert control is not None
+    if ctx.control is None:
+        return Outcome.skipped("not available: the target has no control plane (/_mock)")
+    control: ControlPlane = ctx.control
     client = ctx.client
-    idle_after: timedelta = ctx.extra.get("idle_after") or ctx.options.idle_after
+    idle_after: timedelta = (ctx.extra.get("idle_after") or ctx.options.idle_after
+                             or timedelta(minutes=5))
     organization = ctx.extra.get("organization_id")
     before = control.clock()
     start = (parse_time(before["now"]) or datetime.now(UTC)).replace(microsecond=0)
@@ -133,7 +136,7 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
 
         # -- helpers -----------------------------------------------------------------
 
-        def fail(self, message: str, ex: Exchange | None = None) -> None:
+        def fail(self, message: str, ex: Exchange | None = None) -> NoReturn:
             steps = "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(self.log[-12:]))
             text = f"{message}\nsteps so far (the last {min(12, len(self.log))}):\n{steps}"
             if not found:

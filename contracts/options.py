@@ -20,7 +20,8 @@ class Target:
     Give ``token``, or ``client_id`` and ``client_secret`` (the kit then fetches a token
     from ``{base_url}/oauth2/token`` and fetches a new one after a 401).
     ``application_id`` names an application with sessions to read; against a mock with a
-    control plane the kit can create its own.
+    control plane the kit can create its own. ``mock_admin_token`` opens a mock's control
+    plane when the mock has one (a mock bound off loopback, e.g. a CI service container).
     """
 
     base_url: str
@@ -28,6 +29,7 @@ class Target:
     client_id: str | None = None
     client_secret: str | None = None
     application_id: str | None = None
+    mock_admin_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ def served_operations(client: ApiClient, spec: ApiSpec, application_id: str,
     served: set[str] = set()
     ops = spec.operations
     sessions = f"/api/v1/applications/{application_id}/sessions"
-    probes = {
+    probes: dict[str, tuple[str, str, dict[str, str] | None]] = {
         "listSessions": ("GET", sessions, None),
         "getSession": ("GET", f"{sessions}/{session_id or _NIL}", None),
         "issueToken": ("POST", "/oauth2/token", {}),

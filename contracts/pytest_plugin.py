@@ -21,6 +21,8 @@ OPTIONS = {
     "contract-max-examples": ("KONTEXT_CONTRACT_MAX_EXAMPLES", "examples per property (25)"),
     "contract-seed": ("KONTEXT_CONTRACT_SEED", "seed of every random choice"),
     "contract-rate-limit": ("KONTEXT_CONTRACT_RATE_LIMIT", "at most N/min requests"),
+    "contract-layers": ("KONTEXT_CONTRACT_LAYERS",
+                        "comma-separated layers to run (default schema,semantic,stateful)"),
     "contract-destructive": ("KONTEXT_CONTRACT_DESTRUCTIVE",
                              "true: run the stateful layer; false: read-only "
                              "(default: only against a mock)"),

@@ -57,7 +57,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     _validate(target, options)
     spec = ApiSpec.load(options.spec)
     limiter = RateLimiter.from_text(options.rate_limit) if options.rate_limit else None
-    control = ControlPlane.detect(target.base_url, timeout=options.timeout)
+    control = ControlPlane.detect(target.base_url, target.mock_admin_token, options.timeout)
     destructive = options.destructive if options.destructive is not None else control is not None
     state = control.export_state() if control is not None else None
     idle_after = options.idle_after or _mock_idle_after(state) or DEFAULT_IDLE_AFTER
@@ -66,6 +66,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
         client_secret=target.client_secret, limiter=limiter, timeout=options.timeout,
         destructive=destructive,
     )
+    client.redact.add(target.mock_admin_token)
     passive = PassiveRules(spec, idle_after)
     client.observers.append(passive)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,

@@ -101,10 +101,10 @@ class SchemaLayer:
                 case.headers = case.headers or {}
                 case.headers["Authorization"] = f"Bearer {data}"
 
-        schema.auth(refresh_interval=None)(KitToken)  # type: ignore[call-arg]
+        schema.auth(refresh_interval=None)(KitToken)
         self.operations = self.included_operations()
-        schema = schema.include(operation_id=self.operations)
-        return _with_transport(schema, _KitTransport(self.ctx))
+        included = schema.include(operation_id=self.operations)
+        return _with_transport(included, _KitTransport(self.ctx))
 
     def run(self) -> dict[str, Outcome]:
         """Run schemathesis; an outcome per check it ran."""

@@ -244,8 +244,8 @@ class SemanticLayer:
                               f"default equals status=active ({tried} limits)")
 
     def filter_include_inactive(self) -> Outcome:
-        hi = {"limit": self.hi}
-        pairs = [
+        hi: dict[str, Any] = {"limit": self.hi}
+        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = [
             ({"includeInactive": True, **hi}, {"status": "all", **hi}),
             ({"includeInactive": False, **hi}, {"status": "active", **hi}),
             ({"status": "active", "includeInactive": True, **hi}, {"status": "active", **hi}),

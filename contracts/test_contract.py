@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from contracts import RULES, Options, Report, Target, run_contract
+from contracts import LAYERS, RULES, Options, Report, Target, run_contract
 from contracts.errors import ContractError
 
 from .pytest_plugin import OPTIONS
@@ -25,6 +25,7 @@ def contract_report(pytestconfig: pytest.Config) -> Report:
         pytest.skip("give --kontext-base-url (or KONTEXT_BASE_URL) to check an implementation")
     destructive = _option(pytestconfig, "contract-destructive")
     seed = _option(pytestconfig, "contract-seed")
+    layers = _option(pytestconfig, "contract-layers")
     target = Target(base_url=base_url, token=_option(pytestconfig, "token"),
                     client_id=_option(pytestconfig, "client-id"),
                     client_secret=_option(pytestconfig, "client-secret"),
@@ -34,6 +35,7 @@ def contract_report(pytestconfig: pytest.Config) -> Report:
         seed=int(seed) if seed else None,
         rate_limit=_option(pytestconfig, "contract-rate-limit"),
         destructive=None if destructive is None else destructive.lower() in ("1", "true", "yes"),
+        layers=tuple(x.strip() for x in layers.split(",")) if layers else LAYERS,
     )
     try:
         return run_contract(target, options)
