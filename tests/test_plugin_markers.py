@@ -17,7 +17,10 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
 @pytest.mark.parametrize(
     ("marker", "complaint"),
     [
-        ('scenario="no-such-scenario"', "unknown scenario 'no-such-scenario'"),
+        ('scenario="no-such-scenario"', "unknown scenario 'no-such-scenario' (known: *mixed*"),
+        ('scenario="../etc/passwd"', "not a scenario name or a .yaml path"),
+        ('scenario=7', "expected a scenario name or a path"),
+        ('sessions=10**7', "the mock holds at most"),
         ('idle_after="soon"', "idle_after='soon': not a duration"),
         ('idle_after="-2m"', "idle_after='-2m'"),
         ('colour="red"', "unknown key colour"),
@@ -58,7 +61,7 @@ def test_uses_the_mock(kontext_mock):
 """)
 
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.kontext*scenario*broken.yaml*could not be loaded*"])
+    result.stdout.fnmatch_lines(["*@pytest.mark.kontext*scenario=*broken.yaml*:2: malformed YAML*"])
 
 
 @pytest.mark.parametrize(
@@ -66,7 +69,6 @@ def test_uses_the_mock(kontext_mock):
     [
         ("--kontext-idle-after=soon", "--kontext-idle-after: idle_after='soon': not a duration*"),
         ("--kontext-seed=x", "--kontext-seed: seed='x': expected a whole number*"),
-        ("--kontext-scenario=nope", "--kontext-scenario: scenario='nope': unknown scenario*"),
     ],
 )
 def test_a_wrong_option_is_a_usage_error(pytester: pytest.Pytester, option: str,
@@ -75,6 +77,19 @@ def test_a_wrong_option_is_a_usage_error(pytester: pytest.Pytester, option: str,
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{complaint}"])
+
+
+def test_an_unknown_default_scenario_fails_the_tests_naming_the_option(
+        pytester: pytest.Pytester) -> None:
+    result = run(pytester, "def test_a(kontext_mock):\n    pass\n\n"
+                           "def test_b(kontext_mock):\n    pass\n\n"
+                           "def test_without_the_mock():\n    pass\n",
+                 "--kontext-scenario=nope")
+
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*kontext settings (--kontext-scenario): scenario='nope':"
+                                 " unknown scenario 'nope' (known: *mixed*"])
+    assert "fixtures/server.py" not in result.stdout.str()
 
 
 def test_a_wrong_ini_value_is_a_usage_error_naming_the_key(pytester: pytest.Pytester) -> None:
@@ -162,18 +177,21 @@ def test_defaults(kontext_mock, kontext_clock):
 
 def test_a_running_clock_starts_each_test_at_the_same_instant(pytester: pytest.Pytester) -> None:
     result = run(pytester, """
+import datetime as dt
 import time
 import pytest
 
-starts = []
+CHOSEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("n", range(2))
+@pytest.mark.parametrize("n", range(3))
 def test_start(kontext_clock, n):
-    starts.append(kontext_clock.now())
-    time.sleep(0.05)
-    assert kontext_clock.now() > starts[-1]  # it runs
-    assert starts[0] == starts[-1]  # and each test starts where the first did
+    start = kontext_clock.now()
+    # each test starts at the chosen instant (give or take the set-up's few ms),
+    # not where the previous test's 0.3 s left the clock
+    assert CHOSEN <= start < CHOSEN + dt.timedelta(seconds=0.25)
+    time.sleep(0.3)
+    assert kontext_clock.now() >= start + dt.timedelta(seconds=0.3)  # and it runs
 """, "--kontext-frozen=false", "--kontext-now=2026-01-01T00:00:00Z")
 
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from mock_server import KontextMock
-
 pytest_plugins = ["pytester"]
 
 README = Path(__file__).resolve().parent.parent / "fixtures" / "README.md"
@@ -42,9 +40,6 @@ def examples() -> list[pytest.param]:
 @pytest.mark.parametrize(("source", "conftest"), examples())
 def test_the_example_passes(pytester: pytest.Pytester, source: str,
                             conftest: str | None) -> None:
-    if ("scenario=" in source or "add_fault" in source) and not hasattr(
-            KontextMock, "load_scenario"):
-        pytest.skip("TODO: the control plane (issue 3) has not landed yet")
     if conftest:
         pytester.makeconftest(conftest)
     pytester.makepyfile(test_example=source)
