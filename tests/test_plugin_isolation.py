@@ -24,13 +24,13 @@ from mock_server import KontextMock
 
 
 def fingerprint(mock):
-    """Everything a test could observe: the clock and every session of every application."""
+    """Everything a test could observe: the whole exported state (records, clock,
+    settings, lifecycles, faults, rate limit), the journal and the event history."""
     return (
-        mock.now().isoformat(),
-        mock.clock.frozen,
+        mock.export_state(),
         mock.config,
-        [mock.list_sessions(app, status="all", limit=200) for app in mock.application_ids()],
-        sorted(mock.store.tokens),
+        mock.clock.frozen,
+        mock.journal.entries(),
         len(mock.events.since()),
     )
 
@@ -38,6 +38,12 @@ def fingerprint(mock):
 @pytest.fixture(scope="session")
 def fresh(kontext_config):
     return fingerprint(KontextMock(kontext_config))
+
+
+@pytest.fixture(scope="session")
+def first_made(kontext_config):
+    """The session a fresh mock makes first: every test's first made session is this one."""
+    return KontextMock(kontext_config).add_session(state="idle")
 
 
 @pytest.fixture(autouse=True)
@@ -65,9 +71,35 @@ def test_{n}_moves_the_clock(kontext_mock, kontext_clock):
     assert kontext_mock.list_sessions() == []
 ''',
     "adds_sessions": '''
-def test_{n}_adds_sessions(kontext_mock, kontext_session_factory):
+def test_{n}_adds_sessions(kontext_mock, kontext_session_factory, first_made):
     made = kontext_session_factory.many(5, "idle", hostname="leak-check")
     assert {s["id"] for s in made} <= {s["id"] for s in kontext_mock.list_sessions()}
+    # made sessions do not depend on what earlier tests made
+    assert {**made[0], "hostname": None, "name": None} == {
+        **first_made, "hostname": None, "name": None}
+''',
+    "changes_the_control_plane": '''
+def test_{n}_changes_the_control_plane(kontext_mock):
+    kontext_mock.add_fault("GET", "/api/v1/*", status=503)
+    kontext_mock.rate_limit(1)
+    kontext_mock.update_session(kontext_mock.session_id, hostname="changed",
+                                lifecycle={"until": "+1m", "then": "disconnect"})
+    answer = kontext_mock.requests_session().get(kontext_mock.sessions_url(),
+                                                 headers=kontext_mock.headers)
+    assert answer.status_code in (429, 503)
+    assert kontext_mock.journal.entries()
+''',
+    "loads_a_scenario": '''
+def test_{n}_loads_a_scenario(kontext_mock, kontext_clock):
+    kontext_mock.load_scenario("two-orgs")
+    kontext_clock.advance("1m")
+    assert kontext_mock.application_ids() != []
+''',
+    "uses_a_scenario_marker": '''
+@pytest.mark.kontext(scenario="mixed", rate_limit=True)
+def test_{n}_uses_a_scenario_marker(kontext_mock, fresh):
+    assert fingerprint(kontext_mock) != fresh
+    kontext_mock.revoke_all()
 ''',
     "changes_seed_by_marker": '''
 @pytest.mark.kontext(seed=99, idle_after="1m", now="2030-06-01T00:00:00Z")
@@ -90,7 +122,7 @@ def test_{n}_sees_the_pristine_state(kontext_mock, fresh):
     answer = kontext_mock.requests_session().get(
         kontext_mock.sessions_url(), params={"status": "all", "limit": 200},
         headers=kontext_mock.headers)
-    assert answer.json()["items"] == fresh[3][0]
+    assert answer.json()["items"] == kontext_mock.list_sessions(status="all", limit=200)
 '''
 
 
