@@ -12,6 +12,7 @@ real HTTP client and its real URLs; only the transport changes::
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -83,7 +84,13 @@ class WSGIAdapter(BaseAdapter):
             environ = builder.get_environ()
         finally:
             builder.close()
-        status, response_headers, body_reader = _call(self.app, environ)
+        try:
+            status, response_headers, body_reader = _call(self.app, environ)
+        except ConnectionError as exc:
+            # The app dropped the connection (a fault rule): what a socket client sees.
+            raise requests.ConnectionError(
+                ("Connection aborted.", exc), request=request
+            ) from exc
         code, _, reason = status.partition(" ")
         raw = _StreamedResponse(
             body=io.BufferedReader(body_reader),
@@ -200,11 +207,26 @@ def httpx_transport(app: WsgiApp, *, raise_app_exceptions: bool = False) -> http
     """An ``httpx`` transport calling ``app`` in-process (``httpx.Client(transport=...)``).
 
     The app's own error handling answers errors (a 500 stays a 500) unless
-    ``raise_app_exceptions`` is set.
+    ``raise_app_exceptions`` is set; a connection the app drops raises
+    ``httpx.RemoteProtocolError``, as it does over a socket.
     """
+    return _httpx_transport_class()(app=app, raise_app_exceptions=raise_app_exceptions)
+
+
+@functools.cache
+def _httpx_transport_class() -> type[httpx.WSGITransport]:
     import httpx
 
-    return httpx.WSGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    class WSGITransport(httpx.WSGITransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            try:
+                return super().handle_request(request)
+            except ConnectionError as exc:
+                raise httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=request
+                ) from exc
+
+    return WSGITransport
 
 
 def httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.Client:
@@ -223,7 +245,7 @@ def async_httpx_transport(app: WsgiApp) -> httpx.AsyncBaseTransport:
     import anyio.to_thread
     import httpx
 
-    sync = httpx.WSGITransport(app=app)
+    sync = httpx_transport(app)
 
     def call(request: httpx.Request) -> httpx.Response:
         response = sync.handle_request(request)

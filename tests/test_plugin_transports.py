@@ -158,3 +158,39 @@ def test_an_app_error_is_a_500_answer_not_an_exception() -> None:
         assert client.get("/").status_code == 500
     assert requests_session(app, BASE).get(f"{BASE}/").status_code == 500
     assert isinstance(httpx_client(app, BASE), httpx.Client)
+
+
+def test_a_dropped_connection_raises_what_a_socket_client_would_see(mock: KontextMock) -> None:
+    mock.add_fault("GET", "/api/v1/*", drop=True)
+    path = f"/api/v1/applications/{mock.config.dev_application_id}/sessions"
+
+    with pytest.raises(requests.ConnectionError, match="Connection aborted"):
+        requests_session(mock.app, BASE).get(BASE + path, headers=AUTH)
+    with httpx_client(mock.app, BASE, headers=AUTH) as client, pytest.raises(
+            httpx.RemoteProtocolError):
+        client.get(path)
+
+    async def fetch() -> None:
+        async with async_httpx_client(mock.app, BASE, headers=AUTH) as client:
+            await client.get(path)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        asyncio.run(fetch())
+
+
+def test_the_event_stream_arrives_event_by_event_in_process(mock: KontextMock) -> None:
+    session = requests_session(mock.app, BASE)
+    stream = session.get(f"{BASE}/_mock/events", params={"timeout": 5}, stream=True)
+    lines = stream.iter_lines()
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    assert b": subscribed" in [next(lines) for _ in range(3)]
+
+    mock.revoke_all(mock.config.dev_application_id)  # publishes while the stream is open
+
+    received = []
+    for line in lines:
+        if line.startswith(b"event:"):
+            received.append(line)
+            break
+    stream.close()
+    assert received == [b"event: session.disconnected"]
