@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sessions_client import ApiError, NotFoundError, SessionsClient
 
@@ -92,3 +94,45 @@ def test_a_wrong_token_is_refused(kontext_mock):
         client.list_sessions(kontext_mock.application_id)
 
     assert caught.value.status == 401
+
+
+@pytest.mark.kontext(rate_limit=2)
+def test_a_429_is_retried_after_the_wait_the_server_asks_for(client, kontext_mock,
+                                                             kontext_clock):
+    start = kontext_clock.now()
+
+    for _ in range(5):  # more than the 2 a minute the mock allows
+        assert client.list_sessions(kontext_mock.application_id)
+
+    # The client waited as told (on the mock's clock, so the test took no real time).
+    assert kontext_clock.now() - start >= dt.timedelta(minutes=1)
+    answers = [e["status"] for e in kontext_mock.journal.entries(method="GET")]
+    assert answers.count(429) >= 2 and answers.count(200) == 5
+
+
+def test_a_429_from_a_fault_is_retried(client, kontext_mock):
+    kontext_mock.add_fault("DELETE", "/api/v1/applications/*/sessions", status=429, times=2)
+
+    assert client.revoke_all(kontext_mock.application_id) > 0
+
+    answers = [e["status"] for e in kontext_mock.journal.entries(method="DELETE")]
+    assert answers == [429, 429, 200]
+
+
+def test_the_client_gives_up_after_its_retries(client, kontext_mock):
+    kontext_mock.add_fault("GET", "/api/v1/*", status=429)
+
+    with pytest.raises(ApiError) as caught:
+        client.list_sessions(kontext_mock.application_id)
+
+    assert caught.value.status == 429
+    assert len(kontext_mock.journal.entries()) == client.max_retries + 1
+
+
+@pytest.mark.kontext(scenario="mixed")
+def test_a_scenario_shipped_with_the_plugin(client, kontext_mock):
+    every = client.list_sessions(kontext_mock.application_id, status="all")
+
+    assert {s["derivedStatus"] for s in every} == {"active", "idle", "expired", "disconnected"}
+    inactive = client.list_sessions(kontext_mock.application_id, status="inactive")
+    assert {s["derivedStatus"] for s in inactive} == {"expired", "disconnected"}
