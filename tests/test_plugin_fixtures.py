@@ -34,7 +34,7 @@ def test_the_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
 
 
 def test_a_run_that_uses_no_kontext_fixture_builds_nothing(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:schemathesis",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
                                            pytester.makepyfile(test_it="""
 import sys
 
