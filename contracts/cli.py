@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -171,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("kontext-contract: interrupted", file=sys.stderr)
+        return 2
+    except Exception:  # a bug of the kit: no verdict (2), and what a bug report needs
+        print("kontext-contract: internal error (no verdict on the contract); please report:",
+              file=sys.stderr)
+        traceback.print_exc()
         return 2
     print(report.render(), flush=True)
     if args.junit:

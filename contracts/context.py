@@ -26,6 +26,8 @@ class Outcome:
     detail: str = ""
     violations: list[Violation] = field(default_factory=list)
     checks: int = 0
+    #: seconds spent checking it
+    duration: float = 0.0
 
     @classmethod
     def judged(cls, violations: list[Violation], checks: int, detail: str) -> Outcome:

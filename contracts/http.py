@@ -261,7 +261,9 @@ class ApiClient:
         elif auth is not None:
             sent_headers["Authorization"] = auth
         url = self.base_url + path
-        for attempt in range(_RETRIES_ON_429 + 1):
+        dropped = 0
+        attempt = 0
+        while True:
             if self.limiter is not None:
                 self.limiter.acquire()
             started = time.monotonic()
@@ -271,20 +273,27 @@ class ApiClient:
                     headers=sent_headers, timeout=self.timeout, allow_redirects=False,
                 )
             except requests.ConnectionError as exc:
+                # One dropped connection may be the network; two in a row, the target.
+                dropped += 1
+                if dropped < 2 and not _refused(exc):
+                    time.sleep(0.5)
+                    continue
                 raise TargetUnavailableError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
             except requests.Timeout:
                 raise TargetUnavailableError(
                     f"{method} {url} got no answer within {self.timeout:.0f} s"
                 ) from None
+            except requests.RequestException as exc:
+                raise TargetUnavailableError(f"{method} {url} failed: {exc}") from None
             self.count += 1
             ex = self.record(response, operation, time.monotonic() - started)
             if ex.status == 429 and attempt < _RETRIES_ON_429:
                 wait = retry_after_seconds(ex.headers.get("Retry-After"))
                 if wait is not None:
+                    attempt += 1
                     time.sleep(wait)
                     continue
             return ex
-        return ex
 
     def record(self, response: requests.Response, operation: str | None,
                elapsed: float) -> Exchange:
@@ -322,6 +331,10 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
             continue
         out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
+
+
+def _refused(exc: requests.ConnectionError) -> bool:
+    return "refused" in str(exc).lower() or "name or service not known" in str(exc).lower()
 
 
 def _reason(exc: requests.ConnectionError) -> str:

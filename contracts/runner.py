@@ -266,5 +266,5 @@ def _results(outcomes: dict[str, Outcome], options: Options, destructive: bool,
             else:
                 outcome = Outcome.skipped("not checked")
         results.append(RuleResult(r, outcome.status, outcome.detail, outcome.violations,
-                                  outcome.checks))
+                                  outcome.checks, outcome.duration))
     return results

@@ -112,16 +112,24 @@ class SchemaLayer:
             return {}
         schema = self.load()
         started = time.monotonic()
-        for event in from_schema(schema).execute():
-            self._event(event)
+        stream = from_schema(schema).execute()
+        try:
+            for event in stream:
+                self._event(event)
+        except BaseException:
+            # Stop schemathesis' workers before giving up (target down, interrupted).
+            stream.stop()
+            raise
         self.ctx.progress(f"  schemathesis: {len(self.operations)} operations, "
                           f"{sum(self.checks.values())} checks in "
                           f"{time.monotonic() - started:.1f} s")
         out: dict[str, Outcome] = {}
+        share = (time.monotonic() - started) / max(1, len(self.checks))
         for check, count in sorted(self.checks.items()):
             name = schema_rule_name(check)
             found = self.violations.get(name, [])
             out[name] = Outcome.judged(found, count, f"{count} responses checked")
+            out[name].duration = share  # the checks run together: an even share each
         return out
 
     def _event(self, event: events.EngineEvent) -> None:
@@ -132,10 +140,11 @@ class SchemaLayer:
         elif isinstance(event, events.NonFatalError):
             exc = event.value
             inner = _unwrap(exc)
-            if isinstance(inner, requests.ConnectionError | TargetUnavailableError):
-                raise TargetUnavailableError(
-                    f"{self.ctx.client.base_url} stopped answering during the schema layer"
-                ) from None
+            if isinstance(inner, TargetUnavailableError):
+                raise inner
+            if isinstance(inner, requests.ConnectionError):
+                self._dropped(event.label, inner)
+                return
             if isinstance(inner, ReadOnlyError):
                 raise inner
             self.errors.append(f"{event.label}: {type(inner).__name__}: {inner}")
@@ -150,6 +159,23 @@ class SchemaLayer:
               and event.stop_reason.value == "server_unavailable"):
             raise TargetUnavailableError(
                 f"{self.ctx.client.base_url} stopped answering during the schema layer")
+
+    def _dropped(self, label: str, exc: requests.ConnectionError) -> None:
+        """A request got no answer: the target is down (exit 2), or it dropped this one
+        connection, which no documented answer allows."""
+        self.ctx.client.request("GET", self.ctx.sessions_path, auth=None,
+                                operation="listSessions")  # TargetUnavailableError if down
+        name = schema_rule_name("not_a_server_error")
+        self.checks["not_a_server_error"] += 1
+        if len(self.violations[name]) < _KEEP:
+            request = getattr(exc, "request", None)
+            curl = None
+            if request is not None:
+                curl = self.ctx.client.redact(
+                    f"curl -sS -X {request.method} {request.url!r}")
+            self.violations[name].append(Violation(
+                name, f"{label}: the connection was dropped without an answer", curl,
+                "no answer"))
 
     def _scenario(self, event: events.ScenarioFinished) -> None:
         recorder = event.recorder
@@ -200,11 +226,7 @@ class _KitTransport:
             if client.limiter is not None:
                 client.limiter.acquire()
             started = time.monotonic()
-            try:
-                response = self._inner.send(case, session=session, **dict(kwargs))
-            except requests.ConnectionError:
-                raise TargetUnavailableError(
-                    f"cannot reach {client.base_url} (during the schema layer)") from None
+            response = self._inner.send(case, session=session, **dict(kwargs))
             client.count += 1
             _observe(response, self._ctx, time.monotonic() - started)
             status = response.status_code

@@ -149,7 +149,8 @@ class SemanticLayer:
                 out[name] = step()
             except BadAnswerError as exc:
                 out[name] = Outcome.judged([exc.violation(name)], 1, "")
-            self.ctx.progress(f"  {name}: {out[name].status} ({time.monotonic() - started:.1f} s)")
+            out[name].duration = time.monotonic() - started
+            self.ctx.progress(f"  {name}: {out[name].status} ({out[name].duration:.1f} s)")
         for name in ("filter-active", "filter-inactive", "filter-all", "filter-default",
                      "filter-include-inactive", "list-order"):
             if not wanted(name):
@@ -159,6 +160,7 @@ class SemanticLayer:
             checks = self.along_checks[name] + base.checks
             detail = base.detail or f"{checks} lists checked"
             out[name] = Outcome.judged(violations[:_KEEP], checks, detail)
+            out[name].duration = base.duration
         return out
 
     def _population(self) -> None:

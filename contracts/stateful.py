@@ -4,6 +4,7 @@ model-based state machine of agent sessions, revokes and clock moves.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ class StatefulLayer:
         out: dict[str, Outcome] = {}
         revoke_rules = [r for r in ("revoke-count", "revoke-persists", "revoke-idempotent")
                         if wanted(r)]
+        started = time.monotonic()
         if revoke_rules:
             try:
                 out.update(self.revoke(self.ctx.extra.get("revoke_application")
@@ -38,7 +40,11 @@ class StatefulLayer:
             except BadAnswerError as exc:
                 out.update({r: Outcome.judged([exc.violation(r)], 1, "") for r in revoke_rules})
             out = {k: v for k, v in out.items() if k in revoke_rules}
+            for name in out:
+                out[name].duration = (time.monotonic() - started) / len(out)
+            self.ctx.progress(f"  revoke-all: {time.monotonic() - started:.1f} s")
         if wanted("lifecycle-model"):
+            started = time.monotonic()
             if self.ctx.control is None:
                 out["lifecycle-model"] = Outcome.skipped(
                     "not available: the target has no control plane (/_mock)")
@@ -46,6 +52,9 @@ class StatefulLayer:
                 from .lifecycle import run_lifecycle_model
 
                 out["lifecycle-model"] = run_lifecycle_model(self.ctx)
+            out["lifecycle-model"].duration = time.monotonic() - started
+            self.ctx.progress(f"  lifecycle-model: {out['lifecycle-model'].status} "
+                              f"({out['lifecycle-model'].duration:.1f} s)")
         return out
 
     # -- revoke-all ------------------------------------------------------------------------
