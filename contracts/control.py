@@ -62,8 +62,9 @@ class ControlPlane:
             raise TargetUnavailableError(f"cannot reach the control plane at {url}: {exc}") from None
         self.requests += 1
         if response.status_code >= 400:
+            text = " ".join(response.text.split())[:300]
             raise ContractError(f"the control plane refused {method} /_mock{path}: "
-                                f"{response.status_code} {response.text[:300]}")
+                                f"{response.status_code} {text}")
         return response.json() if response.content else None
 
     # -- clock -----------------------------------------------------------------------------

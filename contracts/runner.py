@@ -89,8 +89,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             report.notes.extend(ctx.notes)
         finally:
             if saved is not None and control is not None:
-                _restore(control, saved, time.monotonic() - saved_at)
-                report.notes.append("the mock's state was put back as it was before the run")
+                report.notes.append(_restore(control, saved, time.monotonic() - saved_at))
     finally:
         client.close()
         if control is not None:
@@ -138,14 +137,26 @@ def _mock_idle_after(state: dict[str, Any] | None) -> timedelta | None:
     return timedelta(seconds=seconds) if isinstance(seconds, int | float) and seconds > 0 else None
 
 
-def _restore(control: ControlPlane, saved: dict[str, Any], elapsed: float) -> None:
-    control.import_state(saved)
+def _restore(control: ControlPlane, saved: dict[str, Any], elapsed: float) -> str:
+    """Put the mock back as it was (records and clock); what happened, for the notes."""
+    try:
+        control.import_state(saved)
+        done = "the mock's state was put back as it was before the run"
+    except ContractError as exc:
+        done = (f"the mock's records could not be put back ({str(exc)[:200]}): the kit's "
+                "applications and sessions remain; its clock was put back")
     clock = saved.get("clock") or {}
-    if clock.get("frozen") is False and isinstance(clock.get("now"), str):
+    if isinstance(clock.get("now"), str):
         # A running clock carries on from where it would be, not from the export.
         now = datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
-        later = (now + timedelta(seconds=elapsed)).astimezone(UTC)
-        control.set_clock(later.isoformat().replace("+00:00", "Z"), frozen=False)
+        if clock.get("frozen") is False:
+            now += timedelta(seconds=elapsed)
+        try:
+            control.set_clock(now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                              frozen=bool(clock.get("frozen")))
+        except ContractError as exc:
+            done += f"; the clock could not be put back ({str(exc)[:200]})"
+    return done
 
 
 def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
@@ -156,22 +167,30 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
     app_id = target.application_id
     notes: list[str] = []
     extra: dict[str, Any] = {}
-    if state is not None:
+    made_foreign: list[str] = []
+    if state is not None and control is not None:
         org = _organization(state, app_id, client.token(), target.client_id)
         if app_id is None and destructive:
-            app_id = _scratch_application(control, org, "kontext-contract", _SCRATCH_MIX)
+            app_id, _ = _scratch_application(control, org, "kontext-contract", _SCRATCH_MIX)
             notes.append(f"the kit created application {app_id} on the mock, with sessions of "
                          "every status")
         if destructive:
-            extra["revoke_application"] = _scratch_application(
+            # An application of the same organization (revoke-all runs there), and one of
+            # another: their sessions are foreign to the application under test.
+            extra["revoke_application"], made_foreign = _scratch_application(
                 control, org, "kontext-contract revoke", _REVOKE_MIX)
+            other = control.call("POST", "/organizations", {"name": "kontext-contract other"})
+            _, elsewhere = _scratch_application(
+                control, str(other["organization"]["id"]), "kontext-contract other",
+                {"active": 1})
+            made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org
     if app_id is None:
         raise ContractError(
             "give --application-id: an application with sessions to read"
             + ("" if control is None else " (a read-only run creates no data on the mock)"))
     check_application(client, app_id)
-    foreign = list(options.foreign_session_ids)
+    foreign = list(options.foreign_session_ids) + made_foreign
     if state is not None:
         foreign += _foreign_sessions(state, app_id)
     ctx = RunContext(client=client, spec=spec, options=options, application_id=app_id,
@@ -202,14 +221,13 @@ def _organization(state: dict[str, Any], app_id: str | None, token: str,
     return None
 
 
-def _scratch_application(control: ControlPlane | None, org: str | None, name: str,
-                         mix: dict[str, int]) -> str:
-    assert control is not None
+def _scratch_application(control: ControlPlane, org: str | None, name: str,
+                         mix: dict[str, int]) -> tuple[str, list[str]]:
+    """A new application on the mock with sessions of the given derived statuses."""
     app = control.create_application(name, org)
-    for state, count in mix.items():
-        for _ in range(count):
-            control.create_session(app["id"], state)
-    return str(app["id"])
+    ids = [str(control.create_session(app["id"], state)["id"])
+           for state, count in mix.items() for _ in range(count)]
+    return str(app["id"]), ids
 
 
 def _foreign_sessions(state: dict[str, Any], app_id: str, limit: int = 5) -> list[str]:
