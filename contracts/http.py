@@ -347,13 +347,6 @@ def _reason(exc: requests.ConnectionError) -> str:
     return text.split(":")[-1].strip(" ')>") or "connection failed"
 
 
-def body_excerpt(data: bytes | str, limit: int = 200) -> str:
-    """A short, single-line excerpt of a body."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def dumps(value: Any) -> str:
     """Compact JSON for messages."""
     return orjson.dumps(value).decode()

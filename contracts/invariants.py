@@ -23,7 +23,8 @@ PASSIVE_RULES = (
     "envelope", "x-request-id", "derived-status-disconnected", "derived-status-expired",
     "derived-status-idle", "disconnected-at", "timestamps-ordered", "agent-id",
 )
-_KEEP = 3
+# One full example per rule (the rest are counted): a person acts on one at a time.
+_KEEP = 1
 # The Date header has a resolution of one second, and the server computed the answer a
 # moment before it wrote the header: judge "now" within this much either way.
 _SLACK = timedelta(seconds=1)
@@ -43,7 +44,7 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class PassiveRules:
@@ -214,7 +215,7 @@ class PassiveRules:
         if self.extra[rule] and found:
             last = found[-1]
             found[-1] = Violation(last.rule, last.message + f"\n(and {self.extra[rule]} more "
-                                  "like it)", last.request, last.response)
+                                  "answers like it)", last.request, last.response)
         return found
 
 

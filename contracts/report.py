@@ -23,7 +23,7 @@ class Violation:
 
     def render(self, indent: str = "    ") -> str:
         """The violation as text a person can act on."""
-        lines = [self.message]
+        lines = self.message.splitlines() or [""]
         if self.request:
             lines.append(f"request:  {self.request}")
         if self.response:

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from hypothesis import strategies as st
@@ -442,7 +441,3 @@ class SemanticLayer:
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} requests without valid credentials to {ops}")
 
-
-def server_now(ex: Exchange) -> datetime | None:
-    """The server's clock at the answer (its ``Date``)."""
-    return ex.server_time

@@ -17,7 +17,7 @@ __all__ = ["STATEFUL_RULES", "StatefulLayer"]
 
 STATEFUL_RULES = ("revoke-count", "revoke-persists", "revoke-idempotent", "lifecycle-model")
 _SLACK = timedelta(seconds=2)
-_KEEP = 3
+_KEEP = 1
 
 
 class StatefulLayer:
@@ -99,15 +99,25 @@ class StatefulLayer:
 
         # revoke-persists ---------------------------------------------------------------
         persist_v: list[Violation] = []
+        more = [0]
 
-        def persisted(sid: str, s: dict[str, Any] | None, ex: Exchange, how: str) -> None:
-            if len(persist_v) >= _KEEP:
+        def persisted(sid: str, s: dict[str, Any] | None, ex: Exchange, how: str,
+                      missing: str) -> None:
+            problem = s is None and not saturated
+            if s is not None:
+                at = parse_time(s.get("disconnectedAt"))
+                problem = (s.get("status") != "disconnected"
+                           or s.get("derivedStatus") != "disconnected" or at is None
+                           or bool(t_before and at < t_before - _SLACK)
+                           or bool(t_after and at > t_after + _SLACK))
+            if problem and len(persist_v) >= _KEEP:
+                more[0] += 1
                 return
             if s is None:
                 if not saturated:
                     persist_v.append(self.ctx.violation(
-                        "revoke-persists", f"session {sid}, connected before revoke-all, is no "
-                        f"longer {how}", ex))
+                        "revoke-persists", f"session {sid}, connected before revoke-all, "
+                        f"{missing}", ex))
                 return
             at = parse_time(s.get("disconnectedAt"))
             if s.get("status") != "disconnected" or s.get("derivedStatus") != "disconnected":
@@ -123,16 +133,18 @@ class StatefulLayer:
                     f"revoke ({t_after.isoformat() if t_after else '?'})", ex))
 
         for sid in sorted(connected):
-            persisted(sid, after.get(sid), ex2, "in the list")
+            persisted(sid, after.get(sid), ex2, "in the list",
+                      "is no longer listed by status=all")
         for sid in sorted(connected)[: max(3, self.ctx.options.max_examples)]:
             ex = self.ctx.client.get(f"/api/v1/applications/{app}/sessions/{sid}",
                                      operation="getSession")
             body = ex.json_or_none()
             session = body.get("session") if isinstance(body, dict) else None
             if ex.status != 200 or not isinstance(session, dict):
-                persisted(sid, None, ex, f"readable by id ({ex.status})")
+                why = "without a 'session' object" if ex.status == 200 else ""
+                persisted(sid, None, ex, "", f"does not read back by id: {ex.status} {why}".strip())
             else:
-                persisted(sid, session, ex, "when read by id")
+                persisted(sid, session, ex, "when read by id", "")
         for sid, s in before.items():
             if s.get("status") == "disconnected" and sid in after:
                 was, now = s.get("disconnectedAt"), after[sid].get("disconnectedAt")
@@ -164,6 +176,10 @@ class StatefulLayer:
                 f"{after[changed[0]].get('disconnectedAt')} -> "
                 f"{final[changed[0]].get('disconnectedAt')}", ex5))
 
+        if more[0] and persist_v:
+            first = persist_v[0]
+            persist_v[0] = Violation(first.rule, f"{first.message}\n(and {more[0]} more like it)",
+                                     first.request, first.response)
         what = f"{len(connected)} connected of {len(before)} sessions"
         return {
             "revoke-count": Outcome.judged(count_v, 1, f"disconnectedCount {count} ({what})"),
