@@ -127,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_hypothesis_storage() -> None:
+    """Keep hypothesis' caches out of the caller's directory (a CI checkout): a user cache
+    directory, unless HYPOTHESIS_STORAGE_DIRECTORY says where."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    set_hypothesis_home_dir(os.path.join(base, "kontext-contract", "hypothesis"))
+
+
 def list_rules() -> str:
     """Every rule, by layer."""
     lines = []
@@ -148,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.base_url:
         parser.error("--base-url is required (or KONTEXT_BASE_URL)")
+
+    _quiet_hypothesis_storage()
 
     def progress(line: str) -> None:
         if not args.quiet:
