@@ -7,6 +7,7 @@ only when someone reads the journal.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -25,8 +26,20 @@ REDACTED = "[redacted]"
 # Header names whose values are credentials.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie",
                              "x-api-key", "x-admin-token"})
-# Body fields whose values are credentials (form or JSON, at any depth).
-_SECRET_FIELDS = ("secret", "password", "access_token", "refresh_token", "assertion")
+# Body and query fields whose values are credentials (form or JSON, at any depth), by
+# their name without case, "_" or "-": client_secret, accessToken, refresh-token, ...
+_SECRET_FIELDS = ("secret", "password", "accesstoken", "refreshtoken", "idtoken", "assertion",
+                  "apikey", "admintoken")
+_SECRET_NAMES = frozenset({"token"})
+# A secret-looking field in text that is neither a parsed form nor valid JSON (a form sent
+# as text/plain, a broken JSON body): name, "=" or ":", and the value, quoted or not.
+_SECRET_IN_TEXT = re.compile(
+    r"""(?ix)
+    (?P<key>["']?[\w.-]*(?:secret|password|access[_-]?token|refresh[_-]?token|id[_-]?token
+        |assertion|api[_-]?key|admin[_-]?token|\btoken)[\w.-]*["']?\s*[=:]\s*)
+    (?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^&\s,;}"']+)
+    """
+)
 _MAX_TEXT = 4096
 
 
@@ -114,13 +127,20 @@ def redact_body(body: Any) -> Any:
 
 
 def _is_secret(field: Any) -> bool:
-    name = str(field).lower()
-    return any(s in name for s in _SECRET_FIELDS)
+    name = str(field).lower().replace("_", "").replace("-", "")
+    return name in _SECRET_NAMES or any(s in name for s in _SECRET_FIELDS)
+
+
+def redact_text(text: str) -> str:
+    """Text with the values of secret-looking ``name=value`` / ``"name": value`` pairs replaced."""
+    return _SECRET_IN_TEXT.sub(lambda m: m.group("key") + REDACTED, text)
 
 
 def _entry(item: Recorded) -> dict[str, Any]:
     query: dict[str, Any] = {}
     for key, value in parse_qsl(item.query.decode("latin-1"), keep_blank_values=True):
+        if _is_secret(key):  # RFC 6750 allows ?access_token=; clients put secrets there too
+            value = REDACTED
         if key in query:
             previous = query[key]
             query[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
@@ -151,4 +171,5 @@ def _body(raw: Any, content_type: str) -> Any:
         except orjson.JSONDecodeError:
             pass
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = redact_text(text)
     return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."
