@@ -111,7 +111,10 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
                              or timedelta(minutes=5))
     organization = ctx.extra.get("organization_id")
     before = control.clock()
+    # Frozen on the next whole second (forward, so no answer predates the clock): the
+    # model then knows "now" exactly, to the millisecond the API reports.
     start = (parse_time(before["now"]) or datetime.now(UTC)).replace(microsecond=0)
+    start += timedelta(seconds=1)
     control.set_clock(_iso(start) or "", frozen=True)
     found: list[Violation] = []
     totals = {"steps": 0, "runs": 0}
