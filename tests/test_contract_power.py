@@ -9,6 +9,9 @@ per property: the kit's explicit edge cases, not luck, must find each bug.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 import pytest
 
 from contracts import Options, Report, Target, run_contract
@@ -35,17 +38,36 @@ def foreign_ids(mock: KontextMock) -> tuple[str, ...]:
         return tuple(s.id for s in mock.store.sessions.values() if s.application_id != DEV_APP)[:3]
 
 
-def check(mock: KontextMock, app: WsgiApp, **options: object) -> Report:
-    """The whole kit, destructive, against ``app`` served on a free port."""
-    server = start(app, "127.0.0.1", 0)
-    try:
-        return run_contract(
-            Target(server.url, token="dev-token", application_id=DEV_APP),
-            Options(seed=SEED, max_examples=5, destructive=True,
-                    foreign_session_ids=foreign_ids(mock), **options),  # type: ignore[arg-type]
-        )
-    finally:
-        server.stop()
+class Switch:
+    """One server for every variant of the module: the app it serves is swapped per test."""
+
+    def __init__(self) -> None:
+        self.app: WsgiApp | None = None
+
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Switch, str]]:
+    switch = Switch()
+    server = start(switch, "127.0.0.1", 0)
+    yield switch, server.url
+    server.stop()
+
+
+def check(served: tuple[Switch, str], mock: KontextMock, app: WsgiApp,
+          **options: object) -> Report:
+    """The kit, destructive, against ``app``."""
+    switch, url = served
+    switch.app = app
+    return run_contract(
+        Target(url, token="dev-token", application_id=DEV_APP),
+        Options(seed=SEED, max_examples=5, destructive=True,
+                foreign_session_ids=foreign_ids(mock), **options),  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture
@@ -53,8 +75,9 @@ def unbroken() -> KontextMock:
     return KontextMock(seed=7)
 
 
-def test_the_unbroken_mock_passes_every_rule(unbroken: KontextMock) -> None:
-    report = check(unbroken, unbroken.app)
+def test_the_unbroken_mock_passes_every_rule(served: tuple[Switch, str],
+                                             unbroken: KontextMock) -> None:
+    report = check(served, unbroken, unbroken.app)
     assert report.ok, report.render()
     ran = {r.name for r in report.results if r.status == "passed"}
     expected = {"limit-respected", "filter-default", "filter-inactive", "revoke-count",
@@ -67,11 +90,11 @@ def test_the_unbroken_mock_passes_every_rule(unbroken: KontextMock) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
-def test_the_kit_kills_the_broken_variant(variant: Variant) -> None:
+def test_the_kit_kills_the_broken_variant(served: tuple[Switch, str], variant: Variant) -> None:
     mock, app = variant.build(seed=7)
     if variant.needs_control_plane and not has_control_plane(mock):
         pytest.skip("the mock has no control plane yet")
-    report = check(mock, app, layers=("semantic", "stateful"))
+    report = check(served, mock, app, layers=("semantic", "stateful"))
     assert variant.rule in report.failed_rules(), (
         f"{variant.name} ({variant.description}) was not caught by {variant.rule}:\n"
         + report.render())
