@@ -38,7 +38,8 @@ SEMANTIC_RULES = (
 )
 # Fields that move with time without the session changing: list and read may differ there.
 MOVING_FIELDS = frozenset({"derivedStatus", "lastActiveAt"})
-_KEEP = 3
+# One full example per failing rule (the rest are counted).
+_KEEP = 1
 _ID_CHARS = string.ascii_letters + string.digits + "-._~"
 
 
@@ -82,6 +83,7 @@ class SemanticLayer:
         # rules checked on every list the layer fetches (filter membership, order)
         self.along: dict[str, list[Violation]] = defaultdict(list)
         self.along_checks: Counter[str] = Counter()
+        self.along_more: Counter[str] = Counter()
         self.counts: dict[str | None, int] = {}
         self.everything: list[dict[str, Any]] = []
 
@@ -115,6 +117,8 @@ class SemanticLayer:
     def _along(self, rule: str, message: str, ex: Exchange) -> None:
         if len(self.along[rule]) < _KEEP:
             self.along[rule].append(self.ctx.violation(rule, message, ex))
+        else:
+            self.along_more[rule] += 1
 
     # -- the layer -------------------------------------------------------------------------
 
@@ -156,6 +160,11 @@ class SemanticLayer:
                 continue
             base = out.get(name) or Outcome("passed")
             violations = self.along[name] + base.violations
+            if self.along_more[name] and violations:
+                first = violations[0]
+                violations[0] = Violation(first.rule, f"{first.message}\n(and "
+                                          f"{self.along_more[name]} more lists like it)",
+                                          first.request, first.response)
             checks = self.along_checks[name] + base.checks
             detail = base.detail or f"{checks} lists checked"
             out[name] = Outcome.judged(violations[:_KEEP], checks, detail)
