@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install serve test lint typecheck clean
+.PHONY: install serve test lint typecheck clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint ## lint, then the whole test suite
 	$(BIN)/pytest -n 2 $(ARGS)
+
+bench: $(STAMP) ## the mock beside Prism and a bare-Flask ceiling; writes bench/RESULTS.md (ARGS="--quick")
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
+from datetime import datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,32 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Request ids are UUID-shaped: a random prefix per process and a counter, unique without
+# drawing 16 random bytes per request.
+_ID_PREFIX = str(uuid.uuid4())[:24]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A fresh request id (``xxxxxxxx-xxxx-4xxx-yxxx-<counter>``), unique in this process."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
+class _HttpDate:
+    """The ``Date`` header for an instant, formatted once per second of the mock's clock."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second: datetime | None = None
+        self._text = ""
+
+    def __call__(self, instant: datetime) -> str:
+        second = instant.replace(microsecond=0)
+        if second != self._second:
+            # (a racing thread may format the same second twice; both results are equal)
+            self._text, self._second = format_datetime(second, usegmt=True), second
+        return self._text
 
 
 def create_app(mock: KontextMock) -> Flask:
@@ -43,15 +71,19 @@ def create_app(mock: KontextMock) -> Flask:
 
     @app.before_request
     def _request_id() -> None:
-        incoming = request.headers.get("x-request-id", "")
-        g.request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        incoming = request.environ.get("HTTP_X_REQUEST_ID")
+        g.request_id = (
+            incoming if incoming and _CLIENT_REQUEST_ID.match(incoming) else new_request_id()
+        )
+
+    http_date = _HttpDate()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers["x-request-id"] = g.get("request_id") or str(uuid.uuid4())
+        response.headers["x-request-id"] = g.get("request_id") or new_request_id()
         # The Date header tells the mock's time, so a client (or the contract kit) judges
         # expiry against the same clock the mock does.
-        response.headers["Date"] = format_datetime(mock.now(), usegmt=True)
+        response.headers["Date"] = http_date(mock.now())
         if mock.config.strict:
             response = _checked(response)
         return response

@@ -122,9 +122,11 @@ class Session:
     client_session_id: str | None = None
     authenticated_user_id: str | None = None
     token_identifier: str | None = None
-    # The serialized session, cut around derivedStatus (the one field that moves with
-    # time without the session changing); rebuilt only after the session changes.
-    _json: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
+    # The serialized session: (derivedStatus it was written with, JSON bytes, where that
+    # value starts in them). derivedStatus is the one field that moves with time without
+    # the session changing, so only it is spliced in anew; the rest is rebuilt only after
+    # the session changes.
+    _json: tuple[str, bytes, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sort_key(self) -> tuple[float, str]:
@@ -132,10 +134,17 @@ class Session:
         return (-self.created_at.timestamp(), self.id)
 
     def derived_status(self, now: datetime, idle_after: timedelta) -> DerivedStatus:
-        """This session's derivedStatus at ``now``."""
-        return derived_status(
-            self.status, self.token_expires_at, self.last_active_at, now, idle_after
-        )
+        """This session's derivedStatus at ``now`` (:func:`derived_status`, inlined: a list
+        asks it of every session it passes)."""
+        if self.status == DISCONNECTED:
+            return "disconnected"
+        expires = self.token_expires_at
+        if expires is not None and expires <= now:
+            return "expired"
+        last = self.last_active_at
+        if last is None or now - last >= idle_after:
+            return "idle"
+        return "active"
 
     def changed(self) -> None:
         """Drop the cached serialization; call after every change to a field."""
@@ -161,14 +170,20 @@ class Session:
         }
 
     def to_json(self, derived: str) -> bytes:
-        """The Session object as JSON bytes, from the cache when the session has not changed."""
-        parts = self._json
-        if parts is None:
-            marker = "\x00derived\x00"
-            whole = orjson.dumps(self.to_public(marker))
-            head, _, tail = whole.partition(orjson.dumps(marker))
-            parts = self._json = (head + b'"', b'"' + tail)
-        return parts[0] + derived.encode() + parts[1]
+        """The Session object as JSON bytes, from the cache when the session has not changed
+        (no copy at all while its derivedStatus stays the same)."""
+        cached = self._json
+        if cached is not None:
+            was, whole, start = cached
+            if was == derived:
+                return whole
+            whole = whole[:start] + derived.encode() + whole[start + len(was):]
+        else:
+            whole = orjson.dumps(self.to_public(derived))
+            # The key can only occur as the key: a string value has its quotes escaped.
+            start = whole.index(_DERIVED_KEY) + len(_DERIVED_KEY)
+        self._json = (derived, whole, start)
+        return whole
 
     def to_record(self) -> dict[str, Any]:
         """Every stored fact, for export; :meth:`from_record` reads it back."""
@@ -182,6 +197,9 @@ class Session:
             tokenIdentifier=self.token_identifier,
         )
         return record
+
+
+_DERIVED_KEY = b'"derivedStatus":"'
 
 
 def _ts(instant: datetime | None) -> str | None:

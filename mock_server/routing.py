@@ -71,6 +71,9 @@ def _view(
 ) -> Callable[..., Response]:
     alternatives = op.scope_alternatives
     needs_bearer = op.bearer
+    # Scope sets known to satisfy this operation: tokens share a few sets, so each set is
+    # checked once, not on every request (bounded, in case of many odd sets).
+    sufficient: set[frozenset[str]] = set()
 
     def view(**path_args: str) -> Response:
         g.operation = op
@@ -79,7 +82,10 @@ def _view(
         token = None
         if needs_bearer:
             token = authenticate(parse_bearer(request.headers.get("Authorization")))
-            require_scopes(token.scopes, alternatives)
+            if token.scopes not in sufficient:
+                require_scopes(token.scopes, alternatives)
+                if len(sufficient) < 64:
+                    sufficient.add(token.scopes)
         params, explicit = _parameters(op, path_args)
         body = _body(op) if op.body_media_type else None
         return handler(Call(op, params, explicit, body, token))
@@ -111,6 +117,10 @@ def _parameters(op: Operation, path_args: dict[str, str]) -> tuple[dict[str, Any
                 params[p.name] = p.default
             continue
         value = p.coerce(raw)
+        if p.accepts is not None and p.accepts(value):
+            params[p.name] = value
+            explicit.add(p.name)
+            continue
         error = next(p.validator.iter_errors(value), None)
         if error is not None:
             problems.append(_problem(p.location, p.name, error.message))
@@ -151,6 +161,8 @@ def _body(op: Operation) -> Any:
             _reject(op, [_problem("body", None, "a request body is required")])
         return None
     assert op.body_validator is not None
+    if op.body_accepts is not None and op.body_accepts(body):
+        return body
     problems = [
         _problem("body", ".".join(str(x) for x in e.absolute_path) or _missing_field(e), e.message,
                  e.validator)

@@ -1,0 +1,334 @@
+"""Regression guards for the hot path that time nothing: they count work, so a change
+that makes serving slower in kind (compiling per request, scanning the whole store,
+re-serializing unchanged sessions) fails here, whatever the machine's speed.
+
+The figures themselves come from the benchmark (``make bench``, bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from mock_server import KontextMock, derived_status, spec
+from mock_server.model import Application, Session
+from mock_server.spec import Parameter, load_spec, quick_check
+
+from .conftest import AUTH, DEV_APP, DEV_SESSION
+
+LIST = f"/api/v1/applications/{DEV_APP}/sessions"
+GET = f"{LIST}/{DEV_SESSION}"
+TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "dev-client",
+              "client_secret": "dev-secret"}
+
+
+def every_public_request(client: FlaskClient) -> None:
+    """One of each kind of request, good and bad, to the public API."""
+    client.get(GET, headers=AUTH)
+    client.get(f"{LIST}?limit=5&status=all&includeInactive=true", headers=AUTH)
+    client.get(f"{LIST}?limit=0", headers=AUTH)
+    client.get(f"{LIST}?status=nope", headers=AUTH)
+    client.get(f"{LIST}/not-a-uuid", headers=AUTH)
+    client.get(f"{LIST}/{DEV_APP}", headers=AUTH)
+    client.get(GET)
+    client.post("/oauth2/token", data=TOKEN_FORM)
+    client.post("/oauth2/token", data={"grant_type": "password"})
+    client.delete(LIST, headers=AUTH)
+    client.get("/api/v1/nowhere", headers=AUTH)
+
+
+# -- validators are compiled once, at start --------------------------------------------------
+
+
+def test_serving_compiles_no_validator(client: FlaskClient) -> None:
+    every_public_request(client)  # the app and its specs are built by now
+    before = spec.compilations
+    for _ in range(3):
+        every_public_request(client)
+    assert spec.compilations == before
+
+
+def test_a_second_mock_reuses_the_compiled_spec() -> None:
+    KontextMock(seed=3).app  # noqa: B018 - building the app is the point
+    before = spec.compilations
+    KontextMock(seed=4).app  # noqa: B018
+    assert spec.compilations == before
+
+
+@pytest.fixture
+def counted_validation(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every jsonschema validation run, as the instances validated."""
+    seen: list[Any] = []
+    original = Draft202012Validator.iter_errors
+
+    def counting(self: Draft202012Validator, instance: Any, *args: Any) -> Any:
+        seen.append(instance)
+        return original(self, instance, *args)
+
+    monkeypatch.setattr(Draft202012Validator, "iter_errors", counting)
+    return seen
+
+
+def test_valid_parameters_never_reach_jsonschema(
+    client: FlaskClient, counted_validation: list[Any]
+) -> None:
+    client.get(GET, headers=AUTH)  # warm: the app is built
+    counted_validation.clear()
+    assert client.get(GET, headers=AUTH).status_code == 200
+    assert client.get(f"{LIST}?limit=100&status=all&includeInactive=false",
+                      headers=AUTH).status_code == 200
+    # The test client's own response check validates bodies; parameters were not validated.
+    assert not any(isinstance(x, str | int | bool) for x in counted_validation)
+
+
+def test_an_invalid_parameter_still_gets_the_validators_message(client: FlaskClient) -> None:
+    answer = client.get(f"{LIST}?limit=201", headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json["details"][0]["message"] == "201 is greater than the maximum of 200"
+
+
+# -- quick parameter checks only say yes where jsonschema does ---------------------------------
+
+
+def every_parameter() -> list[Parameter]:
+    from mock_server.spec import default_spec_path
+
+    specs = [load_spec(), load_spec(str(default_spec_path("control.yaml")))]
+    return [p for s in specs for op in s for p in op.parameters]
+
+
+def test_every_simple_parameter_of_the_specs_has_a_quick_check() -> None:
+    simple = [p for p in every_parameter()
+              if p.schema.get("type") in ("string", "integer", "boolean")
+              and set(p.schema) <= {"type", "format", "enum", "minimum", "maximum", "default",
+                                    "description", "minLength", "maxLength", "pattern"}
+              and p.schema.get("format") in (None, "uuid")]
+    assert simple
+    assert all(p.accepts is not None for p in simple), [p.name for p in simple if not p.accepts]
+
+
+values = st.one_of(
+    st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
+    st.text(alphabet=string.hexdigits + "-{}", max_size=40), st.text(max_size=12),
+    st.integers(-5, 300), st.booleans(), st.floats(allow_nan=False), st.none(),
+    st.sampled_from(["active", "inactive", "all", "true", "false", "1", ""]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_quick_checks_accept_only_what_the_validator_accepts(value: Any) -> None:
+    for p in every_parameter():
+        if p.accepts is not None and p.accepts(value):
+            assert next(p.validator.iter_errors(value), None) is None, (p.name, value)
+
+
+def body_operations() -> list[Any]:
+    from mock_server.spec import default_spec_path
+
+    specs = [load_spec(), load_spec(str(default_spec_path("control.yaml")))]
+    return [op for s in specs for op in s if op.body_accepts is not None]
+
+
+def test_the_token_form_has_a_quick_check() -> None:
+    assert "issueToken" in {op.operation_id for op in body_operations()}
+
+
+field_names = st.sampled_from(["grant_type", "client_id", "client_secret", "scope", "audience",
+                               "name", "id", "organizationId", "extra"])
+bodies = st.one_of(
+    st.dictionaries(field_names, values, max_size=6),
+    st.dictionaries(field_names, st.sampled_from(["client_credentials", "x", DEV_APP]),
+                    max_size=6),
+    values,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies)
+def test_body_quick_checks_accept_only_what_the_validator_accepts(body: Any) -> None:
+    for op in body_operations():
+        if op.body_accepts(body):
+            assert next(op.body_validator.iter_errors(body), None) is None, (op.operation_id, body)
+
+
+def test_a_bad_token_form_still_gets_the_validators_answer(client: FlaskClient) -> None:
+    answer = client.post("/oauth2/token", data={"grant_type": "password"})
+    assert answer.status_code == 400
+    assert answer.json["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "accepted"),
+    [
+        ({"type": "string", "format": "uuid"}, DEV_SESSION, True),
+        ({"type": "string", "format": "uuid"}, DEV_SESSION.upper(), True),
+        ({"type": "string", "format": "uuid"}, DEV_SESSION + "0", False),
+        ({"type": "integer", "minimum": 1, "maximum": 200}, 200, True),
+        ({"type": "integer", "minimum": 1, "maximum": 200}, 0, False),
+        ({"type": "integer", "minimum": 1}, True, False),
+        ({"type": "integer", "exclusiveMaximum": 1.5}, 1, True),
+        ({"type": "string", "enum": ["a", "b"]}, "b", True),
+        ({"type": "string", "enum": ["a", "b"]}, "c", False),
+        ({"type": "string", "pattern": "^[0-9]+$", "maxLength": 3}, "123", True),
+        ({"type": "string", "pattern": "^[0-9]+$", "maxLength": 3}, "1234", False),
+        ({"type": "boolean"}, False, True),
+        ({"type": "boolean"}, "false", False),
+        ({"type": "object", "required": ["a"], "properties": {"a": {"const": "x"}}},
+         {"a": "x", "b": 1}, True),
+        ({"type": "object", "required": ["a"], "properties": {"a": {"const": "x"}}},
+         {"b": 1}, False),
+        ({"type": "object", "properties": {"a": {"type": "integer"}},
+          "additionalProperties": False}, {"a": 1, "b": 1}, False),
+    ],
+)
+def test_quick_check_examples(schema: dict[str, Any], value: Any, accepted: bool) -> None:
+    check = quick_check(schema)
+    assert check is not None
+    assert check(value) is accepted
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [{"type": "string", "format": "date-time"}, {"type": "object", "minProperties": 1},
+     {"anyOf": []},
+     {"type": ["string", "null"]}, {"type": "integer", "multipleOf": 2},
+     {"$ref": "#/components/schemas/Session"},
+     {"type": "object", "properties": {"a": {"type": "object", "minProperties": 1}}},
+     {"type": "object", "additionalProperties": {"type": "string"}}],
+)
+def test_schemas_without_a_quick_form_go_to_the_validator(schema: dict[str, Any]) -> None:
+    assert quick_check(schema) is None
+
+
+# -- listing follows the application's size, not the store's ---------------------------------
+
+
+def grow_other_applications(mock: KontextMock, apps: int, per_app: int) -> None:
+    """Give the store many sessions that belong to other applications of the dev org."""
+    template = mock.store.application_sessions(DEV_APP)[0]
+    org = mock.config.dev_organization_id
+    for a in range(apps):
+        app_id = f"00000000-0000-4000-8000-{a:012d}"
+        mock.store.add_application(Application(app_id, org, f"other {a}"))
+        mock.store.add_sessions([
+            Session(id=f"10000000-0000-4000-8000-{a * per_app + s:012d}",
+                    application_id=app_id, organization_id=org, name=template.name,
+                    status=template.status, created_at=template.created_at,
+                    connected_at=template.connected_at, last_active_at=template.last_active_at,
+                    token_expires_at=template.token_expires_at)
+            for s in range(per_app)
+        ])
+
+
+def test_list_touches_only_the_applications_own_sessions(mock: KontextMock,
+                                                           client: FlaskClient) -> None:
+    own = len(mock.store.application_sessions(DEV_APP))
+    grow_other_applications(mock, apps=20, per_app=100)
+    assert len(mock.store.sessions) >= own + 2000
+    before = mock.store.sessions_scanned
+    assert client.get(f"{LIST}?status=all&limit=200", headers=AUTH).status_code == 200
+    assert mock.store.sessions_scanned - before == own
+
+
+def test_a_limited_list_stops_at_the_limit(mock: KontextMock, client: FlaskClient) -> None:
+    before = mock.store.sessions_scanned
+    assert len(client.get(f"{LIST}?status=all&limit=3", headers=AUTH).json["items"]) == 3
+    assert mock.store.sessions_scanned - before == 3
+
+
+def test_revoke_all_touches_only_the_applications_own_sessions(mock: KontextMock,
+                                                               client: FlaskClient) -> None:
+    grow_other_applications(mock, apps=5, per_app=50)
+    others = [s for s in mock.store.sessions.values() if s.application_id != DEV_APP]
+    cached = {s.id: s.to_json("active") for s in others}
+    assert client.delete(LIST, headers=AUTH).status_code == 200
+    # Other applications' sessions were neither changed nor had their cache dropped.
+    assert all(s.to_json("active") is cached[s.id] for s in others)
+
+
+# -- serialization is cached while a session does not change ---------------------------------
+
+
+@pytest.fixture
+def serializations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Ids of the sessions fully serialized (Session.to_public calls)."""
+    done: list[str] = []
+    original = Session.to_public
+
+    def counting(self: Session, derived: str) -> dict[str, Any]:
+        done.append(self.id)
+        return original(self, derived)
+
+    monkeypatch.setattr(Session, "to_public", counting)
+    return done
+
+
+def test_reading_an_unchanged_session_again_serializes_nothing(
+    client: FlaskClient, serializations: list[str]
+) -> None:
+    first = client.get(f"{LIST}?status=all&limit=200", headers=AUTH).get_data()
+    assert serializations  # the first list wrote each session once
+    serializations.clear()
+    assert client.get(f"{LIST}?status=all&limit=200", headers=AUTH).get_data() == first
+    client.get(GET, headers=AUTH)
+    assert serializations == []
+
+
+def test_unchanged_bytes_are_the_same_object(mock: KontextMock) -> None:
+    session = mock.store.sessions[DEV_SESSION]
+    assert session.to_json("active") is session.to_json("active")
+
+
+def test_a_changed_session_is_serialized_again(mock: KontextMock, client: FlaskClient,
+                                                serializations: list[str]) -> None:
+    client.get(GET, headers=AUTH)
+    serializations.clear()
+    assert client.delete(LIST, headers=AUTH).status_code == 200
+    answer = client.get(GET, headers=AUTH).json["session"]
+    assert answer["status"] == "disconnected" and answer["disconnectedAt"]
+    assert serializations == [DEV_SESSION]
+
+
+def test_time_moving_changes_only_the_derived_status(mock: KontextMock, client: FlaskClient,
+                                                     serializations: list[str]) -> None:
+    before = client.get(GET, headers=AUTH).json["session"]
+    assert before["derivedStatus"] == "active"
+    serializations.clear()
+    mock.advance("PT10M")
+    after = client.get(GET, headers=AUTH).json["session"]
+    assert after["derivedStatus"] == "idle"
+    assert {k: v for k, v in after.items() if k != "derivedStatus"} == {
+        k: v for k, v in before.items() if k != "derivedStatus"}
+    assert serializations == []  # the cached bytes were spliced, not rebuilt
+
+
+# -- the inlined derived status is the documented rule -----------------------------------------
+
+instants = st.one_of(
+    st.none(),
+    st.integers(-7200, 7200).map(
+        lambda s: datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(seconds=s)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["active", "disconnected"]), instants, instants,
+       st.integers(1, 3600))
+def test_session_derived_status_is_the_rule(status: str, expires: datetime | None,
+                                            last: datetime | None, idle: int) -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    session = Session(id="s", application_id="a", organization_id="o", name="n",
+                      status=status,  # type: ignore[arg-type]
+                      created_at=now, connected_at=now, last_active_at=last,
+                      token_expires_at=expires)
+    window = timedelta(seconds=idle)
+    assert session.derived_status(now, window) == derived_status(status, expires, last, now,
+                                                                 window)
