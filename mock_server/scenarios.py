@@ -269,16 +269,52 @@ _Loader.add_constructor(
 )
 
 
-def _marks(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, str(key.value))
-            out[child] = key.start_mark.line + 1
-            _marks(value, child, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _marks(item, (*path, index), out)
+class _ExpansionError(Exception):
+    """Aliases that make the document recursive or blow it up (a "billion laughs")."""
+
+    def __init__(self, node: yaml.Node, problem: str) -> None:
+        super().__init__(problem)
+        self.line = node.start_mark.line + 1
+        self.problem = problem
+
+
+def _distinct_nodes(root: yaml.Node) -> int:
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return len(seen)
+
+
+def _marks(root: yaml.Node, out: dict[Path_, int]) -> None:
+    """The line of every path of the document, walking it as the data will be (aliases
+    expanded), refusing recursion and expansion far beyond the text's own size."""
+    budget = 10 * _distinct_nodes(root) + 10_000
+    todo: list[tuple[yaml.Node, Path_, frozenset[int]]] = [(root, (), frozenset())]
+    while todo:
+        node, path, ancestors = todo.pop()
+        budget -= 1
+        if budget < 0:
+            raise _ExpansionError(node, "aliases (*name) expand the document far beyond its size")
+        if id(node) in ancestors:
+            raise _ExpansionError(node, "an alias (*name) refers to a node that contains it")
+        out.setdefault(path, node.start_mark.line + 1)
+        inner = ancestors | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                out[child] = key.start_mark.line + 1
+                todo.append((value, child, inner))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                todo.append((item, (*path, index), inner))
 
 
 def _field(path: Path_) -> str | None:
@@ -317,8 +353,18 @@ def parse(text: str, file: str) -> tuple[dict[str, Any], _Context]:
     marks: dict[Path_, int] = {}
     if node is None:
         return {}, _Context(file, marks)
-    _marks(node, (), marks)
-    data = _Loader(text).get_single_data() if node is not None else {}
+    try:
+        _marks(node, marks)
+    except _ExpansionError as exc:
+        raise ScenarioError(file, exc.line, None, exc.problem) from None
+    try:
+        data = _Loader(text).get_single_data()
+    except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe loader constructs (!!python/...)
+        mark = exc.problem_mark or exc.context_mark
+        raise ScenarioError(file, mark.line + 1 if mark else None, None,
+                            f"unsupported YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(file, None, None, f"unsupported YAML: {exc}") from None
     context = _Context(file, marks)
     if not isinstance(data, dict):
         raise context.error((), "a scenario is a mapping (description, organizations, ...)")
@@ -481,7 +527,10 @@ def _sessions(
         sessions.extend(block.sessions(app, count, mix, now))
         return
     fields = {k: v for k, v in item.items() if k not in ("state", "lifecycle", "repeat")}
-    for _ in range(int(item.get("repeat", 1))):
+    repeat = int(item.get("repeat", 1))
+    if len(sessions) + repeat > config.max_sessions:  # refuse before building, as for generate
+        raise ctx.error((*path, "repeat"), f"the mock holds at most {config.max_sessions} sessions")
+    for _ in range(repeat):
         try:
             session = build_session(faker, app, item.get("state", "active"), fields, now)
         except RecordError as exc:
