@@ -15,7 +15,10 @@ from .junit import to_junit, write_junit
 from .options import Options, Target
 from .report import Report, RuleResult, Violation
 from .rules import LAYERS, RULES, Rule
-from .runner import run_contract
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .runner import run_contract
 
 __all__ = [
     "LAYERS",
@@ -32,3 +35,13 @@ __all__ = [
     "to_junit",
     "write_junit",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The runner pulls in schemathesis and hypothesis; importing the package (as the
+    # pytest plugin does in every pytest run) must not pay for them.
+    if name == "run_contract":
+        from .runner import run_contract
+
+        return run_contract
+    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
