@@ -89,9 +89,14 @@ def _make(app: WsgiApp, host: str, port: int, threads: int,
 
 
 def _shutdown(server: Any) -> None:
-    # close every channel from inside the server's own loop, which then ends
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    if getattr(server, "_kontext_stopping", False):
+        return
+    server._kontext_stopping = True
+    # First let the worker threads finish what they hold: a worker that finishes a
+    # response wakes the loop through its trigger, which must still be open then (else
+    # EBADF). Then close every channel from inside the server's own loop, which ends.
     server.task_dispatcher.shutdown(timeout=2)
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
 
 
 def start(app: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
