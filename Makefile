@@ -26,8 +26,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy mock_server
 
-test: $(STAMP) lint ## lint, then the whole test suite
+test: $(STAMP) lint ## lint, the whole test suite, then the example project from a fresh venv
 	$(BIN)/pytest -n 2 $(ARGS)
+	PYTHON=$(PYTHON) examples/run-in-fresh-venv.sh
 
 bench: $(STAMP) ## the mock beside Prism and a bare-Flask ceiling; writes bench/RESULTS.md (ARGS="--quick")
 	$(BIN)/python bench/run.py $(ARGS)
