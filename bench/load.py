@@ -55,6 +55,8 @@ class Figures:
     p99_ms: float
     mean_ms: float
     max_ms: float
+    #: the server's CPU time (user + system) per answered request, when known
+    cpu_us: float | None = None
 
     @property
     def rps(self) -> float:

@@ -70,6 +70,10 @@ class Running:
         """The base URL."""
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process (and its children) so far."""
+        return sum(_cpu(pid) for pid in [self.process.pid, *_children(self.process.pid)])
+
     def rss_mb(self) -> float:
         """Resident memory of the process (and its children), in MiB."""
         return sum(_rss_kb(pid) for pid in [self.process.pid, *_children(self.process.pid)]) / 1024
@@ -89,11 +93,11 @@ class Running:
 
 
 def spawn(name: str, cmd: list[str], port: int, *, log: Path, timeout: float = 300.0,
-          poll: float = 0.002, probe: str = PROBE) -> Running:
+          poll: float = 0.002, probe: str = PROBE, env: dict[str, str] | None = None) -> Running:
     """Start ``cmd`` and wait for the first 200 on ``probe``; time it from the spawn."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = log.open("wb")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     started = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
                                start_new_session=True)
@@ -141,6 +145,14 @@ def prism_cmd(port: int, dynamic: bool, verbosity: str) -> list[str]:
     if dynamic:
         cmd.append("-d")
     return [*cmd, str(ROOT / "openapi.yaml")]
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:

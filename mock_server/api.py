@@ -12,6 +12,7 @@ from flask import Response, request
 
 from .auth import parse_basic
 from .errors import ApiError, OAuthError, json_response
+from .model import session_list_json
 from .routing import Call, Handler
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
             rows = mock.select_sessions(
                 params["applicationId"], status, params["limit"], org_of(call)
             )
-            body = b'{"items":[' + b",".join(s.to_json(d) for s, d in rows) + b"]}"
+            body = session_list_json(rows)
         return json_response(body)
 
     def get_session(call: Call) -> Response:

@@ -46,6 +46,7 @@ from .model import (
     OAuthClient,
     Organization,
     Session,
+    pick_sessions,
 )
 from .rate_limit import PRODUCTION_PER_MINUTE, RateLimiter
 from .records import (
@@ -374,16 +375,10 @@ class KontextMock:
         wanted = STATUS_FILTERS[status]
         with self.store.lock:
             self.visible_application(application_id, organization_id)
-            now, idle_after = self.clock.now(), self.config.idle_after
-            picked: list[tuple[Session, DerivedStatus]] = []
-            scanned = 0
-            for session in self.store.application_sessions(application_id):
-                scanned += 1
-                derived = session.derived_status(now, idle_after)
-                if derived in wanted:
-                    picked.append((session, derived))
-                    if len(picked) >= limit:
-                        break
+            picked, scanned = pick_sessions(
+                self.store.application_sessions(application_id), wanted, limit,
+                self.clock.now(), self.config.idle_after,
+            )
             self.store.sessions_scanned += scanned
             return picked
 

@@ -11,6 +11,7 @@ import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from flask.testing import FlaskClient
 from hypothesis import given, settings
@@ -18,7 +19,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from mock_server import KontextMock, derived_status, spec
-from mock_server.model import Application, Session
+from mock_server.model import (
+    STATUS_FILTERS,
+    Application,
+    Session,
+    pick_sessions,
+    session_list_json,
+)
 from mock_server.spec import Parameter, load_spec, quick_check
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -332,3 +339,34 @@ def test_session_derived_status_is_the_rule(status: str, expires: datetime | Non
     window = timedelta(seconds=idle)
     assert session.derived_status(now, window) == derived_status(status, expires, last, now,
                                                                  window)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["active", "disconnected"]), instants, instants),
+                max_size=12),
+       st.sampled_from(sorted(STATUS_FILTERS)), st.integers(1, 15), st.integers(1, 3600))
+def test_the_list_loop_applies_the_rule_to_each_session(
+    facts: list[tuple[str, datetime | None, datetime | None]], status: str, limit: int,
+    idle: int,
+) -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    window = timedelta(seconds=idle)
+    sessions = [Session(id=str(n), application_id="a", organization_id="o", name="n",
+                        status=s,  # type: ignore[arg-type]
+                        created_at=now, connected_at=now, last_active_at=last,
+                        token_expires_at=expires)
+                for n, (s, expires, last) in enumerate(facts)]
+    everything = [(x, derived_status(x.status, x.token_expires_at, x.last_active_at, now,
+                                     window)) for x in sessions]
+    wanted = [(x, d) for x, d in everything if d in STATUS_FILTERS[status]][:limit]
+    picked, scanned = pick_sessions(sessions, STATUS_FILTERS[status], limit, now, window)
+    assert picked == wanted
+    assert scanned == (sessions.index(wanted[-1][0]) + 1 if len(wanted) == limit
+                       else len(sessions))
+
+
+def test_the_list_body_is_the_sessions_in_an_items_array(mock: KontextMock) -> None:
+    rows = mock.select_sessions(DEV_APP, "all", 200)
+    body = orjson.loads(session_list_json(rows))
+    assert body == {"items": [s.to_public(d) for s, d in rows]}
+    assert orjson.loads(session_list_json([])) == {"items": []}
