@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import requests
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["DEFAULT_URL", "ControlClient", "ControlError"]
 
@@ -33,6 +35,11 @@ class ControlClient:
                  timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # imported here: `kontext-mock serve` loads this module but never makes a client,
+        # and requests is a tenth of its start-up
+        import requests
+
+        self._errors = requests.RequestException
         self.http = requests.Session()
         if admin_token:
             self.http.headers["Authorization"] = f"Bearer {admin_token}"
@@ -45,7 +52,7 @@ class ControlClient:
                 data=None if body is None else orjson.dumps(body),
                 headers=None if body is None else {"Content-Type": "application/json"},
             )
-        except requests.RequestException as exc:
+        except self._errors as exc:
             raise ControlError(f"cannot reach the mock at {self.url}: {exc}") from None
         return _answer(response)
 
@@ -118,7 +125,7 @@ class ControlClient:
         try:
             response = self.http.get(f"{self.url}/_mock/events", params=params, stream=True,
                                      timeout=(self.timeout, None))
-        except requests.RequestException as exc:
+        except self._errors as exc:
             raise ControlError(f"cannot reach the mock at {self.url}: {exc}") from None
         with response:
             if response.status_code != 200:
