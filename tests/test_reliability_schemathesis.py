@@ -1,4 +1,4 @@
-"""Negative-mode fuzzing of the public spec with schemathesis: every invalid request is
+"""Negative-mode fuzzing of the public and control-plane specs with schemathesis: every invalid request is
 refused with a documented 4xx and a JSON body; no request, valid or not, gets a 5xx.
 
 Besides schemathesis' own checks (all of them), a recorder in front of the app sees
@@ -15,6 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,10 @@ class Recorder:
 
 @pytest.fixture
 def recorded_server() -> Iterator[tuple[RunningServer, Recorder]]:
-    mock = KontextMock(seed=7, now=NOW, frozen=False)
+    # Event streams end quickly, so that a generated request to one does not hang; state
+    # imports and scenarios stay small.
+    mock = KontextMock(seed=7, now=NOW, frozen=False, max_sessions=3000,
+                       event_stream_max=timedelta(milliseconds=50), admin_token=ADMIN)
     recorder = Recorder(mock.app)
     server = start(recorder, "127.0.0.1", 0)
     try:
@@ -63,21 +67,20 @@ def recorded_server() -> Iterator[tuple[RunningServer, Recorder]]:
         server.stop()
 
 
-def run_schemathesis(spec: Path, url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(spec: Path, url: str, workdir: Path, token: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable, "-m", "schemathesis.cli",
             "--config-file", str(HERE / "schemathesis-negative.toml"),
             "run", str(spec),
             "--url", url,
-            "-H", "Authorization: Bearer dev-token",
+            "-H", f"Authorization: Bearer {token}",
             "--mode", "negative",
             "--checks", "all",
             "--max-examples", str(EXAMPLES),
             "--seed", "20261201",
             "--generation-database", "none",
             "--no-color",
-            *extra,
         ],
         capture_output=True, text=True, timeout=600, cwd=workdir,
     )
@@ -89,17 +92,25 @@ def generated(output: str) -> int:
     return int(match.group(1))
 
 
-def test_negative_fuzzing_of_the_public_spec_finds_no_server_error(
-    recorded_server: tuple[RunningServer, Recorder], tmp_path: Path
+# The control plane runs with an admin token, so that its auth checks have something to
+# check (open on loopback, it would accept requests without one, as documented).
+ADMIN = "reliability-admin-token"
+SPECS = {"openapi.yaml": (HERE.parent / "openapi.yaml", "dev-token"),
+         "control.yaml": (HERE.parent / "mock_server" / "control.yaml", ADMIN)}
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_negative_fuzzing_finds_no_server_error(
+    recorded_server: tuple[RunningServer, Recorder], tmp_path: Path, spec: str
 ) -> None:
     server, recorder = recorded_server
-    proc = run_schemathesis(HERE.parent / "openapi.yaml", server.url, tmp_path)
+    proc = run_schemathesis(*SPECS[spec][:1], server.url, tmp_path, SPECS[spec][1])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     cases = generated(proc.stdout)
     assert cases >= 7 * EXAMPLES // 4, proc.stdout[-3000:]
 
     statuses = Counter(status for _, _, status, _, _ in recorder.answers)
-    print(f"\nnegative fuzzing of openapi.yaml: {cases} cases, {len(recorder.answers)} requests,"
+    print(f"\nnegative fuzzing of {spec}: {cases} cases, {len(recorder.answers)} requests,"
           f" statuses {dict(sorted(statuses.items()))}")
     assert len(recorder.answers) >= cases
     assert not [a for a in recorder.answers if a[2] >= 500]
