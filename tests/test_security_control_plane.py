@@ -1,0 +1,179 @@
+"""The control plane is closed whenever the mock is reachable from other machines, opens
+only to the admin token (never to an API token), and never to a web page.
+
+The non-loopback cases use the configuration the CLI builds for ``--host 0.0.0.0`` and the
+CLI's own start-up path with the server call replaced, so no test binds beyond loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import mock_server.cli as cli
+from mock_server import KontextMock
+from mock_server.spec import Operation, Spec
+
+from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
+
+CONTROL = Spec.from_file(Path(cli.__file__).resolve().parent / "control.yaml")
+OPERATIONS = list(CONTROL)
+LIST = f"/api/v1/applications/{DEV_APP}/sessions"
+SOME_ID = "44444444-4444-4444-8444-444444444444"
+
+
+def control_request(client: FlaskClient, op: Operation, headers: dict[str, str] | None = None,
+                    host: str = "localhost", **environ: Any) -> Any:
+    path = op.path
+    for p in op.parameters:
+        if p.location == "path":
+            path = path.replace("{" + p.name + "}", "fault-1" if p.name == "faultId" else SOME_ID)
+    body = {"json": {}} if op.body_media_type == "application/json" else {}
+    return client.open(path, method=op.method, headers=headers or {}, base_url=f"http://{host}",
+                       environ_base={"REMOTE_ADDR": "127.0.0.1", **environ}, **body)
+
+
+def validating(app: Flask) -> FlaskClient:
+    app.test_client_class = ValidatingClient
+    return app.test_client()
+
+
+def access_token(client: FlaskClient) -> str:
+    response = client.post("/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": "dev-client", "client_secret": "dev-secret"})
+    return str(response.json["access_token"])
+
+
+# -- bound beyond loopback --------------------------------------------------------------------
+
+
+@pytest.fixture
+def exposed() -> KontextMock:
+    """A mock configured as ``kontext-mock serve --host 0.0.0.0`` configures it."""
+    args = cli.build_parser().parse_args(["serve", "--host", "0.0.0.0", "--seed", "3",
+                                          "--now", NOW, "--frozen"])
+    return KontextMock(cli.config_from_args(args))
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+def test_without_an_admin_token_every_control_route_is_closed_off_loopback(
+    exposed: KontextMock, op: Operation
+) -> None:
+    client = validating(exposed.app)
+    before = exposed.export_state()
+    for headers in ({}, AUTH, {"Authorization": f"Bearer {access_token(client)}"},
+                    {"Authorization": "Bearer "}):
+        response = control_request(client, op, headers)
+        assert response.status_code == 403, (headers, response.json)
+        assert response.json["error"] == "admin_token_required"
+    assert exposed.export_state()["sessions"] == before["sessions"]
+    # the public API is what a bound-to-all mock is for
+    assert client.get(LIST, headers=AUTH).status_code == 200
+
+
+@pytest.fixture
+def started_by_the_cli(monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str]) -> tuple[Flask, str]:
+    """``kontext-mock serve --host 0.0.0.0`` up to the point it would bind: its app and
+    the admin token it printed."""
+    captured: dict[str, Any] = {}
+
+    def no_bind(app: Flask, host: str, port: int, threads: int = 8, on_ready: Any = None) -> None:
+        captured["app"] = app
+        on_ready(host, 8080)
+
+    monkeypatch.setattr(cli, "serve_forever", no_bind)
+    assert cli.main(["serve", "--host", "0.0.0.0", "--now", NOW, "--frozen"]) == 0
+    out = capsys.readouterr()
+    assert "reachable from other machines" in out.err
+    token = next(line.split()[2] for line in out.out.splitlines() if "admin token:" in line)
+    return captured["app"], token
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+def test_the_cli_generates_an_admin_token_and_nothing_else_opens_the_control_plane(
+    started_by_the_cli: tuple[Flask, str], op: Operation
+) -> None:
+    app, admin = started_by_the_cli
+    client = validating(app)
+    wrong = [{}, AUTH, {"Authorization": f"Bearer {access_token(client)}"},
+             {"Authorization": f"Bearer {admin[:-1]}"}, {"Authorization": f"Bearer {admin}x"},
+             {"Authorization": f"Basic {admin}"}, {"Authorization": admin},
+             {"X-Admin-Token": admin}]
+    for headers in wrong:
+        response = control_request(client, op, headers, REMOTE_ADDR="203.0.113.9")
+        assert response.status_code == 401, (headers, response.json)
+        assert response.json["error"] == "unauthorized"
+    if op.operation_id == "getClock":
+        ok = control_request(client, op, {"Authorization": f"Bearer {admin}"},
+                             REMOTE_ADDR="203.0.113.9")
+        assert ok.status_code == 200
+
+
+def test_the_admin_token_is_not_an_api_token(started_by_the_cli: tuple[Flask, str]) -> None:
+    app, admin = started_by_the_cli
+    response = validating(app).get(LIST, headers={"Authorization": f"Bearer {admin}"})
+    assert response.status_code == 401
+
+
+def test_an_empty_admin_token_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--host", "0.0.0.0", "--admin-token", "  "])
+    assert exit_info.value.code == 2
+
+
+# -- on loopback --------------------------------------------------------------------------------
+
+
+def test_on_loopback_a_request_from_another_machine_is_refused(client: FlaskClient) -> None:
+    # e.g. a port forwarded by a container runtime: the bind is loopback, the peer is not
+    clock = next(op for op in OPERATIONS if op.operation_id == "getClock")
+    assert control_request(client, clock).status_code == 200
+    refused = control_request(client, clock, REMOTE_ADDR="192.168.1.20")
+    assert refused.status_code == 403 and refused.json["error"] == "admin_token_required"
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:3000"])
+def test_no_web_page_reaches_the_control_plane(mock: KontextMock, op: Operation,
+                                               origin: str) -> None:
+    client = validating(KontextMock(seed=7, now=NOW, frozen=True,
+                                    cors_origins=("http://localhost:3000",)).app)
+    response = control_request(client, op, {"Origin": origin})
+    assert response.status_code == 403
+    assert response.json["error"] == "cross_origin_refused"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("host", ["attacker.net", "attacker.net:8080", "127.0.0.1.nip.io:8080",
+                                  "localhost.attacker.net", "10.0.0.5:8080"])
+def test_a_dns_rebinding_host_is_refused_while_the_control_plane_is_open(
+    client: FlaskClient, host: str
+) -> None:
+    clock = next(op for op in OPERATIONS if op.operation_id == "getClock")
+    response = control_request(client, clock, host=host)
+    assert response.status_code == 403 and response.json["error"] == "host_refused"
+    # the public API is not concerned: its data needs a token a page does not have
+    assert client.get(LIST, headers=AUTH, base_url=f"http://{host}").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8080", "127.0.0.1:8080", "[::1]:8080",
+                                  "127.0.0.2", "kontext-mock.invalid", "kontext.test"])
+def test_loopback_and_reserved_host_names_reach_the_open_control_plane(
+    client: FlaskClient, host: str
+) -> None:
+    clock = next(op for op in OPERATIONS if op.operation_id == "getClock")
+    assert control_request(client, clock, host=host).status_code == 200
+
+
+def test_with_an_admin_token_any_host_may_use_it() -> None:
+    mock = KontextMock(seed=7, now=NOW, frozen=True, host="0.0.0.0", admin_token="adm-123456789")
+    clock = next(op for op in OPERATIONS if op.operation_id == "getClock")
+    response = control_request(validating(mock.app), clock,
+                               {"Authorization": "Bearer adm-123456789"},
+                               host="mock.internal:8080", REMOTE_ADDR="10.0.0.7")
+    assert response.status_code == 200
