@@ -17,6 +17,7 @@ from flask import Response
 from .clock import ClockError
 from .durations import DurationError
 from .errors import UnprocessableError, json_response
+from .records import application_record
 from .routing import Call, Handler
 from .sse import event_stream
 
@@ -117,7 +118,7 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         app = mock.add_application(
             organization_id=body.get("organizationId"), id=body.get("id"), name=body.get("name"),
         )
-        return json_response({"application": app}, 201)
+        return json_response({"application": application_record(app)}, 201)
 
     def create_client(call: Call) -> Response:
         b = call.body

@@ -164,12 +164,13 @@ def _keep_order(session: Session, explicit: set[str]) -> None:
         setattr(session, attr, value)
 
 
-def check_session(session: Session, now: datetime) -> None:
-    """RecordError unless the session's facts hold together at ``now``."""
+def check_session(session: Session, now: datetime | None) -> None:
+    """RecordError unless the session's facts hold together (and, given ``now``, none of
+    its times is after it)."""
     named = [(f, getattr(session, SESSION_FIELDS[f])) for f in _ORDERED]
     present = [(f, t) for f, t in named if t is not None]
     for field, instant in present:
-        if instant > now:
+        if now is not None and instant > now:
             raise RecordError(field, f"{format_instant(instant)} is after now ({format_instant(now)})")
     for (first, a), (second, b) in itertools.pairwise(present):
         if a > b:
@@ -284,6 +285,8 @@ def session_from_record(record: Mapping[str, Any]) -> Session:
         "status", "disconnectReason", "hostname", "userAgent", "clientInfo",
         "clientSessionId", "authenticatedUserId", "tokenIdentifier",
     )}, created)
+    # Not against now: a clock set back may leave times after it, and that state exports.
+    check_session(session, None)
     return session
 
 

@@ -141,10 +141,12 @@ def _body(op: Operation) -> Any:
         if op.error_style == "oauth":
             raise OAuthError(400, "invalid_request", f"the body must be {media}, not {got}")
         raise ApiError(415, "unsupported_media_type", f"the body must be {media}, not {got}")
+    present = True  # a JSON null is a body (and not an object); no bytes at all is none
     if media == "application/json":
         raw = request.get_data(cache=True)
         if not raw:
             body: Any = None
+            present = False
         else:
             try:
                 body = orjson.loads(raw)
@@ -156,7 +158,7 @@ def _body(op: Operation) -> Any:
         if repeated:
             _reject(op, [_problem("body", k, "given more than once") for k in repeated])
         body = form.to_dict()
-    if body is None:
+    if body is None and not present:
         if op.body_required:
             _reject(op, [_problem("body", None, "a request body is required")])
         return None
