@@ -6,6 +6,7 @@ Each handler gets a validated :class:`~mock_server.routing.Call` and asks the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask import Response, request
@@ -18,17 +19,23 @@ from .routing import Call, Handler
 if TYPE_CHECKING:
     from .mock import KontextMock
 
-__all__ = ["handlers"]
+__all__ = ["Body", "handlers", "read_bodies"]
+
+#: what a read answers with 200: its JSON body
+Body = Callable[[Call], bytes]
 
 
-def handlers(mock: KontextMock) -> dict[str, Handler]:
-    """The handler of every public operation, by operationId."""
+def org_of(call: Call) -> str:
+    """The organization of the call's bearer token."""
+    assert call.token is not None
+    return call.token.organization_id
 
-    def org_of(call: Call) -> str:
-        assert call.token is not None
-        return call.token.organization_id
 
-    def list_sessions(call: Call) -> Response:
+def read_bodies(mock: KontextMock) -> dict[str, Body]:
+    """The JSON body of each read of the sessions API, by operationId: the Flask handlers
+    answer with it, and so does the express lane (``express.py``), from this one code."""
+
+    def list_sessions(call: Call) -> bytes:
         params = call.params
         status = params["status"]
         if "status" not in call.explicit and params.get("includeInactive"):
@@ -37,16 +44,27 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
             rows = mock.select_sessions(
                 params["applicationId"], status, params["limit"], org_of(call)
             )
-            body = session_list_json(rows)
-        return json_response(body)
+            return session_list_json(rows)
 
-    def get_session(call: Call) -> Response:
+    def get_session(call: Call) -> bytes:
         with mock.store.lock:
             session, derived = mock.find_session(
                 call.params["applicationId"], call.params["sessionId"], org_of(call)
             )
-            body = b'{"session":' + session.to_json(derived) + b"}"
-        return json_response(body)
+            return b'{"session":' + session.to_json(derived) + b"}"
+
+    return {"listSessions": list_sessions, "getSession": get_session}
+
+
+def handlers(mock: KontextMock) -> dict[str, Handler]:
+    """The handler of every public operation, by operationId."""
+    reads = read_bodies(mock)
+
+    def list_sessions(call: Call) -> Response:
+        return json_response(reads["listSessions"](call))
+
+    def get_session(call: Call) -> Response:
+        return json_response(reads["getSession"](call))
 
     def revoke_all(call: Call) -> Response:
         count = mock.revoke_all(call.params["applicationId"], org_of(call))

@@ -13,9 +13,10 @@ import orjson
 from flask import Flask, Response, g, request
 
 from . import admin, errors, limits, origins, traffic
-from .api import handlers
+from .api import handlers, read_bodies
 from .control_api import handlers as control_handlers
 from .errors import ApiError
+from .express import ExpressLane
 from .routing import bind
 from .spec import ResponseMismatch, default_spec_path, load_spec
 
@@ -34,6 +35,11 @@ _ID_COUNTER = itertools.count(1)
 def new_request_id() -> str:
     """A fresh request id (``xxxxxxxx-xxxx-4xxx-yxxx-<counter>``), unique in this process."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
+def request_id_for(incoming: str | None) -> str:
+    """The request's id: the client's own ``X-Request-Id`` when it is a plain token, else new."""
+    return incoming if incoming and _CLIENT_REQUEST_ID.match(incoming) else new_request_id()
 
 
 class _HttpDate:
@@ -71,10 +77,7 @@ def create_app(mock: KontextMock) -> Flask:
 
     @app.before_request
     def _request_id() -> None:
-        incoming = request.environ.get("HTTP_X_REQUEST_ID")
-        g.request_id = (
-            incoming if incoming and _CLIENT_REQUEST_ID.match(incoming) else new_request_id()
-        )
+        g.request_id = request_id_for(request.environ.get("HTTP_X_REQUEST_ID"))
 
     http_date = _HttpDate()
 
@@ -105,4 +108,8 @@ def create_app(mock: KontextMock) -> Flask:
             return bad
         return response
 
+    # The hottest reads skip Flask's per-request machinery when they can (express.py).
+    lane = ExpressLane(app, mock, spec, read_bodies(mock), request_id_for, http_date)
+    app.wsgi_app = lane  # type: ignore[method-assign]
+    app.extensions["kontext_express"] = lane
     return app

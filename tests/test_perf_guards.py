@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from mock_server import KontextMock, derived_status, spec
+from mock_server.express import ExpressLane
 from mock_server.model import (
     STATUS_FILTERS,
     Application,
@@ -370,3 +371,137 @@ def test_the_list_body_is_the_sessions_in_an_items_array(mock: KontextMock) -> N
     body = orjson.loads(session_list_json(rows))
     assert body == {"items": [s.to_public(d) for s, d in rows]}
     assert orjson.loads(session_list_json([])) == {"items": []}
+
+
+# -- the express lane answers as the Flask path does, or steps aside ---------------------------
+
+
+def lane_of(mock: KontextMock) -> ExpressLane:
+    lane = mock.app.extensions["kontext_express"]
+    assert isinstance(lane, ExpressLane)
+    return lane
+
+
+@pytest.fixture
+def flask_path_calls(mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Paths of the requests the express lane passed on to the Flask path."""
+    lane = lane_of(mock)
+    passed: list[str] = []
+    original = lane.flask_path
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Any:
+        passed.append(environ["PATH_INFO"])
+        return original(environ, start_response)
+
+    monkeypatch.setattr(lane, "flask_path", counting)
+    return passed
+
+
+def test_the_express_lane_takes_the_hot_reads(client: FlaskClient,
+                                              flask_path_calls: list[str]) -> None:
+    assert client.get(GET, headers=AUTH).status_code == 200
+    assert client.get(f"{LIST}?limit=100&status=all", headers=AUTH).status_code == 200
+    assert client.get(LIST, headers=AUTH).status_code == 200
+    assert flask_path_calls == []
+    assert client.delete(LIST, headers=AUTH).status_code == 200
+    assert flask_path_calls == [LIST]
+
+
+OTHER_APP = "00000000-0000-4000-8000-000000000001"
+PARITY_REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", GET, AUTH),
+    ("GET", GET.upper().replace("/API/V1/APPLICATIONS/", "/api/v1/applications/")
+     .replace("/SESSIONS/", "/sessions/"), AUTH),
+    ("GET", LIST, AUTH),
+    ("GET", f"{LIST}?limit=100&status=all", AUTH),
+    ("GET", f"{LIST}?status=inactive&limit=3", AUTH),
+    ("GET", f"{LIST}?includeInactive=true", AUTH),
+    ("GET", f"{LIST}?includeInactive=true&status=active", AUTH),
+    ("GET", f"{LIST}?limit=5", {**AUTH, "X-Request-Id": "client-chosen.id-1"}),
+    ("GET", f"{LIST}?limit=5", {**AUTH, "X-Request-Id": "not ok!"}),
+    ("GET", f"{LIST}?limit=0", AUTH),
+    ("GET", f"{LIST}?limit=201", AUTH),
+    ("GET", f"{LIST}?limit=5&limit=6", AUTH),
+    ("GET", f"{LIST}?status=nope", AUTH),
+    ("GET", f"{LIST}?unknown=1&limit=2", AUTH),
+    ("GET", f"{LIST}?limit=%35", AUTH),
+    ("GET", f"{LIST}?limit=", AUTH),
+    ("GET", f"{LIST}/", AUTH),
+    ("GET", f"{LIST}/not-a-uuid", AUTH),
+    ("GET", f"{LIST}/{OTHER_APP}", AUTH),
+    ("GET", f"/api/v1/applications/{OTHER_APP}/sessions", AUTH),
+    ("GET", GET, {}),
+    ("GET", GET, {"Authorization": "Bearer nope"}),
+    ("GET", GET, {"Authorization": "Basic abc"}),
+    ("HEAD", GET, AUTH),
+]
+
+
+def answers(mock: KontextMock, express: bool) -> list[tuple[Any, ...]]:
+    """Every parity request's answer and journal record, with the lane on or off."""
+    lane_of(mock).enabled = express
+    client = mock.app.test_client()
+    out = []
+    for method, path, headers in PARITY_REQUESTS:
+        answer = client.open(path, method=method, headers=headers)
+        record = mock.journal.entries()[-1]
+        for volatile in ("durationMs", "id", "seq"):
+            record.pop(volatile, None)
+        sent = headers.get("X-Request-Id")
+
+        def which(request_id: str | None, sent: str | None = sent) -> str | None:
+            return "the client's" if request_id == sent else "a new one" if request_id else None
+
+        record["requestId"] = which(record.get("requestId"))
+        kept = [(k, which(v) if k.lower() == "x-request-id" else v)
+                for k, v in answer.headers.items()]
+        out.append((method, path, answer.status_code, kept, answer.get_data(), record))
+    return out
+
+
+def test_the_express_lane_answers_as_the_flask_path_does() -> None:
+    on = answers(KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True), express=True)
+    off = answers(KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True), express=False)
+    for with_lane, without in zip(on, off, strict=True):
+        assert with_lane == without
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda m: m.add_fault("GET", "/api/v1/*", latency=0.001),
+        lambda m: m.rate_limit(1000),
+        lambda m: setattr(m, "config", m.config.with_changes(strict=True)),
+        lambda m: setattr(m, "config", m.config.with_changes(max_header_bytes=10)),
+        lambda m: setattr(lane_of(m), "enabled", False),
+    ],
+    ids=["fault-rule", "rate-limit", "strict", "header-limit", "switched-off"],
+)
+def test_the_express_lane_steps_aside_for_what_the_hooks_do(
+    mock: KontextMock, client: FlaskClient, flask_path_calls: list[str], setup: Any
+) -> None:
+    setup(mock)
+    client.get(GET, headers=AUTH)
+    assert flask_path_calls == [GET]
+
+
+def test_an_unknown_request_hook_switches_the_lane_off(mock: KontextMock, client: FlaskClient,
+                                                       flask_path_calls: list[str]) -> None:
+    assert lane_of(mock).active
+    mock.app.before_request(lambda: None)
+    assert not lane_of(mock).active
+    client.get(GET, headers=AUTH)
+    assert flask_path_calls == [GET]
+
+
+def test_journal_records_of_the_lane_are_the_flask_paths(mock: KontextMock,
+                                                         client: FlaskClient) -> None:
+    client.get(f"{LIST}?limit=2", headers={**AUTH, "X-Request-Id": "abc"})
+    lane_of(mock).enabled = False
+    client.get(f"{LIST}?limit=2", headers={**AUTH, "X-Request-Id": "abc"})
+    first, second = mock.journal.entries()[-2:]
+    for entry in (first, second):
+        entry.pop("durationMs", None)
+        entry.pop("id", None)
+        entry.pop("seq", None)
+    assert first == second
