@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Response
+from flask import Response, request
 
 from .clock import ClockError
 from .durations import DurationError
@@ -33,6 +33,11 @@ def _unprocessable(field: str | None, handler: Callable[[], Any]) -> Any:
         return handler()
     except (DurationError, ClockError) as exc:
         raise UnprocessableError([{"field": field, "message": str(exc)}]) from None
+
+
+def _int(value: Any) -> int | None:
+    """JSON Schema's integers include 1.0; the mock counts with ints."""
+    return None if value is None else int(value)
 
 
 def _types(call: Call) -> frozenset[str] | None:
@@ -77,11 +82,11 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
     def reset(call: Call) -> Response:
         body = call.body or {}
         mock.reset(
-            seed=body.get("seed"),
+            seed=_int(body.get("seed")),
             empty=bool(body.get("empty", False)),
-            organizations=body.get("organizations"),
-            applications=body.get("applications"),
-            sessions=body.get("sessions"),
+            organizations=_int(body.get("organizations")),
+            applications=_int(body.get("applications")),
+            sessions=_int(body.get("sessions")),
             status_mix=body.get("statusMix"),
         )
         return json_response(mock.summary())
@@ -155,8 +160,9 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         b = call.body
         fault_id = mock.add_fault(
             b.get("method", "*"), b.get("path", "/api/v1/*"),
-            latency=b.get("latency"), status=b.get("status"), drop=bool(b.get("drop", False)),
-            times=b.get("times"), probability=b.get("probability"), seed=b.get("seed"),
+            latency=b.get("latency"), status=_int(b.get("status")),
+            drop=bool(b.get("drop", False)), times=_int(b.get("times")),
+            probability=b.get("probability"), seed=_int(b.get("seed")),
         )
         rule = next(r for r in mock.faults.export() if r["id"] == fault_id)
         return json_response({"fault": rule}, 201)
@@ -175,7 +181,7 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         return rate_limit_state()
 
     def set_rate_limit(call: Call) -> Response:
-        mock.rate_limit(call.body["perMinute"])
+        mock.rate_limit(_int(call.body["perMinute"]))
         return rate_limit_state()
 
     def read_journal(call: Call) -> Response:
@@ -191,7 +197,10 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
             since = int(call.params["Last-Event-ID"])
         stream = event_stream(
             mock, types=_types(call), since=since,
-            limit=call.params.get("limit"), timeout=call.params.get("timeout"),
+            limit=_int(call.params.get("limit")), timeout=call.params.get("timeout"),
+            # waitress tells whether the client is still there; a stream then ends within a
+            # second of its client leaving, instead of holding a server thread until it writes
+            gone=request.environ.get("waitress.client_disconnected"),
         )
         return Response(stream, mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -137,14 +137,15 @@ class FaultRule:
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         """Read back :meth:`to_dict`."""
         latency = data.get("latency")
+        status, remaining = data.get("status"), data.get("remaining")
         return cls(
             id=data["id"],
             method=data["method"],
             path=data["path"],
             latency=tuple(latency) if isinstance(latency, list) else latency,
-            status=data.get("status"),
+            status=None if status is None else int(status),
             drop=bool(data.get("drop", False)),
-            remaining=data.get("remaining"),
+            remaining=None if remaining is None else int(remaining),
             probability=data.get("probability"),
             seed=int(data.get("seed", 0)),
             hits=int(data.get("hits", 0)),

@@ -164,6 +164,17 @@ def _keep_order(session: Session, explicit: set[str]) -> None:
         setattr(session, attr, value)
 
 
+def _check_order(named: list[tuple[str, datetime]]) -> None:
+    for (first, a), (second, b) in itertools.pairwise(named):
+        if a > b:
+            raise RecordError(
+                second,
+                f"times out of order: {second} ({format_instant(b)}) is before {first}"
+                f" ({format_instant(a)}); they must keep createdAt <= connectedAt <="
+                " lastActiveAt <= disconnectedAt",
+            )
+
+
 def check_session(session: Session, now: datetime | None) -> None:
     """RecordError unless the session's facts hold together (and, given ``now``, none of
     its times is after it)."""
@@ -172,14 +183,7 @@ def check_session(session: Session, now: datetime | None) -> None:
     for field, instant in present:
         if now is not None and instant > now:
             raise RecordError(field, f"{format_instant(instant)} is after now ({format_instant(now)})")
-    for (first, a), (second, b) in itertools.pairwise(present):
-        if a > b:
-            raise RecordError(
-                second,
-                f"times out of order: {second} ({format_instant(b)}) is before {first}"
-                f" ({format_instant(a)}); they must keep createdAt <= connectedAt <="
-                " lastActiveAt <= disconnectedAt",
-            )
+    _check_order(present)
     if session.status == DISCONNECTED and session.disconnected_at is None:
         raise RecordError("disconnectedAt", "a disconnected session needs disconnectedAt")
     if session.status == CONNECTED and session.disconnected_at is not None:
@@ -220,6 +224,9 @@ def build_session(
     if "hostname" in explicit and "name" not in explicit:
         client = (session.client_info or {}).get("name") or "mcp-client"
         session.name = f"{client}@{session.hostname}" if session.hostname else f"{client} session"
+    # Given times out of order are the caller's mistake: name them, not the faked ones.
+    _check_order([(f, t) for f in _ORDERED if f in explicit
+                  and (t := getattr(session, SESSION_FIELDS[f])) is not None])
     _keep_order(session, explicit)
     check_session(session, now)
     session.changed()

@@ -4,13 +4,13 @@ A stream subscribes first, then replays recorded events after ``since`` (so a cl
 that reconnects with ``Last-Event-ID`` misses nothing), then sends live events as they
 are published. While waiting it plays due lifecycle steps of a running clock once a
 second, and sends a keep-alive comment every ``keepalive`` seconds, which is also how it
-notices a client that went away.
+notices a client that went away where the server cannot tell it sooner.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import orjson
@@ -39,9 +39,11 @@ def event_stream(
     limit: int | None = None,
     timeout: float | None = None,
     keepalive: float = 15.0,
+    gone: Callable[[], bool] | None = None,
 ) -> Iterator[bytes]:
     """The stream's chunks; it ends after ``limit`` events or ``timeout`` seconds, if given
-    (and after the mock's ``event_stream_max``, if configured)."""
+    (and after the mock's ``event_stream_max``, if configured), or once ``gone()`` says the
+    client left (the server's check, looked at every second)."""
     cap = mock.config.event_stream_max
     if cap is not None:
         timeout = min(timeout or cap.total_seconds(), cap.total_seconds())
@@ -67,6 +69,8 @@ def event_stream(
                     return
             live = subscription.get(timeout=wait)
             if live is None:
+                if gone is not None and gone():
+                    return
                 if not mock.clock.frozen:
                     mock.tick()
                 if time.monotonic() - quiet_since >= keepalive:

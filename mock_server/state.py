@@ -187,6 +187,6 @@ def _read(data: Mapping[str, Any], max_sessions: int) -> Imported:
         scripts=scripts,
         faults=faults,
         faults_made=int(settings.get("faultsMade", 0)),
-        rate_limit=rate,
+        rate_limit=None if rate is None else int(rate),
         sessions_made=int(settings.get("sessionsMade", 0)),
     )

@@ -1,0 +1,133 @@
+"""The ``kontext-mock`` commands: serve with a scenario and an admin token, and the
+commands that drive a running mock (clock, reset, seed, revoke, events, scenario)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from mock_server.cli import main
+
+from .conftest import AUTH, DEV_APP, LiveMock
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_clock_commands_show_and_move_the_running_mocks_clock(
+    live: LiveMock, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = ("--url", live.url)
+    assert run(capsys, "clock", *url) == (0, "2026-01-01T12:00:00.000Z (frozen)\n", "")
+    assert run(capsys, "clock", "advance", "PT10M", *url)[1] == (
+        "2026-01-01T12:10:00.000Z (frozen)\n")
+    assert run(capsys, "clock", "advance", "90", *url)[1].startswith("2026-01-01T12:11:30.000Z")
+    assert run(capsys, "clock", "set", "2026-02-01T00:00:00Z", *url)[1].startswith(
+        "2026-02-01T00:00:00.000Z")
+    assert run(capsys, "clock", "unfreeze", *url)[1].endswith("(running)\n")
+    assert run(capsys, "clock", "freeze", *url)[1].endswith("(frozen)\n")
+
+
+def test_a_bad_duration_is_a_clear_cli_error_and_changes_nothing(
+    live: LiveMock, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "clock", "advance", "soon", "--url", live.url)
+    assert code == 1 and "by" in err
+    code, _, err = run(capsys, "clock", "--url", live.url, "advance", "--", "-5m")
+    assert code == 1 and err.startswith("kontext-mock: ")
+    assert live.mock.clock_state()["now"] == "2026-01-01T12:00:00.000Z"
+
+
+def test_reset_seed_revoke_and_scenario_commands(
+    live: LiveMock, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = ("--url", live.url)
+    code, out, _ = run(capsys, "seed", "--seed", "3", "--organizations", "0", "--sessions", "6",
+                       "--mix", "active=1", *url)
+    assert (code, out.split(";")[0]) == (0, "1 organizations, 1 applications, 6 sessions")
+    assert run(capsys, "revoke", DEV_APP, *url)[1] == "disconnected 6 sessions\n"
+    assert run(capsys, "revoke", DEV_APP, *url)[1] == "disconnected 0 sessions\n"
+    assert run(capsys, "reset", "--empty", *url)[1].startswith("1 organizations, 1 applications,"
+                                                              " 0 sessions")
+    code, out, _ = run(capsys, "scenario", "list", *url)
+    assert code == 0 and "two-orgs" in out and "large" in out
+    assert run(capsys, "scenario", "load", "mixed", *url)[1].startswith("loaded mixed: 48 sessions")
+    code, _, err = run(capsys, "scenario", "load", "nope", *url)
+    assert code == 1 and "unknown scenario 'nope'" in err
+
+
+def test_events_command_prints_the_events(
+    live: LiveMock, capsys: pytest.CaptureFixture[str],
+) -> None:
+    live.http.delete(f"{live.url}/api/v1/applications/{DEV_APP}/sessions", headers=AUTH)
+    code, out, _ = run(capsys, "events", "--since", "0", "--count", "2",
+                       "--types", "session.disconnected", "--url", live.url)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert all("session.disconnected" in line and line.endswith("(revoked)") for line in lines)
+    code, out, _ = run(capsys, "events", "--since", "0", "--count", "1", "--json",
+                       "--url", live.url)
+    assert out.startswith('{"id":1,"type":"session.disconnected"')
+
+
+def test_a_mock_that_is_not_there_is_a_clear_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "clock", "--url", "http://127.0.0.1:9")
+    assert code == 2 and "cannot reach the mock at http://127.0.0.1:9" in err
+
+
+def test_serve_refuses_a_bad_scenario_naming_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("organizations:\n  - dev: true\n    applications:\n      - dev: true\n"
+                   "        sessions:\n          - lastActiveAt: -1m\n            createdAt: now\n")
+    code, _, err = run(capsys, "serve", "--port", "0", "--scenario", str(bad))
+    assert code == 2
+    assert f"{bad}:6: organizations[0].applications[0].sessions[0].lastActiveAt:" in err
+    assert "is before createdAt" in err
+    code, _, err = run(capsys, "serve", "--port", "0", "--scenario", "nope")
+    assert code == 2 and "unknown scenario 'nope'" in err
+
+
+def test_serve_refuses_an_empty_admin_token(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["serve", "--host", "0.0.0.0", "--port", "0", "--admin-token", ""])
+    assert raised.value.code == 2
+    assert "--admin-token is empty" in capsys.readouterr().err
+
+
+def test_serve_off_loopback_generates_prints_and_requires_an_admin_token() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+         "--scenario", "two-orgs", "--frozen"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = ""
+        assert proc.stdout is not None
+        while "admin token:" not in banner:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else "no output"
+            banner += line
+        port = re.search(r"bound to 0\.0\.0\.0:(\d+)", banner)
+        token = re.search(r"admin token:\s+(\S+)", banner)
+        assert port and token
+        base = f"http://127.0.0.1:{port.group(1)}"
+        assert requests.get(f"{base}/_mock/clock", timeout=5).status_code == 401
+        assert requests.get(f"{base}/_mock/clock", headers=AUTH, timeout=5).status_code == 401
+        opened = requests.get(f"{base}/_mock/scenarios", timeout=5,
+                              headers={"Authorization": f"Bearer {token.group(1)}"})
+        assert opened.status_code == 200
+        assert requests.get(f"{base}/api/v1/applications/{DEV_APP}/sessions", headers=AUTH,
+                            timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
