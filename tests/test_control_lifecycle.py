@@ -3,6 +3,7 @@ and the agent endpoints act on the same state."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,16 @@ def test_an_unknown_lifecycle_field_is_a_400(client: FlaskClient) -> None:
                           json={"lifecycle": {"until": "+1m", "after": "disconnect"}})
     assert answer.status_code == 400
     assert answer.json["error"] == "validation_error"
+
+
+def test_with_a_running_clock_scripts_play_as_real_time_passes(mock: KontextMock) -> None:
+    made = mock.add_session(lifecycle={"heartbeatEvery": "1s", "until": "+1.2s",
+                                       "then": "disconnect"})
+    mock.unfreeze()
+    time.sleep(1.5)
+    # no clock move: the public request itself plays what is due
+    answer = mock.app.test_client().get(
+        f"/api/v1/applications/{DEV_APP}/sessions/{made['id']}", headers=AUTH)
+    assert answer.json["session"]["derivedStatus"] == "disconnected"
+    kinds = [e.type for e in mock.events.since(0) if e.data["sessionId"] == made["id"]]
+    assert kinds == ["session.created", "session.heartbeat", "session.disconnected"]

@@ -136,3 +136,20 @@ def test_a_state_document_of_another_shape_is_a_400(client: FlaskClient) -> None
     assert client.put("/_mock/state", json={"sessions": []}).status_code == 400
     assert client.put("/_mock/state", json={**before, "format": "v2"}).status_code == 400
     assert client.get("/_mock/state").json == before
+
+
+def test_restore_returns_faults_rate_limit_and_lifecycles_and_clears_the_journal() -> None:
+    mock = busy_mock()
+    snap = mock.snapshot()
+    exported = orjson.dumps(mock.export_state())
+    mock.app.test_client().get(f"/api/v1/applications/{DEV_APP}/sessions", headers=AUTH)
+    mock.clear_faults()
+    mock.rate_limit(None)
+    mock.advance("1h")  # plays every script to its end
+    assert not mock.lifecycles.scripts
+    started = time.perf_counter()
+    mock.restore(snap)
+    print(f"restore: {(time.perf_counter() - started) * 1e3:.2f} ms")
+    assert orjson.dumps(mock.export_state()) == exported
+    assert len(mock.journal) == 0
+    assert mock.faults.rules and mock.limiter.per_minute == 120 and mock.lifecycles.scripts
