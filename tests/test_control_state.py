@@ -153,3 +153,17 @@ def test_restore_returns_faults_rate_limit_and_lifecycles_and_clears_the_journal
     assert orjson.dumps(mock.export_state()) == exported
     assert len(mock.journal) == 0
     assert mock.faults.rules and mock.limiter.per_minute == 120 and mock.lifecycles.scripts
+
+
+def test_the_large_scenario_imports_over_http_to_the_byte(mock: KontextMock) -> None:
+    # In process: a served mock's HTTP server takes bodies up to 1 MiB (serve.py), and this
+    # state is 7 MB; the control plane's own limit is 64 MiB.
+    mock.load_scenario("large")
+    exported = FlaskClient(mock.app).get("/_mock/state").get_data()
+    other = KontextMock(seed=1)
+    client = FlaskClient(other.app)
+    started = time.perf_counter()
+    answer = client.put("/_mock/state", data=exported, content_type="application/json")
+    print(f"10,000 sessions imported over HTTP in {time.perf_counter() - started:.2f} s")
+    assert (answer.status_code, answer.json["sessions"]) == (200, 10_000)
+    assert client.get("/_mock/state").get_data() == exported
