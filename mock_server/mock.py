@@ -723,8 +723,17 @@ class KontextMock:
         self._install(scenario_files.build(text, f"<{name}>", name, self.config, self.clock.now()))
         return name
 
+    @staticmethod
+    def _taken_over(store: Store) -> StoreSnapshot:
+        """A snapshot that shares a throwaway store's records (restore copies them once)."""
+        return StoreSnapshot(
+            dict(store.organizations), dict(store.applications), dict(store.clients),
+            dict(store.tokens),
+            {app_id: store.application_sessions(app_id) for app_id in store.applications},
+        )
+
     def _install(self, blueprint: scenario_files.Blueprint) -> None:
-        snap = blueprint.store.snapshot()
+        snap = self._taken_over(blueprint.store)
         with self.store.lock:
             self.config = self.config.with_changes(seed=blueprint.seed)
             self.store.restore(snap)
@@ -748,7 +757,7 @@ class KontextMock:
         """Replace everything with an exported state (checked whole first; 422 naming the
         first bad field, and nothing changes)."""
         imported = read_state(data, self.config.max_sessions)
-        snap = imported.store.snapshot()
+        snap = self._taken_over(imported.store)
         with self.store.lock:
             self.config = self.config.with_changes(**imported.settings)
             self.store.restore(snap)

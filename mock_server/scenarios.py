@@ -173,6 +173,29 @@ _VALIDATOR = Draft202012Validator(SCHEMA)
 Path_ = tuple[str | int, ...]
 
 
+class _NamePool:
+    """Faker, except that first names come from a seeded pool of its own: one Faker call
+    per name was half the cost of generating 10,000 sessions."""
+
+    def __init__(self, fake: Any, rng: Any, size: int = 256) -> None:
+        self._fake = fake
+        self._rng = rng
+        self._names = [fake.first_name() for _ in range(size)]
+
+    def first_name(self) -> str:
+        """A first name, drawn with the faker's seeded generator."""
+        return str(self._rng.choice(self._names))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fake, name)
+
+
+def _faker(seed: int, config: MockConfig) -> SessionFaker:
+    faker = SessionFaker(seed, config.idle_after)
+    faker.fake = _NamePool(faker.fake, faker.rng)  # type: ignore[assignment]
+    return faker
+
+
 class ScenarioError(ApiError):
     """A scenario that does not load: 422 ``invalid_scenario`` naming file, line and field."""
 
@@ -422,7 +445,7 @@ def build(text: str, file: str, name: str, config: MockConfig, now: datetime) ->
     _baseline(store, config)
     blueprint = Blueprint(name, str(data.get("description", "")), now, clock.get("frozen"),
                           seed, store)
-    faker = SessionFaker(seed, config.idle_after)
+    faker = _faker(seed, config)
     sessions: list[Session] = []
     for oi, org_data in enumerate(data.get("organizations", [])):
         _organization(ctx, ("organizations", oi), org_data, config, faker, blueprint, sessions)
@@ -523,7 +546,7 @@ def _sessions(
         if len(sessions) + count > config.max_sessions:
             raise ctx.error((*path, "generate", "count"),
                             f"the mock holds at most {config.max_sessions} sessions")
-        block = SessionFaker(int(spec["seed"]), config.idle_after) if "seed" in spec else faker
+        block = _faker(int(spec["seed"]), config) if "seed" in spec else faker
         sessions.extend(block.sessions(app, count, mix, now))
         return
     fields = {k: v for k, v in item.items() if k not in ("state", "lifecycle", "repeat")}
