@@ -325,29 +325,40 @@ def memory(opts: Options) -> list[tuple[int, float, float, float]]:
 
 
 def scaling(opts: Options) -> list[tuple[int, Figures]]:
-    """List latency (one connection) of the 100-session dev application, by store size."""
-    rows = []
+    """List latency (one connection) of the 100-session dev application, by store size.
+
+    The three mocks run side by side and are measured in interleaved rounds, so that the
+    machine's other load falls on all three alike."""
     reqs = [Req("GET", f"{LIST}?limit=100&status=all")]
-    for others in (100, opts.big // 10, opts.big):
-        port = targets.free_port()
-        # 100,000 in other applications and the dev application's 100: over the mock's
-        # default ceiling of 100,000 sessions, which its environment variable lifts.
-        running = targets.spawn(f"mock-scale-{others}",
-                                targets.cli_cmd(port, population_args(others // 100, 100)),
-                                port, log=WORK / f"scale-{others}.log", poll=0.05,
-                                env={"KONTEXT_MOCK_MAX_SESSIONS": str(others + 1000)})
-        try:
-            load.run(running.url, reqs, connections=1, threads=1, seconds=opts.warmup,
+    sizes = (100, opts.big // 10, opts.big)
+    running: dict[int, targets.Running] = {}
+    try:
+        for others in sizes:
+            port = targets.free_port()
+            # 100,000 in other applications and the dev application's 100: over the mock's
+            # default ceiling of 100,000 sessions, which its environment variable lifts.
+            running[others] = targets.spawn(
+                f"mock-scale-{others}", targets.cli_cmd(port, population_args(others // 100, 100)),
+                port, log=WORK / f"scale-{others}.log", poll=0.05,
+                env={"KONTEXT_MOCK_MAX_SESSIONS": str(others + 1000)})
+        for target in running.values():
+            load.run(target.url, reqs, connections=1, threads=1, seconds=opts.warmup,
                      engine=opts.engine)
-            figures = [load.run(running.url, reqs, connections=1, threads=1,
-                                seconds=max(2.0, opts.seconds / 2), engine=opts.engine)
-                       for _ in range(opts.runs)]
-            best = sorted(figures, key=lambda f: f.p50_ms)[len(figures) // 2]
-            rows.append((others, best))
-            print(f"  scaling {others:>7} others: p50 {best.p50_ms:.3f} ms  p99 {best.p99_ms:.3f} ms"
-                  f"  {best.rps:.0f} req/s", flush=True)
-        finally:
-            running.stop()
+        runs: dict[int, list[Figures]] = {others: [] for others in sizes}
+        for round_ in range(opts.runs):
+            for others in (sizes if round_ % 2 == 0 else tuple(reversed(sizes))):
+                runs[others].append(load.run(running[others].url, reqs, connections=1,
+                                             threads=1, seconds=max(1.0, opts.seconds / 2),
+                                             engine=opts.engine))
+    finally:
+        for target in running.values():
+            target.stop()
+    rows = []
+    for others in sizes:
+        middle = sorted(runs[others], key=lambda f: f.p50_ms)[len(runs[others]) // 2]
+        rows.append((others, middle))
+        print(f"  scaling {others:>7} others: p50 {middle.p50_ms:.3f} ms"
+              f"  p99 {middle.p99_ms:.3f} ms  {middle.rps:.0f} req/s", flush=True)
     return rows
 
 
@@ -474,9 +485,12 @@ def render(opts: Options, command: str, table: dict[str, dict[str, Cell]],
              " (revoke-all: one pass over"
              f" {opts.revoke_apps} freshly seeded applications per run); runs interleaved"
              " across targets; figures are medians of the runs.",
-             f"- **mock:** `kontext-mock serve {' '.join(MOCK_ARGS)}` (default server and"
-             " threads; running clock); the dev application holds 150 sessions; lists use"
+             f"- **mock:** `kontext-mock serve {' '.join(MOCK_ARGS)}` (waitress, 8 threads,"
+             " running clock; get-session and lists through the express lane, the rest"
+             " through Flask); the dev application holds 150 sessions; lists use"
              " `status=all`.",
+             "- **ceiling:** bench/ceiling.py, the same requests answered by a bare Flask app"
+             " with the mock's own bodies, on the same server with the same threads.",
              f"- **Prism:** `prism mock [-d] -v {opts.prism_verbosity} openapi.yaml`.", "",
              "## Targets", "", "| target | achieved | met |", "|---|---|---|"]
     for c in found:

@@ -90,6 +90,13 @@ class ExpressLane:
         self.flask_path: WsgiApp = app.wsgi_app
         self.enabled = True
         self._app = app
+        # The hooks installed now, if they are the known ones; checked by identity on each
+        # request (a hook added later switches the lane off).
+        before = app.before_request_funcs.get(None, [])
+        after = app.after_request_funcs.get(None, [])
+        known = _names(app.before_request_funcs) == KNOWN_BEFORE and _names(
+            app.after_request_funcs) == KNOWN_AFTER
+        self._hooks = (list(before), list(after)) if known else None
         self._mock = mock
         self._request_id = request_id
         self._http_date = http_date
@@ -102,11 +109,13 @@ class ExpressLane:
     @property
     def active(self) -> bool:
         """True while the lane takes requests: enabled, and the app's hooks the known ones."""
-        app = self._app
+        app, hooks = self._app, self._hooks
         return (
             self.enabled
-            and _names(app.before_request_funcs) == KNOWN_BEFORE
-            and _names(app.after_request_funcs) == KNOWN_AFTER
+            and hooks is not None
+            and len(app.before_request_funcs) == 1 and len(app.after_request_funcs) == 1
+            and app.before_request_funcs.get(None) == hooks[0]
+            and app.after_request_funcs.get(None) == hooks[1]
             and not any(app.teardown_request_funcs.values())
             and not app.teardown_appcontext_funcs
             and not any(app.url_value_preprocessors.values())
@@ -161,15 +170,16 @@ class ExpressLane:
         except Exception:  # every error is the Flask path's to answer, in its one place
             return None
         request_id = self._request_id(environ.get("HTTP_X_REQUEST_ID"))
+        now = mock.now()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   ("x-request-id", request_id), ("Date", self._http_date(mock.now()))]
+                   ("x-request-id", request_id), ("Date", self._http_date(now))]
         journal = mock.journal
         if journal.enabled:
             journal.record(Recorded(
                 method="GET", path=path, query=environ.get("QUERY_STRING", "").encode("latin-1"),
                 headers=tuple(EnvironHeaders(environ).items()), body=None, content_type="",
                 status=200, duration_ms=(time.perf_counter() - started) * 1000,
-                request_id=request_id, time=mock.clock.now(), fault=None,
+                request_id=request_id, time=now, fault=None,
             ))
         return headers, body
 
