@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import requests
 
+from .serving import serve_process
+
 FIXED = ["--seed", "11", "--now", "2026-03-01T09:00:00Z", "--frozen"]
 
 
-@contextmanager
-def serving(*args: str) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    """Run ``kontext-mock serve`` on a free port; yield its base URL and banner."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        banner = "".join(lines)
-        match = re.search(r"serving on (http://\S+)", banner)
-        assert match, banner
-        yield match.group(1), banner, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+def serving(*args: str) -> Any:
+    """``kontext-mock serve`` on a free port, stopped with SIGTERM as a user's Ctrl-C."""
+    return serve_process(*args)
 
 
 def test_the_printed_curl_works() -> None:
@@ -58,14 +30,16 @@ def test_the_printed_curl_works() -> None:
         assert response.status_code == 200
         assert response.json()["items"]
         assert "dev-token" in banner and "dev-client / dev-secret" in banner
-        assert url.startswith("http://localhost:")
+        assert "serving on http://localhost:" in banner
+        assert url.startswith("http://127.0.0.1:")
 
 
 def test_sigterm_stops_it_cleanly() -> None:
     with serving() as (_, _banner, proc):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-        assert proc.stdout is not None and "stopped" in proc.stdout.read()
+        assert proc.stdout is not None
+        assert "stopped" in proc.stdout.read()
 
 
 def test_it_binds_to_loopback_by_default() -> None:

@@ -17,10 +17,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -30,6 +29,7 @@ from mock_server import KontextMock
 from mock_server.persistence import StateFile, StateFileError, read_document, write_atomic
 
 from .conftest import AUTH, DEV_APP, NOW
+from .serving import serve_process
 
 ROUNDS = int(os.environ.get("KONTEXT_KILL_ROUNDS", "20"))
 SAVE_DELAY = 0.05
@@ -43,35 +43,10 @@ SERVE = ["--seed", "5", "--now", NOW, "--frozen", "--sessions", "5", "--applicat
          "--state-save-delay", f"{SAVE_DELAY}s"]
 
 
-@contextmanager
-def serving(state_file: Path, *args: str) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    """``kontext-mock serve --state-file`` on a free port: its URL, its first lines, the process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0",
-         "--state-file", str(state_file), *SERVE, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "serving on" in line:
-                break
-        head = "".join(lines)
-        match = re.search(r"bound to (\S+):(\d+)", head)
-        assert match, head + (proc.stdout.read() if proc.poll() is not None else "")
-        yield f"http://127.0.0.1:{match.group(2)}", head, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def serving(state_file: Path, *args: str) -> Any:
+    """``kontext-mock serve --state-file`` on a free port, killed with SIGKILL at the end."""
+    return serve_process("--state-file", str(state_file), *SERVE, *args,
+                         until="serving on", stop=signal.SIGKILL)
 
 
 def loadable(path: Path) -> dict[str, object]:
