@@ -182,7 +182,9 @@ class Session:
                 return whole
             whole = whole[:start] + derived.encode() + whole[start + len(was):]
         else:
-            whole = orjson.dumps(self.to_public(derived))
+            # Copied to a bytes of its own size: orjson's result keeps its whole write buffer
+            # (4 KiB or more), which the cache would hold for every session.
+            whole = memoryview(orjson.dumps(self.to_public(derived))).tobytes()
             # The key can only occur as the key: a string value has its quotes escaped.
             start = whole.index(_DERIVED_KEY) + len(_DERIVED_KEY)
         self._json = (derived, whole, start)
