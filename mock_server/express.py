@@ -122,6 +122,23 @@ class ExpressLane:
             and not any(s.receivers for s in _FLASK_SIGNALS)
         )
 
+    def claim(self, method: str, path: str) -> bool:
+        """True when the lane would take a ``method`` request for ``path`` right now and the
+        store is free: the server may then serve it on its own I/O thread, with no hand-off
+        to a worker thread (nothing on the lane's way waits), and must call
+        :meth:`release` after it. False: serve it like any other request."""
+        if method != "GET" or not self._quiet() or not any(
+            pattern.fullmatch(path) for pattern, _ in self._routes
+        ):
+            return False
+        # Held until release(): a worker busy with the store (an import, a reset) makes
+        # this request a worker's too, never the I/O thread's wait.
+        return self._mock.store.lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        """End a :meth:`claim`."""
+        self._mock.store.lock.release()
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer ``environ`` in the lane, or pass it to the Flask path."""
         answer = self._answer(environ) if environ.get("REQUEST_METHOD") == "GET" else None
@@ -145,15 +162,11 @@ class ExpressLane:
         else:
             return None
         mock = self._mock
-        config = mock.config
         if (
-            config.strict or config.cors_origins or mock.faults.rules
-            or mock.limiter.per_minute is not None
-            or (mock.lifecycles.scripts and not mock.clock.frozen)
+            not self._quiet()
             or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
             or "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_TYPE")
-            or header_bytes(environ) > config.max_header_bytes
-            or not self.active
+            or header_bytes(environ) > mock.config.max_header_bytes
         ):
             return None
         started = time.perf_counter()
@@ -182,6 +195,18 @@ class ExpressLane:
                 request_id=request_id, time=now, fault=None,
             ))
         return headers, body
+
+
+    def _quiet(self) -> bool:
+        """True when the request hooks have nothing to do on a read but what the lane does."""
+        mock = self._mock
+        config = mock.config
+        return not (
+            config.strict or config.cors_origins or mock.faults.rules
+            or mock.limiter.per_minute is not None
+            or (mock.lifecycles.scripts and not mock.clock.frozen)
+            or not self.active
+        )
 
 
 def _route(op: Operation, body: Body | None) -> _Route | None:

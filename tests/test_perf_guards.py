@@ -8,12 +8,15 @@ The figures themselves come from the benchmark (``make bench``, bench/RESULTS.md
 from __future__ import annotations
 
 import string
+import threading
+import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+import requests
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +31,7 @@ from mock_server.model import (
     pick_sessions,
     session_list_json,
 )
+from mock_server.serve import start
 from mock_server.spec import Parameter, load_spec, quick_check
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -522,3 +526,55 @@ def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None
     finally:
         tracemalloc.stop()
     assert grown < 1.5 * total + 200 * 200, (grown, total)
+
+
+# -- lane reads are served on the server's own thread, never waiting there --------------------
+
+
+def test_lane_reads_are_served_on_the_io_thread(mock: KontextMock,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    lane = lane_of(mock)
+    served: list[tuple[str, str]] = []  # (path taken, thread)
+    answer, flask_path = lane._answer, lane.flask_path
+
+    def answering(environ: dict[str, Any]) -> Any:
+        served.append(("lane", threading.current_thread().name))
+        return answer(environ)
+
+    def passing(environ: dict[str, Any], start_response: Any) -> Any:
+        served.append(("flask", threading.current_thread().name))
+        return flask_path(environ, start_response)
+
+    monkeypatch.setattr(lane, "_answer", answering)
+    monkeypatch.setattr(lane, "flask_path", passing)
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        with requests.Session() as http:
+            assert http.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
+            assert http.delete(server.url + LIST, headers=AUTH, timeout=5).status_code == 200
+    finally:
+        server.stop()
+    (lane_path, lane_thread), (write_path, write_thread) = served
+    assert (lane_path, lane_thread) == ("lane", "kontext-mock-server")  # the I/O thread
+    assert write_path == "flask" and write_thread.startswith("waitress-")  # a worker
+
+
+def test_a_busy_store_sends_lane_reads_to_the_workers(mock: KontextMock) -> None:
+    server = start(mock.app, "127.0.0.1", 0)
+    answers: list[int] = []
+    try:
+        with mock.store.lock:  # as a long import or reset would hold it
+            reader = threading.Thread(target=lambda: answers.append(
+                requests.get(server.url + GET, headers=AUTH, timeout=10).status_code))
+            reader.start()
+            time.sleep(0.2)
+            assert answers == []  # the read waits for the store, on a worker...
+            # ...while the server's own thread keeps answering.
+            started = time.perf_counter()
+            assert requests.get(server.url + "/api/v1/nowhere", headers=AUTH,
+                                timeout=5).status_code == 404
+            assert time.perf_counter() - started < 2
+        reader.join(10)
+        assert answers == [200]
+    finally:
+        server.stop()
