@@ -115,6 +115,7 @@ def _claiming(server: Any, app: WsgiApp) -> None:
         return
     claim = claimant.claim
     dispatch, run = server.add_task, server.run
+    tasks = server.task_dispatcher
     loop: list[threading.Thread] = []  # the thread running the I/O loop
 
     def add_task(channel: Any) -> None:
@@ -126,6 +127,10 @@ def _claiming(server: Any, app: WsgiApp) -> None:
             isinstance(channel, _Channel)
             and not request.error  # a request waitress refused: its answer is the workers'
             and loop and threading.current_thread() is loop[0]
+            # Only while no worker runs: beside a busy worker, serving here trades the
+            # hand-off for a tug of war over the GIL (read-heavy mixed traffic lost a
+            # fifth of its throughput that way; bench/ANALYSIS.md).
+            and not tasks.active_count and not tasks.queue
             and claim(getattr(request, "command", ""), getattr(request, "path", ""))
         ):
             channel.claimed += 1
