@@ -31,7 +31,7 @@ from mock_server.model import (
     pick_sessions,
     session_list_json,
 )
-from mock_server.serve import start
+from mock_server.serve import RunningServer, start
 from mock_server.spec import Parameter, load_spec, quick_check
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -531,6 +531,18 @@ def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None
 # -- lane reads are served on the server's own thread, never waiting there --------------------
 
 
+def _wait_until_workers_idle(server: RunningServer, timeout: float = 10.0) -> None:
+    """Wait until every worker thread of ``server`` is waiting for work.
+
+    waitress counts a worker thread as active from its start until it first waits, so
+    right after start-up (slow on a loaded machine) the workers still count as busy."""
+    tasks = server._server.task_dispatcher
+    deadline = time.monotonic() + timeout
+    while tasks.active_count or tasks.queue:
+        assert time.monotonic() < deadline, "waitress's worker threads never went idle"
+        time.sleep(0.01)
+
+
 def test_lane_reads_are_served_on_the_io_thread(mock: KontextMock,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     lane = lane_of(mock)
@@ -549,6 +561,7 @@ def test_lane_reads_are_served_on_the_io_thread(mock: KontextMock,
     monkeypatch.setattr(lane, "flask_path", passing)
     server = start(mock.app, "127.0.0.1", 0)
     try:
+        _wait_until_workers_idle(server)  # claims are made only while no worker runs
         with requests.Session() as http:
             assert http.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
             assert http.delete(server.url + LIST, headers=AUTH, timeout=5).status_code == 200
