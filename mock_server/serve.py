@@ -7,6 +7,7 @@ State lives in one process, so the server runs threads, never forked workers.
 
 from __future__ import annotations
 
+import copy
 import gc
 import ipaddress
 import logging
@@ -40,6 +41,8 @@ WsgiApp = Callable[..., Any]
 # server buffer.
 SERVER_MAX_BODY_BYTES = 1024 * 1024
 SERVER_MAX_HEADER_BYTES = 64 * 1024
+#: pending output above which a connection's next request goes to a worker, not the loop
+CLAIM_OUTBUF_LIMIT = 1024 * 1024
 #: seconds a connection may sit idle (no bytes either way) before the server closes it
 CHANNEL_TIMEOUT = 30
 
@@ -83,6 +86,7 @@ class _Channel(HTTPChannel):
 
     claimed = 0  # requests claimed by the app, not yet served
     release: Callable[[], None]  # the app's, set per server
+    gathering: Any  # the server's adjustments, but writes only buffer (set per server)
 
     def handle_read(self) -> None:
         try:
@@ -90,10 +94,17 @@ class _Channel(HTTPChannel):
         finally:
             while self.claimed:
                 self.claimed -= 1
+                # waitress sends each write at once (the head, then the body: two
+                # sends); here, on the loop's own thread, the answer is gathered and
+                # leaves in one send below.
+                self.adj = self.gathering
                 try:
                     self.service()
                 finally:
+                    self.adj = self.server.adj
                     self.release()
+                if self.connected and self.total_outbufs_len:
+                    self.handle_write()
 
 
 def _claimant(app: WsgiApp) -> Any:
@@ -114,8 +125,11 @@ def _claiming(server: Any, app: WsgiApp) -> None:
     if claimant is None:
         return
     claim = claimant.claim
-    dispatch, run = server.add_task, server.run
+    dispatch, run, pull_trigger = server.add_task, server.run, server.pull_trigger
     tasks = server.task_dispatcher
+    # below waitress's own watermark (where a request's service waits for the output to
+    # drain) by more than one answer, so the loop never waits for itself
+    pending_limit = min(CLAIM_OUTBUF_LIMIT, server.adj.outbuf_high_watermark // 4)
     loop: list[threading.Thread] = []  # the thread running the I/O loop
 
     def add_task(channel: Any) -> None:
@@ -131,6 +145,9 @@ def _claiming(server: Any, app: WsgiApp) -> None:
             # hand-off for a tug of war over the GIL (read-heavy mixed traffic lost a
             # fifth of its throughput that way; bench/ANALYSIS.md).
             and not tasks.active_count and not tasks.queue
+            # A client that sends requests without reading the answers: its answers wait
+            # for a worker, which may block until they drain (the loop must not).
+            and channel.total_outbufs_len < pending_limit
             and claim(getattr(request, "command", ""), getattr(request, "path", ""))
         ):
             channel.claimed += 1
@@ -141,8 +158,19 @@ def _claiming(server: Any, app: WsgiApp) -> None:
         loop[:] = [threading.current_thread()]
         run()
 
-    server.channel_class = type("Channel", (_Channel,), {"release": staticmethod(claimant.release)})
+    def wake_loop() -> None:
+        # A worker wakes the loop to send what it wrote; the loop's own thread (serving a
+        # claimed request) is awake already, and its next poll sees the channel writable.
+        if not loop or threading.current_thread() is not loop[0]:
+            pull_trigger()
+
+    gathering = copy.copy(server.adj)
+    gathering.send_bytes = 1 << 62
+    server.channel_class = type("Channel", (_Channel,), {
+        "release": staticmethod(claimant.release), "gathering": gathering,
+    })
     server.add_task = add_task
+    server.pull_trigger = wake_loop
     server.run = run_loop
 
 

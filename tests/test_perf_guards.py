@@ -7,6 +7,7 @@ The figures themselves come from the benchmark (``make bench``, bench/RESULTS.md
 
 from __future__ import annotations
 
+import socket
 import string
 import threading
 import time
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from waitress.adjustments import Adjustments
 
 from mock_server import KontextMock, derived_status, spec
 from mock_server.express import ExpressLane
@@ -589,5 +591,60 @@ def test_a_busy_store_sends_lane_reads_to_the_workers(mock: KontextMock) -> None
             assert time.perf_counter() - started < 2
         reader.join(10)
         assert answers == [200]
+    finally:
+        server.stop()
+
+
+def test_a_claimed_answer_leaves_in_one_send(mock: KontextMock,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start(mock.app, "127.0.0.1", 0)
+    sends: list[tuple[str, int]] = []  # (thread, bytes)
+    channel_class = server._server.channel_class
+    send = channel_class.send
+
+    def counting(self: Any, data: bytes, **kwargs: Any) -> int:
+        sends.append((threading.current_thread().name, len(data)))
+        return send(self, data, **kwargs)
+
+    monkeypatch.setattr(channel_class, "send", counting)
+    try:
+        _wait_until_workers_idle(server)
+        with requests.Session() as http:
+            answer = http.get(server.url + LIST + "?limit=50&status=all", headers=AUTH, timeout=5)
+            assert answer.status_code == 200 and len(answer.json()["items"]) > 0
+    finally:
+        server.stop()
+    # head and body together, from the loop's own thread (waitress alone sends each write)
+    assert len(sends) == 1, sends
+    assert sends[0][0] == "kontext-mock-server" and sends[0][1] > len(answer.content)
+
+
+def test_pipelined_reads_never_stall_the_loop(mock: KontextMock,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that pipelines many large reads before reading any answer: every answer
+    comes back in order, and the server keeps answering other clients meanwhile."""
+    mock.reset(sessions=200, applications=0, organizations=0)
+    request = (f"GET {LIST}?limit=200&status=all HTTP/1.1\r\nHost: x\r\n"
+               "Authorization: Bearer dev-token\r\n\r\n").encode()
+    count = 8192 // len(request)  # as many as one read of the server takes
+    # waitress makes a request wait while more than this (16 MiB by default) of earlier
+    # answers is unsent; made small here, what one read brings is far more
+    monkeypatch.setattr(Adjustments, "outbuf_high_watermark", 2 << 20)
+    assert count * len(mock.app.test_client().get(
+        f"{LIST}?limit=200&status=all", headers=AUTH).data) > 3 * (2 << 20)
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as greedy:
+            greedy.sendall(request * count)
+            time.sleep(0.5)  # the answers pile up on the server: nobody reads them yet
+            started = time.perf_counter()
+            assert requests.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
+            assert time.perf_counter() - started < 2
+            received = bytearray()
+            while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"]}"):
+                chunk = greedy.recv(1 << 20)
+                assert chunk, "the server closed the connection"
+                received += chunk
+        assert received.count(b"HTTP/1.1 ") == count
     finally:
         server.stop()
