@@ -69,6 +69,11 @@ __all__ = ["KontextMock", "MockSnapshot"]
 Duration = timedelta | str | int | float
 _T = TypeVar("_T")
 
+#: issued tokens kept before the mock first looks for long-expired ones to forget
+TOKEN_SWEEP_FROM = 10_000
+#: how long an expired token is still known (and answers "expired", not "unknown")
+TOKEN_MEMORY = timedelta(days=1)
+
 
 @dataclass(frozen=True, slots=True)
 class MockSnapshot:
@@ -110,6 +115,7 @@ class KontextMock:
             if self.config.frozen:
                 self.clock.freeze()
         self.store = Store()
+        self._token_sweep_at = TOKEN_SWEEP_FROM
         self.events = EventBus()
         #: what clients sent to the public API
         self.journal = Journal(self.config.journal_size)
@@ -350,6 +356,11 @@ class KontextMock:
             expires_at=self.clock.now() + ttl,
         )
         self.store.add_token(token)
+        if len(self.store.tokens) >= self._token_sweep_at:
+            # A long run that asks for many tokens (a load test) would keep every one;
+            # those expired for a day go (asked for again, they answer "unknown").
+            self.store.forget_tokens_expired_before(self.clock.now() - TOKEN_MEMORY)
+            self._token_sweep_at = max(TOKEN_SWEEP_FROM, 2 * len(self.store.tokens))
         return {
             "access_token": token.token,
             "token_type": "Bearer",

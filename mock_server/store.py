@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from .model import AccessToken, Application, OAuthClient, Organization, Session
 
@@ -136,6 +137,15 @@ class Store:
         with self.lock:
             self.tokens[token.token] = token
             return token
+
+    def forget_tokens_expired_before(self, instant: datetime) -> int:
+        """Drop the tokens that expired before ``instant``; how many went."""
+        with self.lock:
+            gone = [k for k, t in self.tokens.items()
+                    if t.expires_at is not None and t.expires_at < instant]
+            for key in gone:
+                del self.tokens[key]
+            return len(gone)
 
     # -- sessions ----------------------------------------------------------------------
 

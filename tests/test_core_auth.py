@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from mock_server import KontextMock
+from mock_server import mock as mock_module
 from mock_server.model import OAuthClient
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -61,6 +62,27 @@ def test_token_expires_on_the_mock_clock(client: FlaskClient, mock: KontextMock)
     assert 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
     # a fresh token works again: what a client's refresh does
     assert client.get(LIST, headers=bearer(token_for(client))).status_code == 200
+
+
+def test_tokens_expired_for_a_day_are_forgotten_once_many_were_issued(
+        client: FlaskClient, mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long load test asks for tokens without end; the mock must not keep them all.
+    monkeypatch.setattr(mock_module, "TOKEN_SWEEP_FROM", 8)
+    mock._token_sweep_at = 8
+    old = [token_for(client) for _ in range(3)]
+    mock.advance("P1DT1H1S")  # expired (1 h) more than a day ago
+    recent = token_for(client)
+    mock.advance("PT2H")  # expired, but only just
+    fresh = [token_for(client) for _ in range(4)]  # the store reaches 8: a sweep
+    known = mock.store.tokens
+    assert not any(t in known for t in old)
+    assert recent in known and all(t in known for t in fresh)
+    assert AUTH["Authorization"].split()[1] in known  # the dev token never expires
+    assert "unknown" in client.get(LIST, headers=bearer(old[0])).json["message"]
+    assert "expired" in client.get(LIST, headers=bearer(recent)).json["message"]
+    assert client.get(LIST, headers=bearer(fresh[0])).status_code == 200
+    # the next sweep waits for twice what that one kept
+    assert len(known) < mock._token_sweep_at <= 2 * len(known)
 
 
 def test_the_dev_token_does_not_expire(client: FlaskClient, mock: KontextMock) -> None:
