@@ -32,12 +32,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, signals
-from werkzeug.datastructures import EnvironHeaders
 
 from .api import Body
 from .auth import parse_bearer, require_scopes
 from .journal import Recorded
-from .limits import header_bytes
+from .limits import header_fields
 from .routing import Call
 from .spec import Operation, Parameter, Spec
 
@@ -166,8 +165,10 @@ class ExpressLane:
             not self._quiet()
             or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
             or "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_TYPE")
-            or header_bytes(environ) > mock.config.max_header_bytes
         ):
+            return None
+        size, fields = header_fields(environ)
+        if size > mock.config.max_header_bytes:
             return None
         started = time.perf_counter()
         params = _parameters(route, match.groups(), environ.get("QUERY_STRING", ""))
@@ -190,7 +191,7 @@ class ExpressLane:
         if journal.enabled:
             journal.record(Recorded(
                 method="GET", path=path, query=environ.get("QUERY_STRING", "").encode("latin-1"),
-                headers=tuple(EnvironHeaders(environ).items()), body=None, content_type="",
+                headers=tuple(fields), body=None, content_type="",
                 status=200, duration_ms=(time.perf_counter() - started) * 1000,
                 request_id=request_id, time=now, fault=None,
             ))

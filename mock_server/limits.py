@@ -19,21 +19,35 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .config import MockConfig
 
-__all__ = ["header_bytes", "install"]
+__all__ = ["header_bytes", "header_fields", "install"]
 
 # WSGI keeps these two request headers without the HTTP_ prefix.
 _UNPREFIXED = ("CONTENT_TYPE", "CONTENT_LENGTH")
+# ...and werkzeug's EnvironHeaders leaves these out (they are not the body's headers).
+_PREFIXED_BODY_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
 
 
 def header_bytes(environ: dict[str, object]) -> int:
     """About how many bytes the request's header fields took on the wire (``Name: value\\r\\n``)."""
+    return header_fields(environ)[0]
+
+
+def header_fields(environ: dict[str, object]) -> tuple[int, list[tuple[str, str]]]:
+    """:func:`header_bytes`, and the header fields as werkzeug's ``EnvironHeaders`` lists
+    them (names title-cased), in one pass over ``environ`` (the express lane needs both)."""
     size = 0
+    fields: list[tuple[str, str]] = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
-            size += len(key) - 1 + len(value) if isinstance(value, str) else 0
+            if isinstance(value, str):
+                size += len(key) - 1 + len(value)
+            if key not in _PREFIXED_BODY_HEADERS:
+                fields.append((key[5:].replace("_", "-").title(), value))  # type: ignore[arg-type]
         elif key in _UNPREFIXED and isinstance(value, str):
             size += len(key) + 4 + len(value)
-    return size
+            if value:
+                fields.append((key.replace("_", "-").title(), value))
+    return size, fields
 
 
 def install(app: Flask, config: MockConfig) -> None:

@@ -23,9 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from waitress.adjustments import Adjustments
+from werkzeug.datastructures import EnvironHeaders
 
 from mock_server import KontextMock, derived_status, spec
 from mock_server.express import ExpressLane
+from mock_server.limits import header_bytes, header_fields
 from mock_server.model import (
     STATUS_FILTERS,
     Application,
@@ -648,3 +650,23 @@ def test_pipelined_reads_never_stall_the_loop(mock: KontextMock,
         assert received.count(b"HTTP/1.1 ") == count
     finally:
         server.stop()
+
+
+_HEADER_KEYS = st.one_of(
+    st.sampled_from(["CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE",
+                     "HTTP_CONTENT_LENGTH", "HTTP_AUTHORIZATION", "REQUEST_METHOD",
+                     "PATH_INFO", "wsgi.url_scheme"]),
+    st.text(string.ascii_uppercase + "_", min_size=1, max_size=12).map("HTTP_{}".format),
+)
+
+
+@given(st.dictionaries(_HEADER_KEYS, st.text(max_size=20), max_size=12))
+def test_one_pass_header_fields_are_werkzeugs(environ: dict[str, str]) -> None:
+    # The lane reads the header size and the journal's header fields in one pass; both
+    # must be exactly what the Flask path gets from header_bytes and EnvironHeaders.
+    size, fields = header_fields(environ)
+    assert fields == list(EnvironHeaders(environ).items())
+    expected = sum(len(k) - 1 + len(v) for k, v in environ.items() if k.startswith("HTTP_"))
+    expected += sum(len(k) + 4 + len(v) for k, v in environ.items()
+                    if k in ("CONTENT_TYPE", "CONTENT_LENGTH"))
+    assert size == expected == header_bytes(environ)
