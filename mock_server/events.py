@@ -43,6 +43,8 @@ class Subscription:
         self._bus = bus
         self._types = types
         self.queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        #: True once closed (by :meth:`close` or the bus's :meth:`EventBus.close_all`)
+        self.closed = False
 
     def wants(self, event: Event) -> bool:
         """True when this subscriber asked for events of this type."""
@@ -57,6 +59,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving events."""
+        self.closed = True
         self._bus.unsubscribe(self)
 
 
@@ -89,6 +92,19 @@ class EventBus:
         with self._lock:
             self._subscribers.append(sub)
         return sub
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscriptions are open."""
+        return len(self._subscribers)
+
+    def close_all(self) -> int:
+        """Close every subscription (event streams end within a second); how many."""
+        with self._lock:
+            subscribers, self._subscribers = self._subscribers, []
+        for sub in subscribers:
+            sub.closed = True
+        return len(subscribers)
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Remove a subscription."""

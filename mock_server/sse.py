@@ -69,7 +69,7 @@ def event_stream(
                     return
             live = subscription.get(timeout=wait)
             if live is None:
-                if gone is not None and gone():
+                if subscription.closed or (gone is not None and gone()):
                     return
                 if not mock.clock.frozen:
                     mock.tick()

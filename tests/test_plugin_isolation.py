@@ -32,6 +32,7 @@ def fingerprint(mock):
         mock.clock.frozen,
         mock.journal.entries(),
         len(mock.events.since()),
+        mock.events.subscriber_count,
     )
 
 
@@ -108,6 +109,12 @@ def test_{n}_uses_a_scenario_marker(kontext_mock, fresh):
 @pytest.mark.kontext(seed=99, idle_after="1m", now="2030-06-01T00:00:00Z")
 def test_{n}_changes_seed_by_marker(kontext_mock, fresh):
     assert fingerprint(kontext_mock) != fresh
+''',
+    "subscribes_to_events": '''
+def test_{n}_subscribes_to_events(kontext_mock):
+    subscription = kontext_mock.events.subscribe()  # and never closed
+    kontext_mock.revoke_all()
+    assert subscription.get(timeout=1) is not None
 ''',
     "revokes_over_http": '''
 def test_{n}_revokes_over_http(kontext_mock):
