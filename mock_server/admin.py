@@ -17,15 +17,16 @@ from flask import request
 
 from .auth import secrets_equal
 from .errors import ApiError
-from .serve import is_loopback
+from .serve import SERVER_MAX_BODY_BYTES, is_loopback
 
 if TYPE_CHECKING:
     from .mock import KontextMock
 
 __all__ = ["CONTROL_MAX_BODY_BYTES", "generate_token", "guard"]
 
-#: bodies the control plane accepts (a 10,000-session state import is about 7 MB)
-CONTROL_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: bodies the control plane accepts (a 10,000-session state import is about 7 MB); the
+#: server itself takes as much (serve.SERVER_MAX_BODY_BYTES)
+CONTROL_MAX_BODY_BYTES = SERVER_MAX_BODY_BYTES
 _CHALLENGE = 'Bearer realm="kontext-mock control plane"'
 
 

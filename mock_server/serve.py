@@ -38,8 +38,10 @@ WsgiApp = Callable[..., Any]
 # 64 KiB, and max_header_bytes, 16 KiB), so a request over the app's limit is refused
 # by the app in JSON (413, 431); only one over these is refused by the server itself,
 # in text/plain, before any app code runs. They bound what one request can make the
-# server buffer.
-SERVER_MAX_BODY_BYTES = 1024 * 1024
+# server buffer (a body past 512 KiB is buffered in a temporary file, not in memory).
+# The body limit is the control plane's (admin.CONTROL_MAX_BODY_BYTES): a 10,000-session
+# state import is about 7 MB; the public API's routes refuse anything over 64 KiB.
+SERVER_MAX_BODY_BYTES = 64 * 1024 * 1024
 SERVER_MAX_HEADER_BYTES = 64 * 1024
 #: pending output above which a connection's next request goes to a worker, not the loop
 CLAIM_OUTBUF_LIMIT = 1024 * 1024

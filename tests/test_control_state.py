@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from mock_server import KontextMock
+from mock_server.serve import start
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 
@@ -156,14 +158,18 @@ def test_restore_returns_faults_rate_limit_and_lifecycles_and_clears_the_journal
 
 
 def test_the_large_scenario_imports_over_http_to_the_byte(mock: KontextMock) -> None:
-    # In process: a served mock's HTTP server takes bodies up to 1 MiB (serve.py), and this
-    # state is 7 MB; the control plane's own limit is 64 MiB.
+    # A served mock, as `kontext-mock state import` meets it: the state is about 7 MB.
     mock.load_scenario("large")
     exported = FlaskClient(mock.app).get("/_mock/state").get_data()
+    assert len(exported) > 5_000_000
     other = KontextMock(seed=1)
-    client = FlaskClient(other.app)
-    started = time.perf_counter()
-    answer = client.put("/_mock/state", data=exported, content_type="application/json")
-    print(f"10,000 sessions imported over HTTP in {time.perf_counter() - started:.2f} s")
-    assert (answer.status_code, answer.json["sessions"]) == (200, 10_000)
-    assert client.get("/_mock/state").get_data() == exported
+    server = start(other.app, "127.0.0.1", 0)
+    try:
+        started = time.perf_counter()
+        answer = requests.put(server.url + "/_mock/state", data=exported, timeout=60,
+                              headers={"Content-Type": "application/json"})
+        print(f"10,000 sessions imported over HTTP in {time.perf_counter() - started:.2f} s")
+        assert (answer.status_code, answer.json()["sessions"]) == (200, 10_000)
+        assert requests.get(server.url + "/_mock/state", timeout=60).content == exported
+    finally:
+        server.stop()
