@@ -38,8 +38,10 @@ def test_injected_latency_is_measured_within_20_percent_of_what_was_asked(live: 
     live.mock.add_fault("GET", "/api/v1/applications/*/sessions", latency=0.25, times=3)
     delays = [timed(plain, url)[0] - baseline for _ in range(3)]
     print(f"asked 0.250 s, measured {', '.join(f'{d:.3f}' for d in delays)} s")
-    for delay in delays:
-        assert abs(delay - 0.25) <= 0.05, delays
+    # Never shorter than asked (less the baseline's noise); a loaded machine may add to any
+    # one request, so the 20% bound is on the median of the three.
+    assert min(delays) >= 0.2, delays
+    assert abs(statistics.median(delays) - 0.25) <= 0.05, delays
     assert timed(plain, url)[0] < 0.2  # the rule is spent
 
 
