@@ -90,26 +90,26 @@ class PassiveRules:
             self._revoke(ex)
 
     def _list(self, ex: Exchange) -> None:
-        self.checks["envelope"] += 1
-        body = ex.json_or_none()
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            keys = sorted(body) if isinstance(body, dict) else type(body).__name__
-            self._fail("envelope", f"a list answer has no 'items' array (keys: {keys})", ex)
-            return
-        for item in items:
+        items = self._enveloped(ex, "items", list, "a list answer has no 'items' array")
+        for item in items or ():
             if isinstance(item, dict):
                 self._session(item, ex)
 
     def _read(self, ex: Exchange) -> None:
+        session = self._enveloped(ex, "session", dict, "a read answer has no 'session' object")
+        if session is not None:
+            self._session(session, ex)
+
+    def _enveloped(self, ex: Exchange, key: str, kind: type, missing: str) -> Any:
+        """The answer's ``key`` member if it is a ``kind``; else a failure, and None."""
         self.checks["envelope"] += 1
         body = ex.json_or_none()
-        session = body.get("session") if isinstance(body, dict) else None
-        if not isinstance(session, dict):
-            keys = sorted(body) if isinstance(body, dict) else type(body).__name__
-            self._fail("envelope", f"a read answer has no 'session' object (keys: {keys})", ex)
-            return
-        self._session(session, ex)
+        value = body.get(key) if isinstance(body, dict) else None
+        if isinstance(value, kind):
+            return value
+        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+        self._fail("envelope", f"{missing} (keys: {keys})", ex)
+        return None
 
     def _revoke(self, ex: Exchange) -> None:
         self.checks["envelope"] += 1
