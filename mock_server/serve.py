@@ -21,6 +21,7 @@ from typing import Any
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import WSGITask
 
 __all__ = [
     "CHANNEL_TIMEOUT",
@@ -76,6 +77,40 @@ class RunningServer:
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+class _ClaimedTask(WSGITask):
+    """waitress's WSGI task, with a quicker head for the answers the express lane gives.
+
+    waitress builds every head generically (re-capitalizing, scanning and sorting the
+    headers: ~7% of a claimed read). A ``200 OK`` to an HTTP/1.1 request with no
+    ``Connection`` header, carrying exactly the lane's four headers, gets the same bytes
+    from a template; anything else is built by waitress (a guard test compares the two).
+    """
+
+    def build_response_header(self) -> bytes:
+        headers = self.response_headers
+        if (
+            self.status == "200 OK" and self.version == "1.1"
+            and "CONNECTION" not in self.request.headers and len(headers) == 4
+        ):
+            (n1, content_type), (n2, length), (n3, request_id), (n4, date) = headers
+            if (n1, n2, n3, n4) == _LANE_HEADERS:
+                ident = self.channel.server.adj.ident
+                self.response_headers = [
+                    ("Content-Type", content_type), ("Content-Length", length),
+                    ("X-Request-Id", request_id), ("Date", date), ("Server", ident),
+                ]
+                return (
+                    f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n"
+                    f"Content-Type: {content_type}\r\nDate: {date}\r\nServer: {ident}\r\n"
+                    f"X-Request-Id: {request_id}\r\n\r\n"
+                ).encode("latin-1")
+        return super().build_response_header()  # type: ignore[no-any-return]
+
+
+#: the header names of the express lane's answers, in its order (express.ExpressLane)
+_LANE_HEADERS = ("Content-Type", "Content-Length", "x-request-id", "Date")
+
+
 class _Channel(HTTPChannel):
     """waitress's connection, able to serve a request on the server's own thread.
 
@@ -99,11 +134,11 @@ class _Channel(HTTPChannel):
                 # waitress sends each write at once (the head, then the body: two
                 # sends); here, on the loop's own thread, the answer is gathered and
                 # leaves in one send below.
-                self.adj = self.gathering
+                self.adj, self.task_class = self.gathering, _ClaimedTask
                 try:
                     self.service()
                 finally:
-                    self.adj = self.server.adj
+                    self.adj, self.task_class = self.server.adj, WSGITask
                     self.release()
                 if self.connected and self.total_outbufs_len:
                     self.handle_write()

@@ -23,9 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from waitress.adjustments import Adjustments
+from waitress.task import WSGITask
 from werkzeug.datastructures import EnvironHeaders
 
-from mock_server import KontextMock, derived_status, spec
+from mock_server import KontextMock, derived_status, serve, spec
 from mock_server.express import ExpressLane
 from mock_server.limits import header_bytes, header_fields
 from mock_server.model import (
@@ -670,3 +671,43 @@ def test_one_pass_header_fields_are_werkzeugs(environ: dict[str, str]) -> None:
     expected += sum(len(k) + 4 + len(v) for k, v in environ.items()
                     if k in ("CONTENT_TYPE", "CONTENT_LENGTH"))
     assert size == expected == header_bytes(environ)
+
+
+def _raw_exchange(port: int, request: bytes) -> bytes:
+    """Send one raw request; everything the server answers until it goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        conn.settimeout(0.3)
+        received = bytearray()
+        try:
+            while chunk := conn.recv(1 << 16):
+                received += chunk
+        except TimeoutError:
+            pass
+    return bytes(received)
+
+
+@pytest.mark.parametrize("head", [
+    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
+    f"GET {LIST}?limit=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
+    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: close\r\n",
+    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: keep-alive\r\n",
+    f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
+    f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: keep-alive\r\n",
+    f"GET {GET} HTTP/1.1\r\nHost: x\r\n",  # 401, from the Flask path
+], ids=["get", "list", "close", "keep-alive", "http-1.0", "http-1.0-keep-alive", "no-token"])
+def test_the_claimed_reads_quick_head_is_waitresss_own(mock: KontextMock, head: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    request = (head + "X-Request-Id: fixed-id\r\n\r\n").encode()
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        _wait_until_workers_idle(server)
+        quick = _raw_exchange(server.port, request)
+        monkeypatch.setattr(serve._ClaimedTask, "build_response_header",
+                            WSGITask.build_response_header)
+        _wait_until_workers_idle(server)
+        generic = _raw_exchange(server.port, request)
+    finally:
+        server.stop()
+    assert quick.startswith(b"HTTP/1.")
+    assert quick == generic
