@@ -224,7 +224,10 @@ def _make(app: WsgiApp, host: str, port: int, threads: int,
         cleanup_interval=max(1, min(30, channel_timeout // 2)),
         max_request_body_size=SERVER_MAX_BODY_BYTES,
         max_request_header_size=SERVER_MAX_HEADER_BYTES,
-        clear_untrusted_proxy_headers=True,
+        # No proxy is trusted and the mock reads no forwarding header, so they reach the
+        # app (and the journal) as the client sent them, like any other header; skipping
+        # waitress's proxy-headers middleware saves ~2% of a read.
+        clear_untrusted_proxy_headers=False,
         asyncore_use_poll=True,
     )
     _claiming(server, app)

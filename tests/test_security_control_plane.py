@@ -7,15 +7,18 @@ CLI's own start-up path with the server call replaced, so no test binds beyond l
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 import mock_server.cli as cli
 from mock_server import KontextMock
+from mock_server.serve import start
 from mock_server.spec import Operation, Spec
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
@@ -177,3 +180,40 @@ def test_with_an_admin_token_any_host_may_use_it() -> None:
                                {"Authorization": "Bearer adm-123456789"},
                                host="mock.internal:8080", REMOTE_ADDR="10.0.0.7")
     assert response.status_code == 200
+
+
+def _this_machines_address() -> str | None:
+    """A non-loopback IPv4 address of this machine, if it has one (no packet is sent)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+        address: str = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_forwarded_headers_are_recorded_never_trusted(mock: KontextMock) -> None:
+    # The server passes X-Forwarded-For and its kin to the app as any other header (no
+    # proxy is trusted): the journal shows what the client sent, and no header makes a
+    # peer look local to the control plane's guard.
+    claims = {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1",
+              "X-Forwarded-Host": "localhost", "X-Real-Ip": "127.0.0.1"}
+    server = start(mock.app, "0.0.0.0", 0)  # the mock itself is configured for loopback
+    try:
+        local = f"http://127.0.0.1:{server.port}"
+        outside = {"X-Forwarded-For": "192.168.1.20", "Forwarded": "for=192.168.1.20"}
+        assert requests.get(local + "/_mock/clock", headers=outside, timeout=5).status_code == 200
+        address = _this_machines_address()
+        if address is not None:  # a peer that is not local, claiming to be
+            refused = requests.get(f"http://{address}:{server.port}/_mock/clock", timeout=5,
+                                   headers={**claims, "Host": f"127.0.0.1:{server.port}"})
+            assert refused.status_code == 403
+            assert refused.json()["error"] == "admin_token_required"
+        assert requests.get(local + LIST, headers={**AUTH, **claims}, timeout=5).ok
+    finally:
+        server.stop()
+    recorded = mock.journal.entries()[-1]["headers"]
+    assert {k: recorded[k.lower()] for k in claims} == claims
