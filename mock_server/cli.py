@@ -16,7 +16,7 @@ import orjson
 from . import admin
 from .config import MockConfig
 from .control_client import DEFAULT_URL, ControlClient, ControlError
-from .durations import DurationError, parse_duration, parse_instant
+from .durations import DurationError, format_instant, parse_duration, parse_instant
 from .errors import ApiError
 from .mock import KontextMock
 from .origins import check_origin
@@ -219,7 +219,7 @@ def banner(mock: KontextMock, host: str, port: int) -> str:
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     base = f"http://{shown}:{port}"
     apps = "\n".join(f"    {app_id}" for app_id in mock.application_ids()[:8])
-    clock = f"{mock.now().isoformat()} ({'frozen' if mock.clock.frozen else 'running'})"
+    clock = f"{format_instant(mock.now())} ({'frozen' if mock.clock.frozen else 'running'})"
     return (
         f"kontext-mock serving on {base}  (bound to {host}:{port})\n"
         f"  clock:         {clock}\n"

@@ -76,3 +76,11 @@ def test_dev_credentials_can_be_overridden_by_env(monkeypatch: pytest.MonkeyPatc
         ok = requests.get(url + path, headers={"Authorization": "Bearer my-team-token"}, timeout=5)
         old = requests.get(url + path, headers={"Authorization": "Bearer dev-token"}, timeout=5)
         assert (ok.status_code, old.status_code) == (200, 401)
+
+
+def test_the_banner_tells_the_clock_as_the_api_writes_instants() -> None:
+    from mock_server import KontextMock
+    from mock_server.cli import banner
+
+    printed = banner(KontextMock(now="2026-01-01T12:00:00Z", frozen=True), "127.0.0.1", 8080)
+    assert "clock:         2026-01-01T12:00:00.000Z (frozen)" in printed
