@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import requests
 
+from mock_server import KontextMock
+from mock_server.cli import banner
+
 from .serving import serve_process
 
 FIXED = ["--seed", "11", "--now", "2026-03-01T09:00:00Z", "--frozen"]
@@ -79,8 +82,5 @@ def test_dev_credentials_can_be_overridden_by_env(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_banner_tells_the_clock_as_the_api_writes_instants() -> None:
-    from mock_server import KontextMock
-    from mock_server.cli import banner
-
     printed = banner(KontextMock(now="2026-01-01T12:00:00Z", frozen=True), "127.0.0.1", 8080)
     assert "clock:         2026-01-01T12:00:00.000Z (frozen)" in printed
