@@ -23,10 +23,10 @@ serve: $(STAMP) ## run the mock on http://127.0.0.1:8080 (ARGS="--seed 7 --froze
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP)
-	$(BIN)/mypy mock_server
+typecheck: $(STAMP) ## mypy --strict over the mock, the plugin and the contract kit
+	$(BIN)/mypy mock_server fixtures contracts
 
-test: $(STAMP) lint ## lint, the whole test suite, then the example project from a fresh venv
+test: $(STAMP) lint typecheck ## lint, types, the whole test suite, then the example project from a fresh venv
 	$(BIN)/pytest -n 2 $(ARGS)
 	PYTHON=$(PYTHON) examples/run-in-fresh-venv.sh
 
