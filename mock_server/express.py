@@ -197,7 +197,6 @@ class ExpressLane:
             ))
         return headers, body
 
-
     def _quiet(self) -> bool:
         """True when the request hooks have nothing to do on a read but what the lane does."""
         mock = self._mock
