@@ -39,9 +39,11 @@ class Event:
 class Subscription:
     """A subscriber's queue of events; iterate it, or ``get`` with a timeout."""
 
-    def __init__(self, bus: EventBus, types: frozenset[str] | None) -> None:
+    def __init__(self, bus: EventBus, types: frozenset[str] | None, stream: bool = False) -> None:
         self._bus = bus
         self._types = types
+        #: True for an event stream's subscription (it holds a server thread, mostly waiting)
+        self.stream = stream
         self.queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
         #: True once closed (by :meth:`close` or the bus's :meth:`EventBus.close_all`)
         self.closed = False
@@ -71,6 +73,8 @@ class EventBus:
         self._ids = itertools.count(1)
         self._subscribers: list[Subscription] = []
         self.history: deque[Event] = deque(maxlen=history)
+        #: open subscriptions of event streams (see :attr:`Subscription.stream`)
+        self.streams_open = 0
         self.listeners: list[Callable[[Event], None]] = []
 
     def publish(self, type_: str, time: datetime, data: dict[str, Any]) -> Event:
@@ -86,11 +90,14 @@ class EventBus:
             listener(event)
         return event
 
-    def subscribe(self, types: frozenset[str] | None = None) -> Subscription:
-        """A new subscription to events (of the given types, or all)."""
-        sub = Subscription(self, types)
+    def subscribe(self, types: frozenset[str] | None = None, *, stream: bool = False
+                  ) -> Subscription:
+        """A new subscription to events (of the given types, or all); ``stream`` for an
+        event stream's."""
+        sub = Subscription(self, types, stream)
         with self._lock:
             self._subscribers.append(sub)
+            self.streams_open += stream
         return sub
 
     @property
@@ -102,6 +109,7 @@ class EventBus:
         """Close every subscription (event streams end within a second); how many."""
         with self._lock:
             subscribers, self._subscribers = self._subscribers, []
+            self.streams_open = 0
         for sub in subscribers:
             sub.closed = True
         return len(subscribers)
@@ -111,6 +119,7 @@ class EventBus:
         with self._lock:
             if sub in self._subscribers:
                 self._subscribers.remove(sub)
+                self.streams_open -= sub.stream
 
     @contextmanager
     def subscribed(self, types: frozenset[str] | None = None) -> Iterator[Subscription]:

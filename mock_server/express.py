@@ -138,6 +138,10 @@ class ExpressLane:
         """End a :meth:`claim`."""
         self._mock.store.lock.release()
 
+    def parked(self) -> int:
+        """How many server threads the app holds waiting, not computing (event streams)."""
+        return self._mock.events.streams_open
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer ``environ`` in the lane, or pass it to the Flask path."""
         answer = self._answer(environ) if environ.get("REQUEST_METHOD") == "GET" else None

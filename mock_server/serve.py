@@ -120,6 +120,7 @@ class _Channel(HTTPChannel):
     read in the mock's express lane. An app that offers ``claim(method, path)`` and
     ``release()`` (``express.ExpressLane``) may take a request that it answers without
     waiting for anything; it is then served right here, after the read that completed it.
+    It may also offer ``parked()``: how many worker threads it holds waiting.
     """
 
     claimed = 0  # requests claimed by the app, not yet served
@@ -163,6 +164,7 @@ def _claiming(server: Any, app: WsgiApp) -> None:
     if claimant is None:
         return
     claim = claimant.claim
+    parked = getattr(claimant, "parked", lambda: 0)
     dispatch, run, pull_trigger = server.add_task, server.run, server.pull_trigger
     tasks = server.task_dispatcher
     # below waitress's own watermark (where a request's service waits for the output to
@@ -181,8 +183,9 @@ def _claiming(server: Any, app: WsgiApp) -> None:
             and loop and threading.current_thread() is loop[0]
             # Only while no worker runs: beside a busy worker, serving here trades the
             # hand-off for a tug of war over the GIL (read-heavy mixed traffic lost a
-            # fifth of its throughput that way; bench/ANALYSIS.md).
-            and not tasks.active_count and not tasks.queue
+            # fifth of its throughput that way; bench/ANALYSIS.md). Workers the app holds
+            # parked (waiting on an event stream) compute nothing and do not count.
+            and tasks.active_count <= parked() and not tasks.queue
             # A client that sends requests without reading the answers: its answers wait
             # for a worker, which may block until they drain (the loop must not).
             and channel.total_outbufs_len < pending_limit
@@ -230,6 +233,10 @@ def _make(app: WsgiApp, host: str, port: int, threads: int,
         # waitress's proxy-headers middleware saves ~2% of a read.
         clear_untrusted_proxy_headers=False,
         asyncore_use_poll=True,
+        # Read on while a request is served, so that a client gone away is seen at once
+        # (waitress.client_disconnected): an event stream then ends within its one-second
+        # tick instead of holding its thread until its next keep-alive write.
+        channel_request_lookahead=1,
     )
     _claiming(server, app)
     return server

@@ -48,7 +48,7 @@ def event_stream(
     if cap is not None:
         timeout = min(timeout or cap.total_seconds(), cap.total_seconds())
     deadline = None if timeout is None else time.monotonic() + timeout
-    subscription = mock.events.subscribe(types)
+    subscription = mock.events.subscribe(types, stream=True)
     sent = 0
     last_id = since or 0
     try:

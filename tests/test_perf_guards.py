@@ -711,3 +711,37 @@ def test_the_claimed_reads_quick_head_is_waitresss_own(mock: KontextMock, head: 
         server.stop()
     assert quick.startswith(b"HTTP/1.")
     assert quick == generic
+
+
+def test_an_open_event_stream_does_not_send_lane_reads_to_the_workers(
+        mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stream holds a worker thread, waiting: not a busy worker to give way to.
+    lane = lane_of(mock)
+    threads: list[str] = []
+    answer = lane._answer
+
+    def answering(environ: dict[str, Any]) -> Any:
+        answered = answer(environ)
+        if answered is not None:
+            threads.append(threading.current_thread().name)
+        return answered
+
+    monkeypatch.setattr(lane, "_answer", answering)
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        with requests.get(server.url + "/_mock/events", stream=True, timeout=5) as stream:
+            assert next(stream.iter_content(64)).startswith(b"retry:")
+            assert mock.events.streams_open == 1
+            tasks = server._server.task_dispatcher
+            deadline = time.monotonic() + 10
+            while tasks.active_count != 1:  # the stream's worker; the others idle
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert requests.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
+        started = time.monotonic()
+        while mock.events.streams_open:  # ends with the client's connection, within a tick
+            assert time.monotonic() - started < 5
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    assert threads == ["kontext-mock-server"]
