@@ -233,10 +233,6 @@ def _make(app: WsgiApp, host: str, port: int, threads: int,
         # waitress's proxy-headers middleware saves ~2% of a read.
         clear_untrusted_proxy_headers=False,
         asyncore_use_poll=True,
-        # Read on while a request is served, so that a client gone away is seen at once
-        # (waitress.client_disconnected): an event stream then ends within its one-second
-        # tick instead of holding its thread until its next keep-alive write.
-        channel_request_lookahead=1,
     )
     _claiming(server, app)
     return server

@@ -729,7 +729,8 @@ def test_an_open_event_stream_does_not_send_lane_reads_to_the_workers(
     monkeypatch.setattr(lane, "_answer", answering)
     server = start(mock.app, "127.0.0.1", 0)
     try:
-        with requests.get(server.url + "/_mock/events", stream=True, timeout=5) as stream:
+        with requests.get(server.url + "/_mock/events?timeout=2", stream=True,
+                          timeout=5) as stream:
             assert next(stream.iter_content(64)).startswith(b"retry:")
             assert mock.events.streams_open == 1
             tasks = server._server.task_dispatcher
@@ -738,8 +739,10 @@ def test_an_open_event_stream_does_not_send_lane_reads_to_the_workers(
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
             assert requests.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
+            for _ in stream.iter_content(None):  # read to the stream's own end (timeout=2)
+                pass
         started = time.monotonic()
-        while mock.events.streams_open:  # ends with the client's connection, within a tick
+        while mock.events.streams_open:  # the stream ended: its worker is free again
             assert time.monotonic() - started < 5
             time.sleep(0.05)
     finally:
