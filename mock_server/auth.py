@@ -11,6 +11,7 @@ from .errors import ForbiddenError, OAuthError, UnauthorizedError
 __all__ = [
     "ALL_SCOPE",
     "KNOWN_SCOPES",
+    "ScopeCheck",
     "covers",
     "missing_scopes",
     "parse_basic",
@@ -87,3 +88,21 @@ def require_scopes(held: frozenset[str], alternatives: list[list[str]]) -> None:
     missing = missing_scopes(held, alternatives)
     if missing:
         raise ForbiddenError(missing)
+
+
+class ScopeCheck:
+    """One operation's scope rule, remembering the scope sets that met it: tokens share a
+    few sets, so each is checked once, not on every request (at most 64 remembered, in
+    case of many odd sets)."""
+
+    def __init__(self, alternatives: list[list[str]]) -> None:
+        self.alternatives = alternatives
+        self._met: set[frozenset[str]] = set()
+
+    def require(self, held: frozenset[str]) -> None:
+        """403 unless ``held`` meets one of the alternatives (see :func:`require_scopes`)."""
+        if held in self._met:
+            return
+        require_scopes(held, self.alternatives)
+        if len(self._met) < 64:
+            self._met.add(held)

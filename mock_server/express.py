@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, signals
 
 from .api import Body
-from .auth import parse_bearer, require_scopes
+from .auth import ScopeCheck, parse_bearer
 from .journal import Recorded
 from .limits import header_fields
 from .routing import Call
@@ -74,7 +74,7 @@ class _Route:
     query: dict[str, Parameter]
     defaults: dict[str, Any]
     required: frozenset[str]
-    sufficient: set[frozenset[str]]
+    scopes: ScopeCheck
 
 
 class ExpressLane:
@@ -180,10 +180,7 @@ class ExpressLane:
             return None
         try:
             token = mock.authenticate(parse_bearer(environ.get("HTTP_AUTHORIZATION")))
-            if token.scopes not in route.sufficient:
-                require_scopes(token.scopes, route.op.scope_alternatives)
-                if len(route.sufficient) < 64:
-                    route.sufficient.add(token.scopes)
+            route.scopes.require(token.scopes)
             body = route.body(Call(route.op, params[0], params[1], None, token))
         except Exception:  # every error is the Flask path's to answer, in its one place
             return None
@@ -229,7 +226,7 @@ def _route(op: Operation, body: Body | None) -> _Route | None:
         op=op, body=body, path=path, query=query,
         defaults={p.name: p.default for p in query.values() if p.default is not None},
         required=frozenset(p.name for p in query.values() if p.required),
-        sufficient=set(),
+        scopes=ScopeCheck(op.scope_alternatives),
     )
 
 

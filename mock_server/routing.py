@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, g, request
 
-from .auth import parse_bearer, require_scopes
+from .auth import ScopeCheck, parse_bearer
 from .errors import ApiError, OAuthError, ValidationError
 from .model import AccessToken
 from .spec import Operation, Spec
@@ -69,11 +69,8 @@ def bind(
 def _view(
     op: Operation, handler: Handler, authenticate: Authenticate, guard: Guard | None = None
 ) -> Callable[..., Response]:
-    alternatives = op.scope_alternatives
+    scopes = ScopeCheck(op.scope_alternatives)
     needs_bearer = op.bearer
-    # Scope sets known to satisfy this operation: tokens share a few sets, so each set is
-    # checked once, not on every request (bounded, in case of many odd sets).
-    sufficient: set[frozenset[str]] = set()
 
     def view(**path_args: str) -> Response:
         g.operation = op
@@ -82,10 +79,7 @@ def _view(
         token = None
         if needs_bearer:
             token = authenticate(parse_bearer(request.headers.get("Authorization")))
-            if token.scopes not in sufficient:
-                require_scopes(token.scopes, alternatives)
-                if len(sufficient) < 64:
-                    sufficient.add(token.scopes)
+            scopes.require(token.scopes)
         params, explicit = _parameters(op, path_args)
         body = _body(op) if op.body_media_type else None
         return handler(Call(op, params, explicit, body, token))
