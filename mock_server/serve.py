@@ -157,9 +157,7 @@ def _claimant(app: WsgiApp) -> Any:
 
 
 def _claiming(server: Any, app: WsgiApp) -> None:
-    """Let ``app`` claim requests for the I/O thread, if it offers to (see :class:`_Channel`).
-
-    (``app`` as given: waitress serves it wrapped in its proxy-headers middleware.)"""
+    """Let ``app`` claim requests for the I/O thread, if it offers to (see :class:`_Channel`)."""
     claimant = _claimant(app)
     if claimant is None:
         return

@@ -687,24 +687,38 @@ def _raw_exchange(port: int, request: bytes) -> bytes:
     return bytes(received)
 
 
-@pytest.mark.parametrize("head", [
-    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
-    f"GET {LIST}?limit=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
-    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: close\r\n",
-    f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: keep-alive\r\n",
-    f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n",
-    f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\nConnection: keep-alive\r\n",
-    f"GET {GET} HTTP/1.1\r\nHost: x\r\n",  # 401, from the Flask path
+@pytest.mark.parametrize(("head", "templated"), [
+    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", True),
+    (f"GET {LIST}?limit=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", True),
+    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
+     "Connection: close\r\n", False),
+    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
+     "Connection: keep-alive\r\n", False),
+    (f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", False),
+    (f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
+     "Connection: keep-alive\r\n", False),
+    (f"GET {GET} HTTP/1.1\r\nHost: x\r\n", False),  # 401, from the Flask path
 ], ids=["get", "list", "close", "keep-alive", "http-1.0", "http-1.0-keep-alive", "no-token"])
 def test_the_claimed_reads_quick_head_is_waitresss_own(mock: KontextMock, head: str,
+                                                      templated: bool,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     request = (head + "X-Request-Id: fixed-id\r\n\r\n").encode()
+    built_by_waitress: list[str] = []  # the status of each head waitress built itself
+    build = WSGITask.build_response_header
+
+    def building(task: WSGITask) -> bytes:
+        built_by_waitress.append(task.status)
+        return build(task)
+
+    monkeypatch.setattr(WSGITask, "build_response_header", building)
     server = start(mock.app, "127.0.0.1", 0)
     try:
         _wait_until_workers_idle(server)
         quick = _raw_exchange(server.port, request)
-        monkeypatch.setattr(serve._ClaimedTask, "build_response_header",
-                            WSGITask.build_response_header)
+        # the template is taken exactly where it is meant to be (a lane name or order
+        # that drifted would silently send every read the long way)
+        assert (built_by_waitress == []) is templated, built_by_waitress
+        monkeypatch.setattr(serve._ClaimedTask, "build_response_header", building)
         _wait_until_workers_idle(server)
         generic = _raw_exchange(server.port, request)
     finally:
