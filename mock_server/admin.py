@@ -17,16 +17,13 @@ from flask import request
 
 from .auth import secrets_equal
 from .errors import ApiError
-from .serve import SERVER_MAX_BODY_BYTES, is_loopback
+from .origins import is_loopback
 
 if TYPE_CHECKING:
     from .mock import KontextMock
 
-__all__ = ["CONTROL_MAX_BODY_BYTES", "generate_token", "guard"]
+__all__ = ["generate_token", "guard"]
 
-#: bodies the control plane accepts (a 10,000-session state import is about 7 MB); the
-#: server itself takes as much (serve.SERVER_MAX_BODY_BYTES)
-CONTROL_MAX_BODY_BYTES = SERVER_MAX_BODY_BYTES
 _CHALLENGE = 'Bearer realm="kontext-mock control plane"'
 
 
@@ -48,8 +45,6 @@ def guard(mock: KontextMock) -> Callable[[], None]:
     """The check the control plane's routes run before anything else."""
 
     def check() -> None:
-        # Scenario texts and state imports are larger than the public API's bodies.
-        request.max_content_length = CONTROL_MAX_BODY_BYTES
         token = mock.config.admin_token
         if token:
             scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")

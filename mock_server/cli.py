@@ -20,7 +20,7 @@ from .durations import DurationError, format_instant, parse_duration, parse_inst
 from .errors import ApiError
 from .mock import KontextMock
 from .origins import check_origin
-from .persistence import SAVE_DELAY, SAVE_INTERVAL, StateFileError, open_state_file
+from .persistence import FLUSH_INTERVAL, StateFileError, open_state_file
 from .scenarios import ScenarioError
 from .serve import is_loopback, serve_forever
 
@@ -69,13 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow browser requests from this exact origin (repeatable, e.g."
                             " http://localhost:3000); CORS is off without it")
     serve.add_argument("--state-file", default=_env("STATE_FILE"), metavar="PATH",
-                       help="keep the state (and clock) in this file: loaded at start, saved"
-                            " atomically on change and on exit (env KONTEXT_MOCK_STATE_FILE)")
-    serve.add_argument("--state-save-delay", default=f"{SAVE_DELAY}s", metavar="DURATION",
-                       help=f"save this long after a change, one write per burst (default {SAVE_DELAY}s)")
-    serve.add_argument("--state-interval", default=f"{SAVE_INTERVAL:g}s", metavar="DURATION",
-                       help="also save this often when the state moved without a request (a running"
-                            f" clock, default {SAVE_INTERVAL:g}s)")
+                       help="keep the state (and clock) in this file: loaded at start; every write"
+                            " is on disk before it is answered (env KONTEXT_MOCK_STATE_FILE)")
+    serve.add_argument("--state-interval", default=f"{FLUSH_INTERVAL:g}s", metavar="DURATION",
+                       help="how often changes made without a request (a running clock playing"
+                            f" lifecycles) are written (default {FLUSH_INTERVAL:g}s)")
+    serve.add_argument("--allow-host", action="append", default=None, metavar="NAME",
+                       dest="allowed_hosts",
+                       help="also answer requests that name the mock NAME in their Host header"
+                            " (repeatable); on loopback only loopback names are answered without it")
     serve.add_argument("--scenario", default=_env("SCENARIO"), metavar="NAME|PATH",
                        help="start from a scenario of fixtures/scenarios (mixed, two-orgs, large"
                             " ...) or a .yaml file (env KONTEXT_MOCK_SCENARIO)")
@@ -210,6 +212,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         host=args.host,
         admin_token=args.admin_token,
         cors_origins=tuple(check_origin(o) for o in args.cors_origins) if args.cors_origins else None,
+        allowed_hosts=tuple(args.allowed_hosts) if args.allowed_hosts else None,
     )
 
 
@@ -268,8 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             state = open_state_file(
                 mock, args.state_file,
-                delay=parse_duration(args.state_save_delay).total_seconds(),
-                interval=parse_duration(args.state_interval).total_seconds(),
+                flush_interval=parse_duration(args.state_interval).total_seconds(),
             )
         except DurationError as exc:
             parser.error(str(exc))

@@ -43,9 +43,9 @@ class VirtualClock:
 
     def __init__(self, start: datetime, *, frozen: bool = True) -> None:
         self._lock = threading.Lock()
-        self._anchor = _to_ms(start)
-        self._anchor_mono = time.monotonic()
-        self._frozen = frozen
+        # (anchor instant, monotonic time at the anchor, frozen): replaced whole, so a
+        # reader gets a consistent triple without taking the lock
+        self._state = (_to_ms(start), time.monotonic(), frozen)
 
     @classmethod
     def system(cls) -> VirtualClock:
@@ -55,24 +55,24 @@ class VirtualClock:
     @property
     def frozen(self) -> bool:
         """True when time moves only when told to."""
-        return self._frozen
+        return self._state[2]
 
     def now(self) -> datetime:
         """The clock's current instant."""
-        if self._frozen:
-            return self._anchor
-        with self._lock:
-            elapsed = time.monotonic() - self._anchor_mono
-            return _to_ms(self._anchor + timedelta(seconds=elapsed))
+        anchor, anchor_mono, frozen = self._state
+        if frozen:
+            return anchor
+        instant = anchor + timedelta(seconds=time.monotonic() - anchor_mono)
+        return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
 
     def set(self, instant: datetime) -> datetime:
         """Move the clock to ``instant`` (forwards or backwards); returns the new now."""
         if instant.tzinfo is None:
             raise ClockError("the instant must carry a time zone (e.g. Z)")
         with self._lock:
-            self._anchor = _to_ms(instant)
-            self._anchor_mono = time.monotonic()
-            return self._anchor
+            anchor = _to_ms(instant)
+            self._state = (anchor, time.monotonic(), self._state[2])
+            return anchor
 
     def advance(self, delta: timedelta) -> datetime:
         """Move the clock forward by ``delta``; returns the new now."""
@@ -82,16 +82,16 @@ class VirtualClock:
 
     def freeze(self) -> datetime:
         """Stop the clock at the current instant."""
-        now = self.now()
         with self._lock:
-            self._anchor, self._anchor_mono, self._frozen = now, time.monotonic(), True
+            now = self.now()
+            self._state = (now, time.monotonic(), True)
         return now
 
     def unfreeze(self) -> datetime:
         """Let the clock run with real time again, from the current instant."""
-        now = self.now()
         with self._lock:
-            self._anchor, self._anchor_mono, self._frozen = now, time.monotonic(), False
+            now = self.now()
+            self._state = (now, time.monotonic(), False)
         return now
 
 

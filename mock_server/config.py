@@ -62,12 +62,16 @@ class MockConfig:
     admin_token: str | None = None
     #: folders searched for scenario names before ``fixtures/scenarios``
     scenario_dirs: tuple[str, ...] = ()
-    #: the most sessions a reset, scenario or state import may make
+    #: the most sessions the mock holds: every way of making one stops there (409)
     max_sessions: int = 100_000
     #: public API requests kept in the journal
     journal_size: int = 10_000
     #: end every event stream after this long (None: when its client goes)
     event_stream_max: timedelta | None = None
+    #: event streams open at once; past this a stream is refused 503 with Retry-After
+    max_event_streams: int = 100
+    #: Host names answered besides loopback names while the mock listens on loopback
+    allowed_hosts: tuple[str, ...] = ()
     dev_organization_id: str = "0b8d6c84-5f2e-4c1a-9d3e-1f7a2b3c4d5e"
     dev_organization_name: str = "Kontext Dev"
     # The application and session ids of the vendor's own examples, so that the docs'

@@ -16,16 +16,19 @@ from flask import Response, request
 
 from .clock import ClockError
 from .durations import DurationError
-from .errors import UnprocessableError, json_response
+from .errors import ApiError, UnprocessableError, json_response
 from .records import application_record
 from .routing import Call, Handler
-from .sse import event_stream
+from .streams import StreamPlan, event_stream
 
 if TYPE_CHECKING:
     from .mock import KontextMock
     from .spec import Spec
 
-__all__ = ["handlers"]
+__all__ = ["STREAM_RETRY_AFTER", "handlers"]
+
+#: seconds a client refused an event stream (all places taken) is told to wait
+STREAM_RETRY_AFTER = 5
 
 
 def _unprocessable(field: str | None, handler: Callable[[], Any]) -> Any:
@@ -195,15 +198,21 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         since = call.params.get("since")
         if since is None and call.params.get("Last-Event-ID") is not None:
             since = int(call.params["Last-Event-ID"])
-        stream = event_stream(
-            mock, types=_types(call), since=since,
-            limit=_int(call.params.get("limit")), timeout=call.params.get("timeout"),
-            # waitress tells whether the client is still there; a stream then ends within a
-            # second of its client leaving, instead of holding a server thread until it writes
-            gone=request.environ.get("waitress.client_disconnected"),
-        )
-        return Response(stream, mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        cap = mock.config.max_event_streams
+        if mock.events.streams_open >= cap:
+            raise ApiError(503, "too_many_streams",
+                           f"{cap} event streams are open, the most the mock serves at once;"
+                           " retry shortly", headers={"Retry-After": str(STREAM_RETRY_AFTER)})
+        plan = StreamPlan(types=_types(call), since=since, limit=_int(call.params.get("limit")),
+                          timeout=call.params.get("timeout"))
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        environ = request.environ
+        if environ.get("kontext.streams") == "async":
+            # The mock's server runs the stream on its event loop, holding no thread.
+            environ["kontext.stream"] = plan
+            return Response(b"", mimetype="text/event-stream", headers=headers)
+        stream = event_stream(mock, plan, gone=environ.get("kontext.client_gone"))
+        return Response(stream, mimetype="text/event-stream", headers=headers)
 
     def event_history(call: Call) -> Response:
         mock.tick()

@@ -15,6 +15,8 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .exchange import Answer, json_answer
+
 __all__ = [
     "ApiError",
     "ConflictError",
@@ -66,8 +68,12 @@ class ApiError(Exception):
         return {"error": self.code, "message": self.message, **self.extra}
 
     def to_response(self) -> Response:
-        """The whole answer."""
+        """The whole answer, for the Flask path."""
         return json_response(self.body(), self.status, self.headers)
+
+    def to_answer(self) -> Answer:
+        """The whole answer, for the request pipeline."""
+        return json_answer(self.body(), self.status, self.headers)
 
 
 class ValidationError(ApiError):

@@ -19,7 +19,19 @@ from typing import Any
 
 from .durations import format_instant
 
-__all__ = ["Event", "EventBus", "Subscription"]
+__all__ = ["MAX_QUEUED", "Event", "EventBus", "StreamsFullError", "Subscription"]
+
+#: events a subscriber may leave unread; past that its subscription closes (an event
+#: stream's client then resumes from the history with ``Last-Event-ID``)
+MAX_QUEUED = 10_000
+
+
+class StreamsFullError(RuntimeError):
+    """Every event stream the mock allows is open."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"{cap} event streams are open, the most the mock serves at once")
+        self.cap = cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,23 +49,57 @@ class Event:
 
 
 class Subscription:
-    """A subscriber's queue of events; iterate it, or ``get`` with a timeout."""
+    """A subscriber's queue of events: ``get`` with a timeout (threads), or ``get_nowait``
+    and a ``notify`` callback (an event loop)."""
 
-    def __init__(self, bus: EventBus, types: frozenset[str] | None, stream: bool = False) -> None:
+    def __init__(self, bus: EventBus, types: frozenset[str] | None, stream: bool = False,
+                 notify: Callable[[], None] | None = None) -> None:
         self._bus = bus
         self._types = types
-        #: True for an event stream's subscription (it holds a server thread, mostly waiting)
+        #: True for an event stream's subscription (counted against the streams' cap)
         self.stream = stream
-        self.queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        #: True once closed (by :meth:`close` or the bus's :meth:`EventBus.close_all`)
+        self.queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        #: True once closed (by :meth:`close`, the bus's :meth:`EventBus.close_all`, or when
+        #: its reader left more than :data:`MAX_QUEUED` events unread)
         self.closed = False
+        #: called (from the publishing thread) when an event arrives or the subscription
+        #: closes, while :attr:`waiting` is set; it is cleared before the call
+        self.notify = notify
+        self.waiting = False
+
+    def deliver(self, event: Event) -> None:
+        """Queue an event for this subscriber (the bus calls it)."""
+        if self.queue.qsize() >= MAX_QUEUED:
+            self._bus.unsubscribe(self)
+            self._closed()
+            return
+        self.queue.put(event)
+        self.wake()
+
+    def wake(self) -> None:
+        """Tell a waiting reader that something happened."""
+        if self.waiting and self.notify is not None:
+            self.waiting = False
+            self.notify()
+
+    def _closed(self) -> None:
+        self.closed = True
+        self.queue.put(None)  # wakes a reader blocked in get(): it then sees ``closed``
+        self.wake()
+
+    def get_nowait(self) -> Event | None:
+        """The next event, or None when none is queued."""
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            return None
 
     def wants(self, event: Event) -> bool:
         """True when this subscriber asked for events of this type."""
         return self._types is None or event.type in self._types
 
     def get(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None after ``timeout`` seconds."""
+        """The next event, or None after ``timeout`` seconds (or once closed)."""
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:
@@ -61,8 +107,8 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving events."""
-        self.closed = True
         self._bus.unsubscribe(self)
+        self._closed()
 
 
 class EventBus:
@@ -85,17 +131,20 @@ class EventBus:
             subscribers = list(self._subscribers)
         for sub in subscribers:
             if sub.wants(event):
-                sub.queue.put(event)
+                sub.deliver(event)
         for listener in self.listeners:
             listener(event)
         return event
 
-    def subscribe(self, types: frozenset[str] | None = None, *, stream: bool = False
+    def subscribe(self, types: frozenset[str] | None = None, *, stream: bool = False,
+                  cap: int | None = None, notify: Callable[[], None] | None = None
                   ) -> Subscription:
         """A new subscription to events (of the given types, or all); ``stream`` for an
-        event stream's."""
-        sub = Subscription(self, types, stream)
+        event stream's, refused with :class:`StreamsFullError` when ``cap`` streams are open."""
+        sub = Subscription(self, types, stream, notify)
         with self._lock:
+            if stream and cap is not None and self.streams_open >= cap:
+                raise StreamsFullError(cap)
             self._subscribers.append(sub)
             self.streams_open += stream
         return sub
@@ -111,7 +160,7 @@ class EventBus:
             subscribers, self._subscribers = self._subscribers, []
             self.streams_open = 0
         for sub in subscribers:
-            sub.closed = True
+            sub._closed()
         return len(subscribers)
 
     def unsubscribe(self, sub: Subscription) -> None:

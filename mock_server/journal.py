@@ -16,9 +16,8 @@ from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-import orjson
-
 from .durations import format_instant
+from .limits import parse_json
 
 __all__ = ["REDACTED", "Journal", "Recorded", "redact_body", "redact_headers"]
 
@@ -50,13 +49,15 @@ class Recorded(NamedTuple):
     path: str
     query: bytes
     headers: tuple[tuple[str, str], ...]
-    body: Any  # bytes (raw), dict (parsed form) or None
+    body: bytes | None
     content_type: str
     status: int | None
     duration_ms: float
     request_id: str | None
     time: datetime
     fault: str | None
+    #: "answered"; "dropped" by a fault rule; "abandoned": its client left before it ran
+    outcome: str = "answered"
 
 
 class Journal:
@@ -157,19 +158,26 @@ def _entry(item: Recorded) -> dict[str, Any]:
         "requestId": item.request_id,
         "time": format_instant(item.time),
         "fault": item.fault,
+        "outcome": item.outcome,
     }
 
 
-def _body(raw: Any, content_type: str) -> Any:
-    if raw is None or raw == b"":
+def _body(raw: bytes | None, content_type: str) -> Any:
+    if not raw:
         return None
-    if isinstance(raw, dict):
-        return redact_body(raw)
-    if "json" in content_type:
+    media = content_type.partition(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
         try:
-            return redact_body(orjson.loads(raw))
-        except orjson.JSONDecodeError:
+            form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            form = None
+        if form is not None:
+            return redact_body(dict(form))
+    elif "json" in media:
+        try:
+            return redact_body(parse_json(raw))
+        except ValueError:  # not JSON, or nested past the limit: shown as text
             pass
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = raw.decode("utf-8", "replace")
     text = redact_text(text)
     return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."

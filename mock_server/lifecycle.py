@@ -216,7 +216,7 @@ class Lifecycles:
             session = found
             if script.next_at is not None:
                 session.last_active_at = at
-                session.changed()
+                store.touch(session)
                 publish("session.heartbeat", session, at)
                 following = at + script.every
                 script = replace(script, next_at=following if following <= script.until else None)
@@ -232,7 +232,7 @@ class Lifecycles:
                 session.token_expires_at is None or session.token_expires_at > at
             ):
                 session.token_expires_at = at
-                session.changed()
+                store.touch(session)
                 versions[session_id] = versions.get(session_id, 0) + 1
                 publish("session.expired", session, at)
             # "idle": the heartbeats stop; the idle event comes from the watch above.

@@ -1,66 +1,81 @@
-"""Limits at the HTTP edge, refused by the app in JSON before any route runs.
+"""What one request may carry, checked before anything is stored.
 
-Two layers bound what one request may cost. The HTTP server's hard limits
-(:data:`~mock_server.serve.SERVER_MAX_BODY_BYTES`, ``SERVER_MAX_HEADER_BYTES``) stop a
-request before the app sees it, in ``text/plain``; the app's own, lower limits here
-(``MockConfig.max_body_bytes``, ``max_header_bytes``) answer everything between them in
-the API's JSON error shape, so a client sees ``413 payload_too_large`` or
-``431 request_header_fields_too_large`` like any other documented error.
+Every limit here is refused in the API's JSON error shape, with ``x-request-id``,
+whoever meets it first: the HTTP server while reading (``httpserver.py``: a head over
+64 KiB or 200 fields, a body over the route's limit), or the request pipeline
+(``pipeline.py``: header fields over ``MockConfig.max_header_bytes``). JSON bodies are
+parsed here, once, with one nesting limit for every route, so nothing deeper than
+:data:`MAX_JSON_DEPTH` is ever validated, stored, journaled or saved.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from flask import Flask, request
+import orjson
 
-from .errors import ApiError
+__all__ = [
+    "CONTROL_MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "SERVER_MAX_BODY_BYTES",
+    "SERVER_MAX_HEAD_BYTES",
+    "JsonDepthError",
+    "json_depth",
+    "parse_json",
+]
 
-if TYPE_CHECKING:
-    from .config import MockConfig
-
-__all__ = ["header_bytes", "header_fields", "install"]
-
-# WSGI keeps these two request headers without the HTTP_ prefix.
-_UNPREFIXED = ("CONTENT_TYPE", "CONTENT_LENGTH")
-# ...and werkzeug's EnvironHeaders leaves these out (they are not the body's headers).
-_PREFIXED_BODY_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
-
-
-def header_bytes(environ: dict[str, object]) -> int:
-    """About how many bytes the request's header fields took on the wire (``Name: value\\r\\n``)."""
-    return header_fields(environ)[0]
-
-
-def header_fields(environ: dict[str, object]) -> tuple[int, list[tuple[str, str]]]:
-    """:func:`header_bytes`, and the header fields as werkzeug's ``EnvironHeaders`` lists
-    them (names title-cased), in one pass over ``environ`` (the express lane needs both)."""
-    size = 0
-    fields: list[tuple[str, str]] = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if isinstance(value, str):
-                size += len(key) - 1 + len(value)
-            if key not in _PREFIXED_BODY_HEADERS:
-                fields.append((key[5:].replace("_", "-").title(), value))  # type: ignore[arg-type]
-        elif key in _UNPREFIXED and isinstance(value, str):
-            size += len(key) + 4 + len(value)
-            if value:
-                fields.append((key.replace("_", "-").title(), value))
-    return size, fields
+#: the largest body any route takes: the control plane's (a 10,000-session state import is
+#: about 7 MB); the public API's routes take ``MockConfig.max_body_bytes`` (64 KiB)
+CONTROL_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: what the server takes for a WSGI app that is not the mock (it knows no routes)
+SERVER_MAX_BODY_BYTES = CONTROL_MAX_BODY_BYTES
+#: the server's bound on a request head (request line and header fields); the pipeline
+#: refuses header fields over ``MockConfig.max_header_bytes`` (16 KiB) below it
+SERVER_MAX_HEAD_BYTES = 64 * 1024
+#: the deepest nesting of arrays and objects a JSON body may have; far above any document
+#: of the API (a state export is 3 levels deep, clientInfo a few) and far below what the
+#: parser (1,024) and the serializer (254) refuse
+MAX_JSON_DEPTH = 64
 
 
-def install(app: Flask, config: MockConfig) -> None:
-    """Refuse header blocks over ``max_header_bytes`` on every route (431), and bodies over
-    ``max_body_bytes`` wherever a route reads one (413, werkzeug's check, answered by
-    errors.py). A route that reads no body ignores one (the server's limit still bounds it)."""
-    max_headers = config.max_header_bytes
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+class JsonDepthError(ValueError):
+    """A JSON document nested deeper than :data:`MAX_JSON_DEPTH`."""
 
-    @app.before_request
-    def _header_limit() -> None:
-        if header_bytes(request.environ) > max_headers:
-            raise ApiError(
-                431, "request_header_fields_too_large",
-                f"the request's header fields are larger than {max_headers} bytes",
-            )
+    def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
+        super().__init__(f"JSON nested deeper than {limit} levels (the most the mock accepts)")
+
+
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep ``value`` nests arrays and objects (a scalar is 0), counted without recursion;
+    :class:`JsonDepthError` as soon as it passes ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            raise JsonDepthError(limit)
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
+    return deepest
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a JSON document no deeper than :data:`MAX_JSON_DEPTH`.
+
+    ``orjson.JSONDecodeError`` when it is not JSON, :class:`JsonDepthError` when it nests
+    too deep (the parser's own limit, 1,024, is reported as the same error).
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise JsonDepthError() from None
+        raise
+    json_depth(value)
+    return value

@@ -386,9 +386,11 @@ class KontextMock:
         wanted = STATUS_FILTERS[status]
         with self.store.lock:
             self.visible_application(application_id, organization_id)
+            # Only connected sessions can be active or idle: the default filter reads those.
+            sessions = (self.store.connected_sessions(application_id) if status == "active"
+                        else self.store.application_sessions(application_id))
             picked, scanned = pick_sessions(
-                self.store.application_sessions(application_id), wanted, limit,
-                self.clock.now(), self.config.idle_after,
+                sessions, wanted, limit, self.clock.now(), self.config.idle_after,
             )
             self.store.sessions_scanned += scanned
             return picked
@@ -495,7 +497,7 @@ class KontextMock:
                     reason="expired",
                 )
             session.last_active_at = now
-            session.changed()
+            self.store.touch(session)
             self._publish("session.heartbeat", session, now)
             return session
 
@@ -515,7 +517,7 @@ class KontextMock:
         session.status = DISCONNECTED
         session.disconnected_at = now
         session.disconnect_reason = reason  # type: ignore[assignment]
-        session.changed()
+        self.store.touch(session)
         self._publish("session.disconnected", session, now, reason=reason)
 
     def _publish(self, type_: str, session: Session, now: datetime, **extra: Any) -> None:
@@ -667,7 +669,7 @@ class KontextMock:
             reorder = changed.created_at != session.created_at
             for attr in SESSION_FIELDS.values():
                 setattr(session, attr, getattr(changed, attr))
-            session.changed()
+            self.store.touch(session)
             if reorder:
                 self.store.reorder(session)
             if has_lifecycle:

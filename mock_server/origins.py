@@ -1,45 +1,55 @@
-"""Which browser origins may call the mock: CORS, off unless origins are given.
+"""Who may call the mock from a browser, and by which name: CORS, Origin and Host rules.
 
-A developer running a browser client against the mock on their laptop enables CORS
-for that client's origin (``kontext-mock serve --cors-origin http://localhost:3000``).
-Origins are matched exactly (scheme, host and port), never as patterns, and only the
-public API (``/api/...``, ``/oauth2/token``) is opened to them.
+Pure decisions over a request's ``Origin`` and ``Host``; the request pipeline
+(``pipeline.py``) applies them to every request, whichever path answers it.
 
-The control plane under ``/_mock`` is for tests and tools, never for web pages: on
-loopback it needs no credentials, so a page the developer visits could otherwise reset
-or fault the mock with a "simple" cross-site request, or read it after pointing a DNS
-name of its own at 127.0.0.1 (DNS rebinding). It refuses any request that carries an
-``Origin`` header (browsers send one on every cross-origin request and on same-origin
-writes), and, while it is open without an admin token, any request whose ``Host`` is not
-a loopback name.
+* **CORS** is off unless origins are given (``kontext-mock serve --cors-origin
+  http://localhost:3000``). Origins are matched exactly (scheme, host and port), never as
+  patterns, and only the public API (``/api/...``, ``/oauth2/token``) is opened to them.
+* **Host.** A web page can read a server on 127.0.0.1 by pointing a DNS name of its own
+  at it (DNS rebinding); the browser then sends that name as ``Host``. So while the mock
+  listens on loopback, every request must name it by a loopback name (``localhost``,
+  127.0.0.1, ``[::1]``), a reserved name no public DNS resolves (``*.test``,
+  ``*.invalid``, ...), or a name given with ``--allow-host``. Bound to another address
+  the public API answers any name (it was exposed on purpose); the control plane, open
+  without an admin token, still answers loopback and allowed names only.
+* **Origin on the control plane.** On loopback the control plane needs no credentials, so
+  a page the developer visits could otherwise reset or fault the mock with a "simple"
+  cross-site request. It refuses any request that carries an ``Origin`` header (browsers
+  send one on every cross-origin request and on same-origin writes).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from flask import Flask, request
-
-from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .config import MockConfig
-
-__all__ = ["OriginError", "check_origin", "install", "loopback_host"]
+__all__ = [
+    "OriginError",
+    "check_origin",
+    "control_origin_refusal",
+    "cors_headers",
+    "host_refusal",
+    "is_loopback",
+    "loopback_host",
+    "preflight_headers",
+]
 
 # scheme://host[:port] with no path: what a browser sends in its Origin header.
 _ORIGIN = re.compile(
     r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
 )
-# The public API's paths (a regex over the request path, in flask-cors' terms).
-_PUBLIC_PATHS = r"^/(?:api/|oauth2/token$)"
-_CONTROL_PREFIX = "/_mock"
-_ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id"]
+_ALLOWED_HEADERS = ("authorization", "content-type", "x-request-id")
+_ALLOWED_METHODS = "GET, POST, DELETE"
 # What a browser client may read of a response besides the safelisted headers.
-_EXPOSED_HEADERS = ["x-request-id", "Retry-After", "WWW-Authenticate", "Date"]
+_EXPOSED_HEADERS = "x-request-id, Retry-After, WWW-Authenticate, Date"
+_MAX_AGE = "600"
+# Special-use top-level domains (RFC 2606, RFC 6761) that public DNS never delegates, so
+# no attacker can point one at 127.0.0.1; in-process transports use them as base URLs.
+_RESERVED_TLDS = ("localhost", "test", "invalid", "example")
 
 
 class OriginError(ValueError):
@@ -57,20 +67,30 @@ def check_origin(origin: str) -> str:
     return value
 
 
-# Special-use top-level domains (RFC 2606, RFC 6761) that public DNS never delegates, so
-# no attacker can point one at 127.0.0.1; in-process transports use them as base URLs.
-_RESERVED_TLDS = ("localhost", "test", "invalid", "example")
+def is_loopback(host: str) -> bool:
+    """True when a bind address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
-def loopback_host(host: str) -> bool:
-    """True when a ``Host`` header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)
-    or a reserved name that no public DNS can resolve (``*.test``, ``*.invalid``, ...)."""
+def _host_name(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):  # [::1] or [::1]:8080
         name = host[1:host.find("]")] if "]" in host else host
     else:  # name, name:port, or a bare IPv6 address
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.rstrip(".")
+    return name.rstrip(".")
+
+
+@functools.lru_cache(maxsize=256)
+def loopback_host(host: str) -> bool:
+    """True when a ``Host`` header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)
+    or a reserved name that no public DNS can resolve (``*.test``, ``*.invalid``, ...)."""
+    name = _host_name(host)
     if name.rsplit(".", 1)[-1] in _RESERVED_TLDS:
         return True
     try:
@@ -79,39 +99,50 @@ def loopback_host(host: str) -> bool:
         return False
 
 
-def install(app: Flask, config: MockConfig) -> None:
-    """CORS for exactly ``config.cors_origins`` on the public API (nothing when empty), and
-    the control plane closed to browsers."""
-    allowed = [check_origin(o) for o in config.cors_origins]
-    if allowed:
-        from flask_cors import CORS
+def host_refusal(host: str | None, *, control: bool, bound_to: str, open_control: bool,
+                 allowed: Sequence[str] = ()) -> str | None:
+    """Why a request naming ``host`` is refused (None: it is not): see the module's docstring.
 
-        CORS(
-            app,
-            resources={_PUBLIC_PATHS: {"origins": allowed}},
-            allow_headers=_ALLOWED_HEADERS,
-            expose_headers=_EXPOSED_HEADERS,
-            methods=["GET", "POST", "DELETE"],
-            # Bearer tokens, not cookies: the browser never needs to send credentials.
-            supports_credentials=False,
-            max_age=600,
-            vary_header=True,
-        )
-    open_without_token = config.admin_token is None
+    ``bound_to`` is the address the mock listens on; ``open_control`` is True while the
+    control plane needs no admin token; ``allowed`` are the names given with ``--allow-host``.
+    """
+    if host is None or loopback_host(host) or _host_name(host) in {a.lower() for a in allowed}:
+        return None
+    if control and open_control:
+        return ("the control plane, open without an admin token, answers only requests addressed"
+                " to this machine by a loopback name (localhost, 127.0.0.1, [::1]) or a name"
+                " given with --allow-host")
+    if not control and is_loopback(bound_to):
+        return (f"the mock listens on loopback and answers only requests addressed to it by a"
+                f" loopback name (localhost, 127.0.0.1, [::1]) or a name given with --allow-host,"
+                f" not {host[:100]!r}")
+    return None
 
-    @app.before_request
-    def _no_browsers_on_the_control_plane() -> None:
-        if not request.path.startswith(_CONTROL_PREFIX):
-            return
-        origin = request.headers.get("Origin")
-        if origin is not None:
-            raise ApiError(
-                403, "cross_origin_refused",
-                f"the control plane does not answer requests made by web pages (Origin: {origin[:100]})",
-            )
-        if open_without_token and not loopback_host(request.host):
-            raise ApiError(
-                403, "host_refused",
-                "the control plane, open without an admin token, answers only requests"
-                " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
-            )
+
+def control_origin_refusal(origin: str | None) -> str | None:
+    """Why a control-plane request with this ``Origin`` is refused (None: it has none)."""
+    if origin is None:
+        return None
+    return f"the control plane does not answer requests made by web pages (Origin: {origin[:100]})"
+
+
+def cors_headers(origin: str | None, allowed: Sequence[str]) -> list[tuple[str, str]]:
+    """The CORS headers of a public API answer to ``origin`` (none unless it is allowed)."""
+    if origin is None or origin not in allowed:
+        return []
+    return [("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Expose-Headers", _EXPOSED_HEADERS), ("Vary", "Origin")]
+
+
+def preflight_headers(origin: str | None, requested_headers: str | None,
+                      allowed: Sequence[str]) -> list[tuple[str, str]] | None:
+    """The headers of the answer to a CORS preflight from ``origin`` (None: not allowed).
+
+    Bearer tokens, not cookies: credentials are never allowed.
+    """
+    if origin is None or origin not in allowed:
+        return None
+    asked = [h.strip().lower() for h in (requested_headers or "").split(",") if h.strip()]
+    permitted = ", ".join(h for h in asked if h in _ALLOWED_HEADERS) or ", ".join(_ALLOWED_HEADERS)
+    return [*cors_headers(origin, allowed), ("Access-Control-Allow-Methods", _ALLOWED_METHODS),
+            ("Access-Control-Allow-Headers", permitted), ("Access-Control-Max-Age", _MAX_AGE)]

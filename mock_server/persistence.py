@@ -1,20 +1,30 @@
-"""Keeping a served mock's state in a file, so that a restart finds it as it was.
+"""A served mock's state in a file: every acknowledged write is on disk before its answer.
 
-``kontext-mock serve --state-file PATH`` loads the file at start (or creates it) and
-saves the whole state, the clock included (the document of
-:meth:`KontextMock.export_state`), after every change, debounced by a short delay, at
-an interval, and once more on SIGTERM or Ctrl-C.
+``kontext-mock serve --state-file PATH`` keeps two files:
 
-Every save is atomic: the document is written to a temporary file beside the target,
-flushed to disk (``fsync``), renamed over the target, and the directory is flushed
-too. Whenever the process dies, even by SIGKILL in the middle of a save, the file is
-the last complete save or the one before it, never a mix. What can be lost is what was
-acknowledged in the last moments before the death: at most the save delay plus the
-time of two saves (one in progress, one to follow).
+* ``PATH``: a whole state (the document of :meth:`KontextMock.export_state`, plus
+  ``logSeq``, the last change it includes), always replaced atomically: written to a
+  temporary file, flushed (``fsync``), renamed over, and the folder flushed;
+* ``PATH.log``: the changes made since, one line each (a CRC-32, then the change as
+  JSON: the records added or changed, tokens forgotten, the clock, settings, fault rules,
+  rate limit and lifecycles), appended and flushed.
 
-The file holds client secrets and tokens, so it is created readable by its owner only.
-One process at a time may serve from a file; a second one is refused (an advisory lock
-beside it, released by the system when the holder dies).
+A request that may change the state (any POST, PUT, PATCH or DELETE that reached a
+handler) is answered only once its changes are in ``PATH.log`` and flushed: the request
+pipeline's last step (``pipeline.py``) waits for :meth:`StateFile.commit`. Concurrent
+writers share a flush (group commit): one thread writes and flushes whatever is waiting,
+so many acknowledgements cost one ``fsync``. Changes made without a request (a running
+clock playing lifecycles, a Python caller) are written within ``flush_interval``.
+
+When the log passes ``compact_bytes``, and on a clean stop, the whole state is written to
+``PATH`` again and the log is emptied. Loading reads ``PATH``, then applies each line of
+the log in order; a line cut short by a crash fails its CRC and ends the replay there
+(its write was never acknowledged). So after SIGKILL at any moment the file loads, and
+it holds every acknowledged write.
+
+The files hold client secrets and tokens, so they are created readable by their owner
+only. One process at a time may serve from a file; a second one is refused (an advisory
+lock beside it, released by the system when the holder dies).
 """
 
 from __future__ import annotations
@@ -22,28 +32,52 @@ from __future__ import annotations
 import os
 import threading
 import time
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from flask import Flask, Response
+from .errors import ApiError, log
+from .model import Session
+from .records import application_record, client_record, organization_record, token_record
+from .state import export_state
 
+if TYPE_CHECKING:
+    from .lifecycle import Script
     from .mock import KontextMock
 
-__all__ = ["StateFile", "StateFileError", "open_state_file", "read_document", "write_atomic"]
+__all__ = [
+    "StateFile",
+    "StateFileError",
+    "open_state_file",
+    "read_document",
+    "read_state_file",
+    "write_atomic",
+]
 
-#: default debounce: a burst of changes is saved once, this long after its first change
-SAVE_DELAY = 0.2
-#: default interval of saves without a request (a running clock, Python-side changes)
-SAVE_INTERVAL = 10.0
-_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: log size past which the whole state is written again and the log emptied
+COMPACT_BYTES = 64 * 1024 * 1024
+#: how often changes made without a request are written
+FLUSH_INTERVAL = 1.0
+_KINDS = ("organizations", "applications", "clients", "tokens", "sessions", "lifecycles")
+_KEYS = {"organizations": "id", "applications": "id", "clients": "clientId", "tokens": "token",
+         "sessions": "id", "lifecycles": "sessionId"}
 
 
 class StateFileError(RuntimeError):
     """A state file that cannot be used; the message names the file and the reason."""
+
+
+class NotSavedError(ApiError):
+    """503: the change was made but could not be written to the state file."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "state_not_saved",
+                         f"the change could not be written to the state file: {reason}",
+                         headers={"Retry-After": "1"})
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -52,15 +86,19 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
     _fsync_directory(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -91,57 +129,124 @@ def read_document(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_state_file(path: Path) -> tuple[dict[str, Any], int]:
+    """The state a state file holds (``PATH`` with ``PATH.log`` applied), and how many
+    changes of the log that applied; it takes no lock and writes nothing."""
+    document = read_document(path)
+    base = int(document.get("logSeq") or 0)
+    rebuilt = _Document(document)
+    replayed = 0
+    log_path = path.with_name(path.name + ".log")
+    if log_path.exists():
+        for record in _records(log_path.read_bytes()):
+            if int(record.get("seq") or 0) > base:
+                rebuilt.apply(record)
+                replayed += 1
+    return rebuilt.document(), replayed
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    data = orjson.dumps(record)
+    return b"%08x %s\n" % (zlib.crc32(data), data)
+
+
+def _records(raw: bytes) -> list[dict[str, Any]]:
+    """The whole, intact lines of a log, in order (reading stops at the first bad one)."""
+    records = []
+    for line in raw.split(b"\n"):
+        crc, _, data = line.partition(b" ")
+        try:
+            if len(crc) != 8 or int(crc, 16) != zlib.crc32(data):
+                break
+            record = orjson.loads(data)
+        except (ValueError, orjson.JSONDecodeError):
+            break
+        if not isinstance(record, dict):
+            break
+        records.append(record)
+    return records
+
+
+class _Document:
+    """A state document being rebuilt from ``PATH`` and the log: records by id."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.rest = {k: v for k, v in document.items() if k not in _KINDS and k != "logSeq"}
+        self.tables: dict[str, dict[str, Any]] = {
+            kind: {str(item.get(_KEYS[kind])): item for item in document.get(kind) or []
+                   if isinstance(item, dict)}
+            for kind in _KINDS
+        }
+
+    def apply(self, record: dict[str, Any]) -> None:
+        """One change of the log."""
+        if "state" in record:
+            self.__init__(record["state"])  # type: ignore[misc]
+            return
+        self.rest.update(record.get("meta") or {})
+        for kind, items in (record.get("put") or {}).items():
+            table = self.tables[kind]
+            for item in items:
+                table[str(item.get(_KEYS[kind]))] = item
+        for kind, keys in (record.get("drop") or {}).items():
+            for key in keys:
+                self.tables[kind].pop(str(key), None)
+
+    def document(self) -> dict[str, Any]:
+        """The state document."""
+        return {**self.rest, **{kind: list(table.values()) for kind, table in self.tables.items()}}
+
+
 @dataclass
 class SaveStats:
-    """What the saver did, for the banner, tests and figures."""
+    """What the state file did, for the banner, tests and figures."""
 
-    saves: int = 0
-    skipped: int = 0  # interval saves of an unchanged state
-    last_seconds: float = 0.0
-    max_seconds: float = 0.0
+    commits: int = 0  # flushes of the log (each may acknowledge many writes)
+    records: int = 0  # changes written to the log
+    snapshots: int = 0  # whole states written
     last_error: str | None = None
 
 
 class StateFile:
-    """Loads a mock's state from ``path`` and keeps saving it there.
+    """Loads a mock's state from ``path`` and keeps every change there (see the module).
 
     >>> state = StateFile(Path("mock-state.json"), mock)
     >>> state.open()            # load it, or create it from the mock as it is
-    >>> state.attach(mock.app)  # requests that may change state trigger a save
-    >>> state.start()           # the saver thread
-    >>> ...
-    >>> state.close()           # a last save, then release the file
+    >>> state.start()           # the writer thread
+    >>> state.commit()          # after a change: returns once it is on disk
+    >>> state.close()           # the whole state once more, then release the file
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        mock: KontextMock,
-        *,
-        delay: float = SAVE_DELAY,
-        interval: float = SAVE_INTERVAL,
-    ) -> None:
+    def __init__(self, path: str | Path, mock: KontextMock, *,
+                 compact_bytes: int = COMPACT_BYTES, flush_interval: float = FLUSH_INTERVAL) -> None:
         self.path = Path(path).resolve()
+        self.log_path = self.path.with_name(self.path.name + ".log")
         self.mock = mock
-        self.delay = delay
-        self.interval = interval
+        self.compact_bytes = compact_bytes
+        self.flush_interval = flush_interval
         self.stats = SaveStats()
         self.loaded = False
-        self._changed = threading.Event()
-        self._stopping = threading.Event()
-        self._save_lock = threading.Lock()
-        self._last: bytes | None = None
-        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._pending: list[tuple[int, bytes]] = []
+        self._staged = 0  # the last change put in line for the log
+        self._written = 0  # the last change on disk (log or whole state)
+        self._failure: str | None = None
+        self._stopping = False
+        self._log_fd: int | None = None
+        self._log_bytes = 0
         self._lock_fd: int | None = None
+        self._thread: threading.Thread | None = None
+        self._scripts: dict[str, Script] = {}
+        self._meta: bytes = b""
+        #: how many changes of the log the last load applied
+        self.replayed = 0
 
     # -- life cycle ------------------------------------------------------------------------
 
     def open(self) -> bool:
-        """Take the file: load it if it exists (True), else create it from the mock (False).
-
-        :class:`StateFileError` when another process serves from it, when it cannot be
-        read or is not a state this mock can import; the file is then left untouched.
-        """
+        """Take the file: load it (and its log) if it exists (True), else create it from
+        the mock (False). :class:`StateFileError` when another process serves from it, or
+        it cannot be read or is not a state this mock can import; it is then left untouched."""
         if not self.path.parent.is_dir():
             raise StateFileError(f"{self.path}: the folder {self.path.parent} does not exist")
         self._take_lock()
@@ -149,100 +254,185 @@ class StateFile:
             if self.path.exists():
                 self._load()
                 self.loaded = True
-            else:
-                self.save()
+            with self.mock.store.lock:
+                self.mock.store.take_changes()
+                self._scripts = dict(self.mock.lifecycles.scripts)
+                self._meta = orjson.dumps(self._meta_now())
+            self._snapshot()
         except BaseException:
             self._release_lock()
             raise
         return self.loaded
 
-    def attach(self, app: Flask) -> None:
-        """Save after every request that may have changed the state (any method but
-        GET, HEAD and OPTIONS), once the request is answered, debounced by ``delay``."""
-
-        def _mark(response: Response) -> Response:
-            from flask import request
-
-            if request.method in _CHANGING_METHODS:
-                self._changed.set()
-            return response
-
-        app.after_request(_mark)
-
-    def changed(self) -> None:
-        """Tell the saver the state changed (for changes made from Python)."""
-        self._changed.set()
-
     def start(self) -> None:
-        """Run the saver in a background thread."""
+        """Run the writer thread, and have the mock's pipeline wait for it on writes."""
         self._thread = threading.Thread(target=self._run, name="kontext-mock-state", daemon=True)
         self._thread.start()
+        pipeline = self.mock.app.extensions["kontext_pipeline"]
+        pipeline.durable = self
 
     def close(self) -> None:
-        """Stop the saver, save a last time, and release the file."""
-        self._stopping.set()
-        self._changed.set()
+        """Stop the writer, write the whole state once more, and release the file."""
+        pipeline = self.mock.app.extensions.get("kontext_pipeline")
+        if pipeline is not None and pipeline.durable is self:
+            pipeline.durable = None
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(30)
         try:
-            self.save()
+            self._snapshot()
         finally:
+            if self._log_fd is not None:
+                os.close(self._log_fd)
+                self._log_fd = None
             self._release_lock()
 
-    # -- saving ----------------------------------------------------------------------------
+    # -- writing ---------------------------------------------------------------------------
 
-    def save(self, *, force: bool = True) -> bool:
-        """Write the state now (atomically); with ``force=False`` only if it changed since
-        the last save. True when a file was written."""
-        with self._save_lock:
-            started = time.perf_counter()
-            data = orjson.dumps(self.mock.export_state())
-            if not force and data == self._last:
-                self.stats.skipped += 1
-                return False
-            write_atomic(self.path, data)
-            self._last = data
-            spent = time.perf_counter() - started
-            self.stats.saves += 1
-            self.stats.last_seconds = spent
-            self.stats.max_seconds = max(self.stats.max_seconds, spent)
-            return True
+    def commit(self) -> None:
+        """Return once every change made so far is on disk; :class:`NotSavedError` when the
+        disk refuses it (the change is made, but not acknowledged as saved)."""
+        with self.mock.store.lock:
+            ticket = self._stage(requested=True)
+        with self._cond:
+            self._cond.notify_all()
+            while self._written < ticket and self._failure is None and not self._stopping:
+                self._cond.wait(1.0)
+            if self._written < ticket:
+                raise NotSavedError(self._failure or "the mock is stopping")
+
+    def _stage(self, *, requested: bool = False) -> int:
+        """Put the changes made since the last call in line for the log (call with the
+        store's lock held); the number of the last change in line. A running clock alone
+        is a change only when a request asks (``requested``): a clock move is a request."""
+        mock = self.mock
+        changes = mock.store.take_changes()
+        meta = self._meta_now()
+        meta_bytes = orjson.dumps(meta)
+        if not requested and not mock.clock.frozen:
+            meta_bytes = orjson.dumps({**meta, "clock": {"frozen": False}})
+        scripts = mock.lifecycles.scripts
+        changed_scripts = [s for sid, s in scripts.items() if self._scripts.get(sid) is not s]
+        gone_scripts = [sid for sid in self._scripts if sid not in scripts]
+        if not changes and not changed_scripts and not gone_scripts and meta_bytes == self._meta:
+            with self._cond:
+                return self._staged
+        record: dict[str, Any]
+        if changes.everything:
+            record = {"state": export_state(mock)}
+        else:
+            store = mock.store
+            put: dict[str, list[Any]] = {}
+            pick: tuple[tuple[str, set[str], Mapping[str, Any], Callable[[Any], Any]], ...] = (
+                ("organizations", changes.organizations, store.organizations, organization_record),
+                ("applications", changes.applications, store.applications, application_record),
+                ("clients", changes.clients, store.clients, client_record),
+                ("tokens", changes.tokens, store.tokens, token_record),
+                ("sessions", changes.sessions, store.sessions, Session.to_record),
+            )
+            for kind, ids, table, to_record in pick:
+                items = [to_record(table[i]) for i in ids if i in table]
+                if items:
+                    put[kind] = items
+            if changed_scripts:
+                put["lifecycles"] = [s.to_dict() for s in changed_scripts]
+            drop: dict[str, list[str]] = {}
+            if changes.tokens_gone:
+                drop["tokens"] = sorted(changes.tokens_gone)
+            if gone_scripts:
+                drop["lifecycles"] = gone_scripts
+            record = {"meta": meta, "put": put, "drop": drop}
+        self._scripts = dict(scripts)
+        self._meta = meta_bytes
+        with self._cond:
+            self._staged += 1
+            record["seq"] = self._staged
+            self._pending.append((self._staged, _line(record)))
+            self._cond.notify_all()
+            return self._staged
+
+    def _meta_now(self) -> dict[str, Any]:
+        """The parts of the state document besides its records (small, written whole)."""
+        return export_state(self.mock, records=False)
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            changed = self._changed.wait(self.interval)
-            if self._stopping.is_set():
-                return
-            if changed:
-                # Debounce: let the rest of a burst land, then save it in one write.
-                self._stopping.wait(self.delay)
-                self._changed.clear()  # before exporting: a later change saves again
-            self._save_guarded(force=changed)
+        while True:
+            with self._cond:
+                if not self._pending and not self._stopping:
+                    self._cond.wait(self.flush_interval)
+                if self._stopping and not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+            if not batch:
+                # Nothing asked to be saved: changes made without a request, if any.
+                with self.mock.store.lock:
+                    self._stage()
+                continue
+            try:
+                self._append(b"".join(data for _, data in batch))
+            except OSError as exc:
+                self._failed(exc, batch)
+                continue
+            with self._cond:
+                self._written = batch[-1][0]
+                self._failure = None
+                self.stats.commits += 1
+                self.stats.records += len(batch)
+                self._cond.notify_all()
+            if self._log_bytes > self.compact_bytes:
+                try:
+                    self._snapshot()
+                except OSError as exc:
+                    self._failed(exc, [])
 
-    def _save_guarded(self, *, force: bool) -> None:
-        try:
-            self.save(force=force)
-            self.stats.last_error = None
-        except Exception as exc:
-            # A full disk or a vanished folder must not end the saving; try again later.
-            self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            from .errors import log
+    def _append(self, data: bytes) -> None:
+        if self._log_fd is None:
+            self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        _write_all(self._log_fd, data)
+        os.fsync(self._log_fd)
+        self._log_bytes += len(data)
 
-            log.error("could not save the state to %s: %s", self.path, self.stats.last_error)
-            self._changed.set()
-            self._stopping.wait(min(self.interval, 1.0))
+    def _failed(self, exc: OSError, batch: list[tuple[int, bytes]]) -> None:
+        # A full disk or a vanished folder: the waiting writers are told (503); what was
+        # not written is tried again with the next batch.
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("could not write the state to %s: %s", self.path, reason)
+        with self._cond:
+            self._failure = self.stats.last_error = reason
+            self._pending[:0] = batch
+            self._cond.notify_all()
+        time.sleep(min(self.flush_interval, 0.5))
 
-    # -- internals -------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        """Write the whole state to ``PATH`` and empty the log."""
+        with self.mock.store.lock:
+            seq = self._stage()
+            document = export_state(self.mock)
+        document["logSeq"] = seq
+        write_atomic(self.path, orjson.dumps(document))
+        with self._cond:
+            # Everything up to seq is in the whole state; what is still in line is newer.
+            self._pending = [(n, data) for n, data in self._pending if n > seq]
+            self._written = max(self._written, seq)
+            self.stats.snapshots += 1
+            self._cond.notify_all()
+        if self._log_fd is not None:
+            os.ftruncate(self._log_fd, 0)
+            os.fsync(self._log_fd)
+        elif self.log_path.exists():
+            self.log_path.write_bytes(b"")
+        self._log_bytes = 0
+
+    # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
-        from .errors import ApiError
-
-        data = read_document(self.path)
+        document, self.replayed = read_state_file(self.path)
         try:
-            self.mock.import_state(data)
+            self.mock.import_state(document)
         except ApiError as exc:
             raise StateFileError(f"{self.path}: not a state this mock can load: {exc.body()}") from None
-        self._last = orjson.dumps(self.mock.export_state())
 
     def _take_lock(self) -> None:
         try:
@@ -266,14 +456,11 @@ class StateFile:
             self._lock_fd = None
 
 
-def open_state_file(
-    mock: KontextMock, path: str | Path, *, delay: float = SAVE_DELAY,
-    interval: float = SAVE_INTERVAL,
-) -> StateFile:
-    """What ``serve --state-file`` does before serving: load or create the file, save after
-    changing requests, and start the saver. Close the result when the server stops."""
-    state = StateFile(path, mock, delay=delay, interval=interval)
+def open_state_file(mock: KontextMock, path: str | Path, *,
+                    flush_interval: float = FLUSH_INTERVAL) -> StateFile:
+    """What ``serve --state-file`` does before serving: load or create the file, and have
+    every write wait for it. Close the result when the server stops."""
+    state = StateFile(path, mock, flush_interval=flush_interval)
     state.open()
-    state.attach(mock.app)
     state.start()
     return state

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from .auth import ScopeCheck, parse_bearer
 from .errors import ApiError, OAuthError, ValidationError
+from .limits import JsonDepthError, parse_json
 from .model import AccessToken
 from .spec import Operation, Spec
 
@@ -73,7 +74,9 @@ def _view(
     needs_bearer = op.bearer
 
     def view(**path_args: str) -> Response:
-        g.operation = op
+        exchange = request.environ.get("kontext.exchange")
+        if exchange is not None:
+            exchange.operation = op  # strict mode checks the answer against this operation
         if guard is not None:
             guard()
         token = None
@@ -143,10 +146,16 @@ def _body(op: Operation) -> Any:
             present = False
         else:
             try:
-                body = orjson.loads(raw)
+                body = parse_json(raw)
+            except JsonDepthError as exc:
+                _reject(op, [_problem("body", None, str(exc))])
             except orjson.JSONDecodeError as exc:
                 _reject(op, [_problem("body", None, f"malformed JSON: {exc}")])
     else:
+        try:
+            request.get_data(cache=True).decode("utf-8")
+        except UnicodeDecodeError:
+            _reject(op, [_problem("body", None, "the form body is not valid UTF-8")])
         form = request.form
         repeated = [k for k in form if len(form.getlist(k)) > 1]
         if repeated:

@@ -54,10 +54,12 @@ class Imported:
     sessions_made: int
 
 
-def export_state(mock: KontextMock) -> dict[str, Any]:
-    """The mock's whole state as JSON-ready data (call with the store's lock held)."""
+def export_state(mock: KontextMock, *, records: bool = True) -> dict[str, Any]:
+    """The mock's whole state as JSON-ready data (call with the store's lock held);
+    ``records=False`` leaves out the records and lifecycles (what a state file's log
+    writes whole with every change)."""
     store, config = mock.store, mock.config
-    return {
+    document: dict[str, Any] = {
         "format": FORMAT,
         "clock": {"now": format_instant(mock.clock.now()), "frozen": mock.clock.frozen},
         "settings": {
@@ -72,19 +74,23 @@ def export_state(mock: KontextMock) -> dict[str, Any]:
             "sessionsMade": mock.sessions_made,
             "faultsMade": mock.faults.made,
         },
-        "organizations": [organization_record(o) for o in store.organizations.values()],
-        "applications": [application_record(a) for a in store.applications.values()],
-        "clients": [client_record(c) for c in store.clients.values()],
-        "tokens": [token_record(t) for t in store.tokens.values()],
-        "sessions": [
-            s.to_record()
-            for app_id in store.applications
-            for s in store.application_sessions(app_id)
-        ],
-        "lifecycles": mock.lifecycles.export(),
         "faults": mock.faults.export(),
         "rateLimit": {"perMinute": mock.limiter.per_minute},
     }
+    if records:
+        document.update(
+            organizations=[organization_record(o) for o in store.organizations.values()],
+            applications=[application_record(a) for a in store.applications.values()],
+            clients=[client_record(c) for c in store.clients.values()],
+            tokens=[token_record(t) for t in store.tokens.values()],
+            sessions=[
+                s.to_record()
+                for app_id in store.applications
+                for s in store.application_sessions(app_id)
+            ],
+            lifecycles=mock.lifecycles.export(),
+        )
+    return document
 
 
 def read_state(data: Mapping[str, Any], max_sessions: int) -> Imported:

@@ -2,7 +2,9 @@
 
 One lock guards everything (the mock serves from threads of one process). Sessions are
 indexed by application and kept in list order, so listing costs the application's own
-sessions, never the whole store's.
+sessions, never the whole store's; each application's connected sessions are indexed
+too, so the default list (``status=active``: connected sessions only) skips the
+disconnected ones, however many there are.
 """
 
 from __future__ import annotations
@@ -12,12 +14,31 @@ import copy
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from .model import AccessToken, Application, OAuthClient, Organization, Session
+from .model import CONNECTED, AccessToken, Application, OAuthClient, Organization, Session
 
-__all__ = ["Store", "StoreError", "StoreSnapshot"]
+__all__ = ["Changes", "Store", "StoreError", "StoreSnapshot"]
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed in the store since the last :meth:`Store.take_changes` (a state file
+    writes exactly this): ids of records added or changed, tokens forgotten, or
+    ``everything`` after the store was cleared or restored whole."""
+
+    everything: bool = False
+    organizations: set[str] = field(default_factory=set)
+    applications: set[str] = field(default_factory=set)
+    clients: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)
+    tokens_gone: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return self.everything or any((self.organizations, self.applications, self.clients,
+                                       self.tokens, self.tokens_gone, self.sessions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +75,13 @@ class Store:
         # Counts the sessions the list handler looked at: a regression guard reads it to
         # prove that listing follows the application's size, not the store's.
         self.sessions_scanned = 0
+        self._changes = Changes()
+        # application id -> its connected sessions in list order, with their sort keys. A
+        # session that disconnects stays until they are half the list (readers skip it),
+        # so a revoke-all of many sessions costs no list surgery.
+        self._live: dict[str, list[Session]] = {}
+        self._live_keys: dict[str, list[tuple[float, str]]] = {}
+        self._live_stale: dict[str, int] = {}
 
     @contextmanager
     def locked(self) -> Iterator[Store]:
@@ -61,12 +89,38 @@ class Store:
         with self.lock:
             yield self
 
+    def take_changes(self) -> Changes:
+        """What changed since the last call (call with the lock held); starts a new record."""
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def touch(self, session: Session) -> None:
+        """Record that a stored session's fields changed (drops its cached serialization)."""
+        session.changed()
+        self._changes.sessions.add(session.id)
+        app_id = session.application_id
+        if session.status != CONNECTED:
+            self._live_stale[app_id] = self._live_stale.get(app_id, 0) + 1
+        elif not self._in_live(session):
+            self._live_insert(session)
+
+    def connected_sessions(self, application_id: str) -> list[Session]:
+        """The application's sessions that were connected when indexed, in list order: every
+        connected one, and perhaps some that disconnected since (check ``status``)."""
+        live = self._live.get(application_id)
+        if live is None or self._live_stale.get(application_id, 0) * 2 > len(live):
+            self._index_live(application_id)
+            live = self._live[application_id]
+        return live
+
     def clear(self) -> None:
         """Forget everything."""
         with self.lock:
+            self._changes.everything = True
             for table in (
                 self.organizations, self.applications, self.sessions, self.clients,
-                self.tokens, self._by_app, self._keys,
+                self.tokens, self._by_app, self._keys, self._live, self._live_keys,
+                self._live_stale,
             ):
                 table.clear()
 
@@ -88,6 +142,7 @@ class Store:
     def restore(self, snap: StoreSnapshot) -> None:
         """Return to a snapshot; the snapshot stays usable for the next restore."""
         with self.lock:
+            self._changes.everything = True
             self.organizations = dict(snap.organizations)
             self.applications = dict(snap.applications)
             self.clients = dict(snap.clients)
@@ -100,6 +155,7 @@ class Store:
                 app_id: [_sort_key(s) for s in sessions] for app_id, sessions in self._by_app.items()
             }
             self.sessions = {s.id: s for sessions in self._by_app.values() for s in sessions}
+            self._live, self._live_keys, self._live_stale = {}, {}, {}
 
     # -- organizations, applications, clients, tokens ---------------------------------
 
@@ -108,6 +164,7 @@ class Store:
         with self.lock:
             self._require_new(self.organizations, org.id, "organization")
             self.organizations[org.id] = org
+            self._changes.organizations.add(org.id)
             return org
 
     def add_application(self, app: Application) -> Application:
@@ -119,6 +176,8 @@ class Store:
             self.applications[app.id] = app
             self._by_app[app.id] = []
             self._keys[app.id] = []
+            self._live.pop(app.id, None)
+            self._changes.applications.add(app.id)
             return app
 
     def add_client(self, client: OAuthClient) -> OAuthClient:
@@ -130,12 +189,15 @@ class Store:
             if client.application_id is not None:
                 self._require_app_of(client.application_id, client.organization_id)
             self.clients[client.client_id] = client
+            self._changes.clients.add(client.client_id)
             return client
 
     def add_token(self, token: AccessToken) -> AccessToken:
         """Remember an issued token."""
         with self.lock:
             self.tokens[token.token] = token
+            self._changes.tokens.add(token.token)
+            self._changes.tokens_gone.discard(token.token)
             return token
 
     def forget_tokens_expired_before(self, instant: datetime) -> int:
@@ -145,6 +207,8 @@ class Store:
                     if t.expires_at is not None and t.expires_at < instant]
             for key in gone:
                 del self.tokens[key]
+                self._changes.tokens.discard(key)
+                self._changes.tokens_gone.add(key)
             return len(gone)
 
     # -- sessions ----------------------------------------------------------------------
@@ -156,6 +220,7 @@ class Store:
             self._require_app_of(session.application_id, session.organization_id)
             self.sessions[session.id] = session
             self._insert(session)
+            self._changes.sessions.add(session.id)
             return session
 
     def add_sessions(self, sessions: list[Session]) -> None:
@@ -168,10 +233,12 @@ class Store:
                 self.sessions[session.id] = session
                 self._by_app[session.application_id].append(session)
                 touched.add(session.application_id)
+                self._changes.sessions.add(session.id)
             for app_id in touched:
                 ordered = sorted(self._by_app[app_id], key=_sort_key)
                 self._by_app[app_id] = ordered
                 self._keys[app_id] = [_sort_key(s) for s in ordered]
+                self._live.pop(app_id, None)
 
     def reorder(self, session: Session) -> None:
         """Put a session back in list order after its ``created_at`` changed."""
@@ -180,6 +247,8 @@ class Store:
             index = self._by_app[app_id].index(session)
             del self._by_app[app_id][index], self._keys[app_id][index]
             self._insert(session)
+            self._live.pop(app_id, None)  # indexed again on the next read
+            self._changes.sessions.add(session.id)
 
     def application_sessions(self, application_id: str) -> list[Session]:
         """The application's sessions in list order (the live list: copy before releasing the lock)."""
@@ -200,6 +269,33 @@ class Store:
         index = bisect.bisect_left(keys, key)
         keys.insert(index, key)
         self._by_app[session.application_id].insert(index, session)
+        if session.status == CONNECTED and session.application_id in self._live:
+            self._live_insert(session)
+
+    def _index_live(self, application_id: str) -> None:
+        live = [s for s in self._by_app.get(application_id, ()) if s.status == CONNECTED]
+        self._live[application_id] = live
+        self._live_keys[application_id] = [_sort_key(s) for s in live]
+        self._live_stale[application_id] = 0
+
+    def _in_live(self, session: Session) -> bool:
+        live = self._live.get(session.application_id)
+        if live is None:
+            return True  # not indexed yet: the next read indexes it whole
+        keys = self._live_keys[session.application_id]
+        index = bisect.bisect_left(keys, _sort_key(session))
+        return index < len(live) and live[index] is session
+
+    def _live_insert(self, session: Session) -> None:
+        app_id = session.application_id
+        live = self._live.get(app_id)
+        if live is None:
+            return
+        key = _sort_key(session)
+        keys = self._live_keys[app_id]
+        index = bisect.bisect_left(keys, key)
+        keys.insert(index, key)
+        live.insert(index, session)
 
     def _require_app_of(self, application_id: str, organization_id: str) -> None:
         app = self.applications.get(application_id)

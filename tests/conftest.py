@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 
 from mock_server import KontextMock, MockConfig
+from mock_server.exchange import EDGE_ERRORS
 from mock_server.serve import RunningServer, start
 from mock_server.spec import ResponseMismatch, Spec, load_spec
 
@@ -51,6 +52,12 @@ def check_response(app: Flask, method: str, path: str, status: int,
     data = orjson.loads(body) if body else None
     if "x-request-id" not in {k.lower() for k in headers.keys()}:  # noqa: SIM118 - werkzeug Headers
         raise ResponseMismatch(f"{method} {path} {status}: no x-request-id header")
+    code = data.get("error") if isinstance(data, dict) else None
+    if code in EDGE_ERRORS:
+        # A refusal of the HTTP layer, before any route: the edge contract, not a route's.
+        if EDGE_ERRORS[code][0] != status or not data.keys() >= _PLAIN_ERROR:  # type: ignore[union-attr]
+            raise ResponseMismatch(f"{method} {path} {status}: edge refusal {data!r}")
+        return
     for spec in specs_for(app):
         op = spec.operations.get(endpoint or "")
         if op is not None:

@@ -44,8 +44,7 @@ FILTERS = {"active": {"active", "idle"}, "inactive": {"expired", "disconnected"}
 
 
 class LogCatcher(logging.Handler):
-    """Keeps every error and exception the server logs; counts its other warnings (a
-    waitress "task queue depth" warning only says that clients outnumber server threads)."""
+    """Keeps every error and exception the server logs; counts its other warnings."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -335,7 +334,7 @@ class Soak:
 
     def run(self) -> Report:
         catcher = LogCatcher()
-        loggers = [logging.getLogger(n) for n in ("kontext_mock", "waitress", "waitress.queue")]
+        loggers = [logging.getLogger(n) for n in ("kontext_mock",)]
         for logger in loggers:
             logger.addHandler(catcher)
         revoked_before = self._count_reason("revoked")

@@ -7,28 +7,20 @@ The figures themselves come from the benchmark (``make bench``, bench/RESULTS.md
 
 from __future__ import annotations
 
-import socket
 import string
-import threading
-import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-import requests
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from waitress.adjustments import Adjustments
-from waitress.task import WSGITask
-from werkzeug.datastructures import EnvironHeaders
 
-from mock_server import KontextMock, derived_status, serve, spec
+from mock_server import KontextMock, derived_status, spec
 from mock_server.express import ExpressLane
-from mock_server.limits import header_bytes, header_fields
 from mock_server.model import (
     STATUS_FILTERS,
     Application,
@@ -36,7 +28,7 @@ from mock_server.model import (
     pick_sessions,
     session_list_json,
 )
-from mock_server.serve import RunningServer, start
+from mock_server.pipeline import Pipeline
 from mock_server.spec import Parameter, load_spec, quick_check
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -383,27 +375,31 @@ def test_the_list_body_is_the_sessions_in_an_items_array(mock: KontextMock) -> N
     assert orjson.loads(session_list_json([])) == {"items": []}
 
 
-# -- the express lane answers as the Flask path does, or steps aside ---------------------------
+# -- the express lane answers as the Flask path does; the pipeline runs around both ------------
+
+
+def pipeline_of(mock: KontextMock) -> Pipeline:
+    found = mock.app.extensions["kontext_pipeline"]
+    assert isinstance(found, Pipeline)
+    return found
 
 
 def lane_of(mock: KontextMock) -> ExpressLane:
-    lane = mock.app.extensions["kontext_express"]
-    assert isinstance(lane, ExpressLane)
-    return lane
+    return pipeline_of(mock).lane
 
 
 @pytest.fixture
 def flask_path_calls(mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Paths of the requests the express lane passed on to the Flask path."""
-    lane = lane_of(mock)
+    """Paths of the requests the Flask path answered (the lane answered the rest)."""
+    pipeline = pipeline_of(mock)
     passed: list[str] = []
-    original = lane.flask_path
+    original = pipeline.flask
 
     def counting(environ: dict[str, Any], start_response: Any) -> Any:
         passed.append(environ["PATH_INFO"])
         return original(environ, start_response)
 
-    monkeypatch.setattr(lane, "flask_path", counting)
+    monkeypatch.setattr(pipeline, "flask", counting)
     return passed
 
 
@@ -469,30 +465,27 @@ def answers(mock: KontextMock, express: bool) -> list[tuple[Any, ...]]:
     return out
 
 
-def test_the_express_lane_answers_as_the_flask_path_does() -> None:
-    on = answers(KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True), express=True)
-    off = answers(KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True), express=False)
+SETUPS = {
+    "plain": lambda m: None,
+    "fault-rule": lambda m: m.add_fault("GET", "/api/v1/*", status=503, times=3),
+    "rate-limit": lambda m: m.rate_limit(4),
+    "strict": lambda m: setattr(m, "config", m.config.with_changes(strict=True)),
+    "header-limit": lambda m: setattr(m, "config", m.config.with_changes(max_header_bytes=10)),
+    "cors": lambda m: setattr(m, "config", m.config.with_changes(
+        cors_origins=("http://localhost:3000",))),
+}
+
+
+@pytest.mark.parametrize("setup", SETUPS.values(), ids=SETUPS.keys())
+def test_the_express_lane_answers_as_the_flask_path_does(setup: Any) -> None:
+    # Faults, the rate limit, strict mode, limits and CORS are the pipeline's steps: they
+    # apply alike whichever handler answers, and so does everything the journal records.
+    mocks = [KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True) for _ in range(2)]
+    for mock in mocks:
+        setup(mock)
+    on, off = answers(mocks[0], express=True), answers(mocks[1], express=False)
     for with_lane, without in zip(on, off, strict=True):
         assert with_lane == without
-
-
-@pytest.mark.parametrize(
-    "setup",
-    [
-        lambda m: m.add_fault("GET", "/api/v1/*", latency=0.001),
-        lambda m: m.rate_limit(1000),
-        lambda m: setattr(m, "config", m.config.with_changes(strict=True)),
-        lambda m: setattr(m, "config", m.config.with_changes(max_header_bytes=10)),
-        lambda m: setattr(lane_of(m), "enabled", False),
-    ],
-    ids=["fault-rule", "rate-limit", "strict", "header-limit", "switched-off"],
-)
-def test_the_express_lane_steps_aside_for_what_the_hooks_do(
-    mock: KontextMock, client: FlaskClient, flask_path_calls: list[str], setup: Any
-) -> None:
-    setup(mock)
-    client.get(GET, headers=AUTH)
-    assert flask_path_calls == [GET]
 
 
 def test_an_unknown_request_hook_switches_the_lane_off(mock: KontextMock, client: FlaskClient,
@@ -504,17 +497,12 @@ def test_an_unknown_request_hook_switches_the_lane_off(mock: KontextMock, client
     assert flask_path_calls == [GET]
 
 
-def test_journal_records_of_the_lane_are_the_flask_paths(mock: KontextMock,
-                                                         client: FlaskClient) -> None:
-    client.get(f"{LIST}?limit=2", headers={**AUTH, "X-Request-Id": "abc"})
-    lane_of(mock).enabled = False
-    client.get(f"{LIST}?limit=2", headers={**AUTH, "X-Request-Id": "abc"})
-    first, second = mock.journal.entries()[-2:]
-    for entry in (first, second):
-        entry.pop("durationMs", None)
-        entry.pop("id", None)
-        entry.pop("seq", None)
-    assert first == second
+def test_the_pipeline_steps_are_one_list_each_side_of_the_handler(mock: KontextMock) -> None:
+    pipeline = pipeline_of(mock)
+    assert [s.__name__ for s in pipeline.before] == [
+        "_identify", "_header_limit", "_host", "_origin", "_rate_limit", "_fault"]
+    assert [s.__name__ for s in pipeline.after] == [
+        "_cors_headers", "_stamp", "_strict", "_journal", "_durable"]
 
 
 def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None:
@@ -531,234 +519,3 @@ def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None
     finally:
         tracemalloc.stop()
     assert grown < 1.5 * total + 200 * 200, (grown, total)
-
-
-# -- lane reads are served on the server's own thread, never waiting there --------------------
-
-
-def _wait_until_workers_idle(server: RunningServer, timeout: float = 10.0) -> None:
-    """Wait until every worker thread of ``server`` is waiting for work.
-
-    waitress counts a worker thread as active from its start until it first waits, so
-    right after start-up (slow on a loaded machine) the workers still count as busy."""
-    tasks = server._server.task_dispatcher
-    deadline = time.monotonic() + timeout
-    while tasks.active_count or tasks.queue:
-        assert time.monotonic() < deadline, "waitress's worker threads never went idle"
-        time.sleep(0.01)
-
-
-def test_lane_reads_are_served_on_the_io_thread(mock: KontextMock,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    lane = lane_of(mock)
-    served: list[tuple[str, str]] = []  # (path taken, thread)
-    answer, flask_path = lane._answer, lane.flask_path
-
-    def answering(environ: dict[str, Any]) -> Any:
-        served.append(("lane", threading.current_thread().name))
-        return answer(environ)
-
-    def passing(environ: dict[str, Any], start_response: Any) -> Any:
-        served.append(("flask", threading.current_thread().name))
-        return flask_path(environ, start_response)
-
-    monkeypatch.setattr(lane, "_answer", answering)
-    monkeypatch.setattr(lane, "flask_path", passing)
-    server = start(mock.app, "127.0.0.1", 0)
-    try:
-        _wait_until_workers_idle(server)  # claims are made only while no worker runs
-        with requests.Session() as http:
-            assert http.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
-            assert http.delete(server.url + LIST, headers=AUTH, timeout=5).status_code == 200
-    finally:
-        server.stop()
-    (lane_path, lane_thread), (write_path, write_thread) = served
-    assert (lane_path, lane_thread) == ("lane", "kontext-mock-server")  # the I/O thread
-    assert write_path == "flask" and write_thread.startswith("waitress-")  # a worker
-
-
-def test_a_busy_store_sends_lane_reads_to_the_workers(mock: KontextMock) -> None:
-    server = start(mock.app, "127.0.0.1", 0)
-    answers: list[int] = []
-    try:
-        with mock.store.lock:  # as a long import or reset would hold it
-            reader = threading.Thread(target=lambda: answers.append(
-                requests.get(server.url + GET, headers=AUTH, timeout=10).status_code))
-            reader.start()
-            time.sleep(0.2)
-            assert answers == []  # the read waits for the store, on a worker...
-            # ...while the server's own thread keeps answering.
-            started = time.perf_counter()
-            assert requests.get(server.url + "/api/v1/nowhere", headers=AUTH,
-                                timeout=5).status_code == 404
-            assert time.perf_counter() - started < 2
-        reader.join(10)
-        assert answers == [200]
-    finally:
-        server.stop()
-
-
-def test_a_claimed_answer_leaves_in_one_send(mock: KontextMock,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    server = start(mock.app, "127.0.0.1", 0)
-    sends: list[tuple[str, int]] = []  # (thread, bytes)
-    channel_class = server._server.channel_class
-    send = channel_class.send
-
-    def counting(self: Any, data: bytes, **kwargs: Any) -> int:
-        sends.append((threading.current_thread().name, len(data)))
-        return send(self, data, **kwargs)
-
-    monkeypatch.setattr(channel_class, "send", counting)
-    try:
-        _wait_until_workers_idle(server)
-        with requests.Session() as http:
-            answer = http.get(server.url + LIST + "?limit=50&status=all", headers=AUTH, timeout=5)
-            assert answer.status_code == 200 and len(answer.json()["items"]) > 0
-    finally:
-        server.stop()
-    # head and body together, from the loop's own thread (waitress alone sends each write)
-    assert len(sends) == 1, sends
-    assert sends[0][0] == "kontext-mock-server" and sends[0][1] > len(answer.content)
-
-
-def test_pipelined_reads_never_stall_the_loop(mock: KontextMock,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """A client that pipelines many large reads before reading any answer: every answer
-    comes back in order, and the server keeps answering other clients meanwhile."""
-    mock.reset(sessions=200, applications=0, organizations=0)
-    request = (f"GET {LIST}?limit=200&status=all HTTP/1.1\r\nHost: x\r\n"
-               "Authorization: Bearer dev-token\r\n\r\n").encode()
-    count = 8192 // len(request)  # as many as one read of the server takes
-    # waitress makes a request wait while more than this (16 MiB by default) of earlier
-    # answers is unsent; made small here, what one read brings is far more
-    monkeypatch.setattr(Adjustments, "outbuf_high_watermark", 2 << 20)
-    assert count * len(mock.app.test_client().get(
-        f"{LIST}?limit=200&status=all", headers=AUTH).data) > 3 * (2 << 20)
-    server = start(mock.app, "127.0.0.1", 0)
-    try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as greedy:
-            greedy.sendall(request * count)
-            time.sleep(0.5)  # the answers pile up on the server: nobody reads them yet
-            started = time.perf_counter()
-            assert requests.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
-            assert time.perf_counter() - started < 2
-            received = bytearray()
-            while received.count(b"HTTP/1.1 200 OK") < count or not received.endswith(b"]}"):
-                chunk = greedy.recv(1 << 20)
-                assert chunk, "the server closed the connection"
-                received += chunk
-        assert received.count(b"HTTP/1.1 ") == count
-    finally:
-        server.stop()
-
-
-_HEADER_KEYS = st.one_of(
-    st.sampled_from(["CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE",
-                     "HTTP_CONTENT_LENGTH", "HTTP_AUTHORIZATION", "REQUEST_METHOD",
-                     "PATH_INFO", "wsgi.url_scheme"]),
-    st.text(string.ascii_uppercase + "_", min_size=1, max_size=12).map("HTTP_{}".format),
-)
-
-
-@given(st.dictionaries(_HEADER_KEYS, st.text(max_size=20), max_size=12))
-def test_one_pass_header_fields_are_werkzeugs(environ: dict[str, str]) -> None:
-    # The lane reads the header size and the journal's header fields in one pass; both
-    # must be exactly what the Flask path gets from header_bytes and EnvironHeaders.
-    size, fields = header_fields(environ)
-    assert fields == list(EnvironHeaders(environ).items())
-    expected = sum(len(k) - 1 + len(v) for k, v in environ.items() if k.startswith("HTTP_"))
-    expected += sum(len(k) + 4 + len(v) for k, v in environ.items()
-                    if k in ("CONTENT_TYPE", "CONTENT_LENGTH"))
-    assert size == expected == header_bytes(environ)
-
-
-def _raw_exchange(port: int, request: bytes) -> bytes:
-    """Send one raw request; everything the server answers until it goes quiet."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(request)
-        conn.settimeout(0.3)
-        received = bytearray()
-        try:
-            while chunk := conn.recv(1 << 16):
-                received += chunk
-        except TimeoutError:
-            pass
-    return bytes(received)
-
-
-@pytest.mark.parametrize(("head", "templated"), [
-    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", True),
-    (f"GET {LIST}?limit=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", True),
-    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
-     "Connection: close\r\n", False),
-    (f"GET {GET} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
-     "Connection: keep-alive\r\n", False),
-    (f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n", False),
-    (f"GET {GET} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer dev-token\r\n"
-     "Connection: keep-alive\r\n", False),
-    (f"GET {GET} HTTP/1.1\r\nHost: x\r\n", False),  # 401, from the Flask path
-], ids=["get", "list", "close", "keep-alive", "http-1.0", "http-1.0-keep-alive", "no-token"])
-def test_the_claimed_reads_quick_head_is_waitresss_own(mock: KontextMock, head: str,
-                                                      templated: bool,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    request = (head + "X-Request-Id: fixed-id\r\n\r\n").encode()
-    built_by_waitress: list[str] = []  # the status of each head waitress built itself
-    build = WSGITask.build_response_header
-
-    def building(task: WSGITask) -> bytes:
-        built_by_waitress.append(task.status)
-        return build(task)
-
-    monkeypatch.setattr(WSGITask, "build_response_header", building)
-    server = start(mock.app, "127.0.0.1", 0)
-    try:
-        _wait_until_workers_idle(server)
-        quick = _raw_exchange(server.port, request)
-        # the template is taken exactly where it is meant to be (a lane name or order
-        # that drifted would silently send every read the long way)
-        assert (built_by_waitress == []) is templated, built_by_waitress
-        monkeypatch.setattr(serve._ClaimedTask, "build_response_header", building)
-        _wait_until_workers_idle(server)
-        generic = _raw_exchange(server.port, request)
-    finally:
-        server.stop()
-    assert quick.startswith(b"HTTP/1.")
-    assert quick == generic
-
-
-def test_an_open_event_stream_does_not_send_lane_reads_to_the_workers(
-        mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A stream holds a worker thread, waiting: not a busy worker to give way to.
-    lane = lane_of(mock)
-    threads: list[str] = []
-    answer = lane._answer
-
-    def answering(environ: dict[str, Any]) -> Any:
-        answered = answer(environ)
-        if answered is not None:
-            threads.append(threading.current_thread().name)
-        return answered
-
-    monkeypatch.setattr(lane, "_answer", answering)
-    server = start(mock.app, "127.0.0.1", 0)
-    try:
-        with requests.get(server.url + "/_mock/events?timeout=2", stream=True,
-                          timeout=5) as stream:
-            assert next(stream.iter_content(64)).startswith(b"retry:")
-            assert mock.events.streams_open == 1
-            tasks = server._server.task_dispatcher
-            deadline = time.monotonic() + 10
-            while tasks.active_count != 1:  # the stream's worker; the others idle
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            assert requests.get(server.url + GET, headers=AUTH, timeout=5).status_code == 200
-            for _ in stream.iter_content(None):  # read to the stream's own end (timeout=2)
-                pass
-        started = time.monotonic()
-        while mock.events.streams_open:  # the stream ended: its worker is free again
-            assert time.monotonic() - started < 5
-            time.sleep(0.05)
-    finally:
-        server.stop()
-    assert threads == ["kontext-mock-server"]

@@ -30,7 +30,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
         yield caplog
 
 
-SERVER_LOGGERS = ("kontext_mock", "waitress", "werkzeug", "flask")
+SERVER_LOGGERS = ("kontext_mock", "werkzeug", "flask")
 
 
 def everything_logged(caplog: pytest.LogCaptureFixture) -> str:

@@ -1,0 +1,131 @@
+"""One request and its answer, as every part of the HTTP layer sees them.
+
+The HTTP server (``httpserver.py``), the in-process WSGI front (``wsgi.py``), the request
+pipeline (``pipeline.py``) and the express lane all speak these two types; only the
+Flask path needs a WSGI environ, built from an :class:`Exchange` where it is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from .spec import Operation
+
+__all__ = ["EDGE_ERRORS", "Answer", "Exchange", "Stream", "error_answer", "json_answer"]
+
+#: The refusals of the HTTP layer itself (the server, or the request pipeline before any
+#: route runs), by error code: status and when. No route's spec lists them; every one is
+#: the API's error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
+EDGE_ERRORS: dict[str, tuple[int, str]] = {
+    "malformed_request": (400, "not HTTP/1.1 (the connection is closed)"),
+    "cross_origin_refused": (403, "a web page's request to the control plane"),
+    "request_timeout": (408, "a request head or body not received in time"),
+    "payload_too_large": (413, "a body over the route's limit"),
+    "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
+    "request_header_fields_too_large": (431, "header fields over the limits"),
+    "too_many_connections": (503, "every connection busy at the connection cap"),
+    "too_many_streams": (503, "every event stream place taken"),
+    "state_not_saved": (503, "a change the state file could not write"),
+}
+
+#: what an answer's body may be besides bytes: the chunks of an event stream
+Stream = Callable[[], AsyncIterator[bytes]]
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """A request as it arrived, and what the pipeline learned about it on the way.
+
+    ``headers`` keep the client's names and order (the journal shows them as sent);
+    :meth:`header` looks one up without regard to case.
+    """
+
+    method: str
+    #: the path, percent-decoded, as WSGI's ``PATH_INFO`` (latin-1 text)
+    path: str
+    #: the raw query string
+    query: bytes
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    #: the peer's address and port; None for an in-process client
+    client: tuple[str, int] | None = None
+    #: the address the server listens on
+    server: tuple[str, int] = ("127.0.0.1", 80)
+    http_version: str = "1.1"
+    #: the request target as sent (path and query), for the environ's ``RAW_URI``
+    target: str = ""
+    # -- set by the pipeline ------------------------------------------------------------
+    request_id: str = ""
+    started: float = 0.0
+    #: the mock's clock when the request arrived (its Date, its journal time)
+    now: datetime | None = None
+    #: True for the control plane (``/_mock``): no faults, rate limit or journal
+    control: bool = False
+    #: the spec operation that answered, when known (strict mode checks against it)
+    operation: Operation | None = None
+    #: the fault rule that applied, if any
+    fault: str | None = None
+    #: seconds a fault rule asked to wait before answering
+    delay: float = 0.0
+    #: what a fault rule asked for after the delay: "drop", or an error answer
+    then: Answer | str | None = None
+    #: True once a handler ran (the answer may have changed state)
+    handled: bool = False
+    #: set by the server when the client went away before its answer was ready
+    client_gone: bool = False
+    _index: dict[str, str] | None = field(default=None, repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any case), or None."""
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self.headers:
+                index.setdefault(key.lower(), value)
+            self._index = index
+        return index.get(name)
+
+    @property
+    def header_bytes(self) -> int:
+        """How many bytes the header fields took on the wire (``Name: value\\r\\n`` each)."""
+        return sum(len(k) + len(v) + 4 for k, v in self.headers)
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response: status, headers and a body (or an event stream to run after the head)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    #: an event stream: the server writes its chunks as they come (chunked encoding)
+    stream: Stream | None = None
+    #: the same for an in-process client: chunks read as the client reads them
+    chunks: Iterator[bytes] | None = None
+    #: a fault rule's drop: close the connection without answering
+    drop: bool = False
+    #: an injected fault's answer (strict mode lets it through as injected)
+    injected: bool = False
+    #: how the request ended, for the journal: "answered", "dropped" or "abandoned"
+    outcome: str = "answered"
+
+
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    """A JSON answer; ``body`` may be pre-serialized bytes."""
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    if headers:
+        pairs.extend(headers.items())
+    return Answer(status, pairs, data)
+
+
+def error_answer(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> Answer:
+    """The API's error shape, ``{"error", "message", ...}``."""
+    return json_answer({"error": code, "message": message, **extra}, status, headers)

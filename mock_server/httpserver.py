@@ -1,0 +1,601 @@
+"""The mock's HTTP/1.1 server: one asyncio event loop, httptools' parser, bounded everywhere.
+
+Why not an off-the-shelf server (the measurements are in ``bench/ANALYSIS.md``): the mock
+needs every limit answered in its own JSON with a request id, a deadline on request
+heads, idle connections evicted first at a connection cap, requests whose client left
+before they started never run, connections a fault rule can drop without an answer,
+and event streams that hold no thread. waitress, granian, uvicorn, aiohttp and hypercorn
+each miss some of these through their public APIs; the parsing, the hard part, is
+httptools' (the llhttp parser of Node.js), and the rest is the connection bookkeeping
+below.
+
+The server knows HTTP, not the mock. It parses a request, bounds it, and hands the whole
+:class:`~mock_server.exchange.Exchange` to an :class:`HttpApplication`, which answers
+either at once on the loop (:meth:`HttpApplication.quick`, for what never waits) or as a
+coroutine (:meth:`HttpApplication.respond`, which may use the server's worker threads).
+
+Limits (all in :class:`ServerLimits`, all answered in JSON with ``x-request-id``):
+
+* a request head (request line and header fields) over ``max_head_bytes`` or with more
+  than ``max_header_fields`` fields: 431; a head not complete ``head_timeout`` seconds
+  after its first byte, or a body not complete ``body_timeout`` seconds after its head:
+  408; a body over the application's limit for that path: 413; anything that is not
+  HTTP/1.x: 400; the connection is closed after each of these;
+* a connection with nothing to do for ``idle_timeout`` seconds is closed; past
+  ``max_connections`` the longest-idle connection is closed to make room, and only when
+  none is idle is the newcomer answered 503;
+* at most ``max_pipelined`` requests are read ahead of the one being answered; past that
+  the connection is not read until it catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Protocol, cast
+from urllib.parse import unquote_to_bytes
+
+import httptools
+
+from .exchange import Answer, Exchange
+
+__all__ = ["HttpApplication", "HttpServer", "ServerLimits", "new_event_loop"]
+
+log = logging.getLogger("kontext_mock.http")
+
+_STATUS_LINES = {
+    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
+}
+_SERVER = b"Server: kontext-mock\r\n"
+_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """The server's bounds on what one client may make it hold (see the module's docstring)."""
+
+    max_head_bytes: int = 64 * 1024
+    max_header_fields: int = 200
+    head_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 30.0
+    max_connections: int = 1024
+    max_pipelined: int = 32
+    #: bytes of unsent answers above which a connection's reading pauses until they drain
+    max_unsent_bytes: int = 4 * 1024 * 1024
+
+
+class HttpApplication(Protocol):
+    """What the server asks of the application it serves."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
+        """Called once on the server's loop before the first request."""
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The largest body accepted for this request (413 above it)."""
+
+    def refusal(self, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> Answer:
+        """The JSON answer for a request the server itself refuses."""
+
+    def quick(self, exchange: Exchange) -> Answer | None:
+        """The answer, if it can be given now on the loop without waiting; else None."""
+
+    async def respond(self, exchange: Exchange) -> Answer:
+        """The answer (may wait: worker threads, delays)."""
+
+    def gone(self, exchange: Exchange) -> None:
+        """``exchange`` will never be answered: its client left before it started."""
+
+    def stop(self) -> None:
+        """Called once on the server's loop when it stops serving."""
+
+
+class _RefusedError(Exception):
+    """Raised inside parser callbacks: answer this and close the connection."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop: uvloop's where it is installed (a faster loop, same API), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class HttpServer:
+    """Serves an :class:`HttpApplication` on a listening socket until :meth:`stop`."""
+
+    def __init__(self, app: HttpApplication, sock: socket.socket, *, threads: int = 8,
+                 limits: ServerLimits | None = None) -> None:
+        self.app = app
+        self.sock = sock
+        self.limits = limits or ServerLimits()
+        self.threads = threads
+        self.connections: set[_Connection] = set()
+        #: how many connections went away while a request of theirs waited (tests read it)
+        self.abandoned = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.workers: ThreadPoolExecutor | None = None
+        self._stopping: asyncio.Event | None = None
+        self._stop_asked = False
+        self._ready = threading.Event()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self.sock.getsockname()[1])
+
+    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until :meth:`stop`; then close every connection and the worker threads.
+        ``on_ready`` is called once the server accepts connections, on its loop."""
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self._stopping = asyncio.Event()
+        if self._stop_asked:  # stop() came before the loop ran (a signal at start-up)
+            self._stopping.set()
+        self.workers = ThreadPoolExecutor(self.threads, thread_name_prefix="kontext-mock-worker")
+        self.app.start(loop, self.workers)
+        server = await loop.create_server(lambda: _Connection(self), sock=self.sock,
+                                          backlog=1024)
+        sweeper = loop.create_task(self._sweep())
+        self._ready.set()
+        if on_ready is not None:
+            on_ready()
+        try:
+            await self._stopping.wait()
+        finally:
+            sweeper.cancel()
+            self.app.stop()
+            server.close()
+            for connection in list(self.connections):
+                connection.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+            # Workers finish what they hold (a request they started is answered to no one).
+            await loop.run_in_executor(None, self.workers.shutdown)
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Block until the server accepts connections (from another thread)."""
+        return self._ready.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop serving (from any thread, or a signal handler; before or after it started)."""
+        self._stop_asked = True
+        loop, stopping = self.loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(stopping.set)
+
+    async def _sweep(self) -> None:
+        """Close connections past their deadline (checked a few times a second, so the hot
+        path only stores a float)."""
+        limits = self.limits
+        period = min(0.5, limits.head_timeout / 4, limits.idle_timeout / 4)
+        assert self.loop is not None
+        while True:
+            await asyncio.sleep(period)
+            now = self.loop.time()
+            for connection in list(self.connections):
+                if connection.deadline is not None and connection.deadline <= now:
+                    connection.expire()
+
+    def admit(self, connection: _Connection) -> bool:
+        """Make room for a new connection: False when it must be refused (every other
+        connection is busy and the cap is reached)."""
+        if len(self.connections) < self.limits.max_connections:
+            self.connections.add(connection)
+            return True
+        idle = [c for c in self.connections if c.idle]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        oldest.close()
+        self.connections.add(connection)
+        return True
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses its requests, answers them in order."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.limits = server.limits
+        assert server.loop is not None
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] = ("127.0.0.1", 0)
+        self.deadline: float | None = None
+        self.last_active = self.loop.time()
+        self.closed = False
+        # the request being read
+        self._reading = False
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._head_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._body_limit = 0
+        self._keep_alive = True
+        # requests read and waiting for their turn; the one being answered
+        self._queue: deque[tuple[Exchange, bool, Answer | None]] = deque()
+        self._current: Exchange | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._refused = False
+        self._paused_reading = False
+        self._paused_writing = False
+        self._drained: asyncio.Event | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: admit it (or refuse it when the server is full)."""
+        # uvloop's transports have asyncio.Transport's methods without deriving from it
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = (str(peer[0]), int(peer[1]))
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.local = (str(local[0]), int(local[1]))
+        if not self.server.admit(self):
+            self._refuse(503, "too_many_connections",
+                         f"the mock holds {self.limits.max_connections} connections, all busy;"
+                         " try again shortly", {"Retry-After": "1"})
+            return
+        self.deadline = self.last_active + self.limits.idle_timeout
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client: parse them into requests."""
+        if self.closed or self._refused:
+            return
+        self.last_active = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except _RefusedError as exc:
+            self._refuse(exc.status, exc.code, exc.message)
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if isinstance(refused, _RefusedError):
+                self._refuse(refused.status, refused.code, refused.message)
+            else:
+                log.exception("error while reading a request")
+                self._refuse(400, "malformed_request", "the request could not be read")
+        except httptools.HttpParserUpgrade:
+            pass  # the request is read; an upgrade is not offered, so its answer closes
+        except httptools.HttpParserError as exc:
+            self._refuse(400, "malformed_request", f"not a valid HTTP/1.1 request: {exc}")
+
+    def eof_received(self) -> bool:
+        """The client closed its side: like nginx, take it as gone (its waiting requests
+        are not run)."""
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone: waiting requests are abandoned, a stream ends."""
+        self.closed = True
+        self.deadline = None
+        self.server.connections.discard(self)
+        current = self._current
+        if current is not None:
+            current.client_gone = True
+            self.server.abandoned += 1
+        while self._queue:
+            exchange, _, refusal = self._queue.popleft()
+            if refusal is None:
+                exchange.client_gone = True
+                self.server.app.gone(exchange)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._drained is not None:
+            self._drained.set()
+
+    def pause_writing(self) -> None:
+        """The client reads slower than we write: streams wait, reading pauses."""
+        self._paused_writing = True
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        self._drained.clear()
+
+    def resume_writing(self) -> None:
+        """The client caught up."""
+        self._paused_writing = False
+        if self._drained is not None:
+            self._drained.set()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """A request begins: its head must be complete within ``head_timeout``."""
+        self._reading = True
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+        self.deadline = self.loop.time() + self.limits.head_timeout
+
+    def on_url(self, url: bytes) -> None:
+        """Part of the request target."""
+        self._url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One header field."""
+        self._count_head(len(name) + len(value) + 4)
+        if len(self._headers) >= self.limits.max_header_fields:
+            raise _RefusedError(431, "request_header_fields_too_large",
+                           f"more than {self.limits.max_header_fields} header fields")
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        """The head is in: check what the body may be, before reading it."""
+        parser = self.parser
+        self._keep_alive = parser.should_keep_alive()
+        method = parser.get_method().decode("ascii", "replace")
+        path = self._path()
+        limit = self.server.app.body_limit(method, path)
+        self._body_limit = limit
+        length = expect = None
+        for name, value in self._headers:
+            lower = name.lower()
+            if lower == "content-length":
+                length = value
+            elif lower == "expect":
+                expect = value
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            raise _RefusedError(413, "payload_too_large",
+                           f"the request body is {int(length)} bytes; this route takes at most"
+                           f" {limit}")
+        if expect is not None and expect.strip().lower() == "100-continue" and self.transport:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.deadline = self.loop.time() + self.limits.body_timeout
+
+    def on_body(self, body: bytes) -> None:
+        """Part of the body (chunked bodies arrive decoded)."""
+        self._body_bytes += len(body)
+        if self._body_bytes > self._body_limit:
+            raise _RefusedError(413, "payload_too_large",
+                           f"the request body is over {self._body_limit} bytes, the most this"
+                           " route takes")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        """A whole request: answer it now, or queue it behind the one being answered."""
+        self._reading = False
+        parser = self.parser
+        url = self._url
+        query = b""
+        if b"?" in url:
+            url, _, query = url.partition(b"?")
+        exchange = Exchange(
+            method=parser.get_method().decode("ascii", "replace"),
+            path=self._path(),
+            query=query,
+            headers=self._headers,
+            body=b"".join(self._body) if self._body else b"",
+            client=self.peer,
+            server=self.local,
+            http_version=parser.get_http_version(),
+            target=self._url.decode("latin-1"),
+        )
+        keep_alive = self._keep_alive and not parser.should_upgrade()
+        self._body = []
+        if self._current is None and not self._queue:
+            self._answer(exchange, keep_alive)
+        else:
+            self._queue.append((exchange, keep_alive, None))
+            if len(self._queue) >= self.limits.max_pipelined:
+                self._pause_reading()
+        if self._current is None and not self._queue:
+            self.deadline = self.loop.time() + self.limits.idle_timeout
+
+    # -- answering -------------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """True when the connection waits for a request and holds none."""
+        return not (self._reading or self._current is not None or self._queue or self.closed)
+
+    def _answer(self, exchange: Exchange, keep_alive: bool) -> None:
+        self._current = exchange
+        self.deadline = None
+        app = self.server.app
+        try:
+            answer = app.quick(exchange)
+        except Exception:
+            log.exception("error answering %s %s", exchange.method, exchange.path)
+            answer = app.refusal(500, "internal_error", "an unexpected error occurred")
+        if answer is None:
+            self._task = self.loop.create_task(self._respond(exchange, keep_alive))
+            return
+        self._send(exchange, answer, keep_alive)
+        self._done(keep_alive)
+
+    async def _respond(self, exchange: Exchange, keep_alive: bool) -> None:
+        app = self.server.app
+        try:
+            answer = await app.respond(exchange)
+        except asyncio.CancelledError:
+            return  # the connection is gone
+        except Exception:
+            log.exception("error answering %s %s", exchange.method, exchange.path)
+            answer = app.refusal(500, "internal_error", "an unexpected error occurred")
+        if self.closed:
+            self._current = None
+            return
+        self._send(exchange, answer, keep_alive)
+        if answer.stream is not None and not answer.drop:
+            chunked = exchange.http_version == "1.1"
+            await self._pump(answer.stream(), chunked)
+            keep_alive = keep_alive and chunked
+        self._done(keep_alive and not answer.drop)
+
+    def _send(self, exchange: Exchange, answer: Answer, keep_alive: bool) -> None:
+        """Write the answer's head and body (a stream's chunks follow in :meth:`_pump`)."""
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        if answer.drop:
+            self.closed = True
+            transport.abort()
+            return
+        streaming = answer.stream is not None
+        parts = [_STATUS_LINES.get(answer.status)
+                 or f"HTTP/1.1 {answer.status} Unknown\r\n".encode("latin-1")]
+        has_length = False
+        for name, value in answer.headers:
+            if name.lower() == "content-length":
+                if streaming:
+                    continue
+                has_length = True
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if streaming:
+            if exchange.http_version == "1.1":
+                parts.append(_CHUNKED)
+            else:
+                keep_alive = False
+        elif not has_length:
+            parts.append(b"Content-Length: %d\r\n" % len(answer.body))
+        if not keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif exchange.http_version == "1.0":
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(_SERVER)
+        parts.append(b"\r\n")
+        if exchange.method != "HEAD" and not streaming:
+            parts.append(answer.body)
+        transport.write(b"".join(parts))
+
+    async def _pump(self, chunks: AsyncIterator[bytes], chunked: bool) -> None:
+        """Write a stream's chunks as they come, waiting while the client reads slowly."""
+        transport = self.transport
+        assert transport is not None
+        try:
+            async for chunk in chunks:
+                if self.closed:
+                    return
+                if chunk:
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                if self._paused_writing and self._drained is not None:
+                    await self._drained.wait()
+            if chunked and not self.closed:
+                transport.write(b"0\r\n\r\n")
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    def _done(self, keep_alive: bool) -> None:
+        """The current request is answered: close, or on to the next one in line."""
+        self._current = None
+        self._task = None
+        if self.closed:
+            return
+        if not keep_alive:
+            self.close()
+            return
+        if self._queue:
+            exchange, keep_next, refusal = self._queue.popleft()
+            if refusal is not None:
+                self._current = exchange
+                self._send(exchange, refusal, keep_alive=False)
+                self._done(False)
+                return
+            if self._paused_reading and not self._refused and (
+                    len(self._queue) < self.limits.max_pipelined // 2):
+                self._resume_reading()
+            self._answer(exchange, keep_next)
+            return
+        if self._paused_reading and not self._refused:
+            self._resume_reading()
+        if not self._reading:
+            self.deadline = self.loop.time() + self.limits.idle_timeout
+
+    # -- refusing and closing --------------------------------------------------------------
+
+    def _refuse(self, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> None:
+        """Answer a request the server refuses, then close (after earlier answers)."""
+        if self.closed or self.transport is None or self._refused:
+            return
+        self._refused = True
+        self._reading = False
+        self.deadline = None
+        # Nothing more is read from this connection; what was read before is answered first.
+        self._pause_reading()
+        answer = self.server.app.refusal(status, code, message, headers)
+        exchange = Exchange(method="GET", path="", query=b"", headers=[], client=self.peer)
+        if self._current is None and not self._queue:
+            self._current = exchange
+            self._send(exchange, answer, keep_alive=False)
+            self._done(False)
+        else:
+            self._queue.append((exchange, False, answer))
+
+    def expire(self) -> None:
+        """The deadline passed: a request not read in time is answered 408; an idle
+        connection is closed."""
+        self.deadline = None
+        if self._reading:
+            self._refuse(408, "request_timeout",
+                         "the request was not received in time (head within"
+                         f" {self.limits.head_timeout:g} s, body within"
+                         f" {self.limits.body_timeout:g} s)")
+        elif self.idle:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection (after what was written)."""
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+        self.server.connections.discard(self)
+
+    def _pause_reading(self) -> None:
+        if not self._paused_reading and self.transport is not None and not self.closed:
+            self._paused_reading = True
+            with contextlib.suppress(RuntimeError):
+                self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._paused_reading and self.transport is not None and not self.closed:
+            self._paused_reading = False
+            with contextlib.suppress(RuntimeError):
+                self.transport.resume_reading()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.limits.max_head_bytes:
+            raise _RefusedError(431, "request_header_fields_too_large",
+                           f"the request head is over {self.limits.max_head_bytes} bytes")
+
+    def _path(self) -> str:
+        raw = self._url
+        cut = raw.find(b"?")
+        if cut >= 0:
+            raw = raw[:cut]
+        if raw.startswith(b"http://") or raw.startswith(b"https://"):
+            try:
+                raw = httptools.parse_url(raw).path or b"/"
+            except httptools.HttpParserInvalidURLError:
+                raw = b"/"
+        return unquote_to_bytes(raw).decode("latin-1") if b"%" in raw else raw.decode("latin-1")

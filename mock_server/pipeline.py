@@ -1,0 +1,486 @@
+"""The request pipeline: every step a request to the mock passes, in one list each side
+of the handler, whichever handler answers it.
+
+    before:   identify -> header limit -> Host -> Origin / CORS preflight -> rate limit -> fault
+    handler:  the express lane (hot reads) or the Flask app (everything else)
+    after:    CORS headers -> x-request-id and Date -> strict check -> journal -> durable
+
+A step before the handler may answer instead of it (a refusal); the steps after it run
+on every answer, refusals included. No step is written twice: the server
+(:class:`ServedMock`) and the in-process WSGI front (:class:`InProcessFront`) drive the
+same :class:`Pipeline`, and they differ only in how they wait. The server runs the steps
+before the handler on its event loop (they never wait), sleeps a fault's latency there
+without a thread, answers the lane's reads right there when the store is free, and hands
+anything that may wait (the Flask path, a busy store, the durable write) to a worker
+thread; an event stream is a coroutine on the loop. The in-process front does all of it
+in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+from flask import Flask
+
+from .errors import ApiError, log
+from .exchange import Answer, Exchange, error_answer
+from .express import ExpressLane
+from .faults import ConnectionDroppedError, fault_error
+from .journal import Recorded
+from .limits import CONTROL_MAX_BODY_BYTES
+from .origins import check_origin, control_origin_refusal, cors_headers, host_refusal, preflight_headers
+from .requestids import request_id_for
+from .spec import ResponseMismatch, Spec
+from .streams import async_event_stream
+from .wsgi import call_wsgi, environ_for, read_exchange
+
+if TYPE_CHECKING:
+    from .api import Body
+    from .mock import KontextMock
+
+__all__ = ["CONTROL_PREFIX", "InProcessFront", "Pipeline", "ServedMock", "is_control"]
+
+CONTROL_PREFIX = "/_mock"
+#: methods whose answer may say "changed": with a state file, acknowledged only once on disk
+CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_TICK_EVERY = timedelta(seconds=1)
+_DROPPED = "dropped"
+Step = Callable[[Exchange], Answer | None]
+AfterStep = Callable[[Exchange, Answer], Answer]
+
+
+class Durable(Protocol):
+    """What the pipeline needs of a state file (``persistence.StateFile``)."""
+
+    def commit(self) -> None:
+        """Return once every change made so far is on disk."""
+
+
+def is_control(path: str) -> bool:
+    """True for the control plane's paths (``/_mock`` and below)."""
+    return path.startswith(CONTROL_PREFIX) and (
+        len(path) == len(CONTROL_PREFIX) or path[len(CONTROL_PREFIX)] == "/")
+
+
+class _HttpDate:
+    """The ``Date`` header for an instant, formatted once per second of the mock's clock."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second: datetime | None = None
+        self._text = ""
+
+    def __call__(self, instant: datetime) -> str:
+        second = instant.replace(microsecond=0)
+        if second != self._second:
+            # (a racing thread may format the same second twice; both results are equal)
+            self._text, self._second = format_datetime(second, usegmt=True), second
+        return self._text
+
+
+class Pipeline:
+    """The steps around a mock's handlers (see the module's docstring)."""
+
+    def __init__(self, mock: KontextMock, app: Flask, spec: Spec, control_spec: Spec,
+                 bodies: dict[str, Body]) -> None:
+        self.mock = mock
+        #: the Flask app's own WSGI callable: routing, validation, handlers, error answers
+        self.flask = app.wsgi_app
+        self.lane = ExpressLane(app, mock, spec, bodies)
+        self.spec = spec
+        #: the state file, when the served mock keeps one
+        self.durable: Durable | None = None
+        self._date = _HttpDate()
+        self._endpoints = [(op.method, re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path))),
+                            op.operation_id) for s in (spec, control_spec) for op in s]
+        self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        #: the steps, in order (tests read them; a new step is added here, once)
+        self.before: tuple[Step, ...] = (
+            self._identify, self._header_limit, self._host, self._origin, self._rate_limit,
+            self._fault,
+        )
+        self.after: tuple[AfterStep, ...] = (
+            self._cors_headers, self._stamp, self._strict, self._journal, self._durable,
+        )
+
+    # -- the drivers' calls ------------------------------------------------------------------
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The largest body this request may carry (413 above it)."""
+        return CONTROL_MAX_BODY_BYTES if is_control(path) else self.mock.config.max_body_bytes
+
+    def refusal(self, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> Answer:
+        """An answer for a request refused before it was read whole (by the server, or the
+        in-process front for a body over the limit): the API's error shape, stamped."""
+        answer = error_answer(status, code, message, headers)
+        return self._stamp(Exchange("GET", "", b"", []), answer)
+
+    def admit(self, exchange: Exchange) -> Answer | None:
+        """The steps before the handler; a refusal (finished), or None to go on. Never waits."""
+        for step in self.before:
+            answer = step(exchange)
+            if answer is not None:
+                return self.finish(exchange, answer)
+        return None
+
+    def quick(self, exchange: Exchange) -> Answer | None:
+        """After :meth:`admit`: the lane's answer now, when nothing has to wait for it (no
+        fault delay, no lifecycle step due, the store free); else None."""
+        if exchange.delay or exchange.then is not None or self._tick_due():
+            return None
+        lock = self.mock.store.lock
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            answer = self.lane.answer(exchange)
+        finally:
+            lock.release()
+        if answer is None:
+            return None
+        exchange.handled = True
+        return self.finish(exchange, answer)
+
+    def after_delay(self, exchange: Exchange) -> Answer | None:
+        """What a fault rule asked for once its latency passed: a drop or an error answer."""
+        then = exchange.then
+        if then is None:
+            return None
+        if then == _DROPPED:
+            return self.finish(exchange, Answer(0, [], drop=True, outcome="dropped"))
+        assert isinstance(then, Answer)
+        return self.finish(exchange, then)
+
+    def respond(self, exchange: Exchange, streams: str) -> Answer:
+        """The handler and the steps after it; may wait (a worker thread, or in-process).
+
+        ``streams`` says how an event stream is answered: ``"async"`` for the server's
+        loop, ``"sync"`` as a generator for an in-process client.
+        """
+        if exchange.client_gone:
+            return self.finish(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+        if self._tick_due():
+            self.mock.tick()
+        answer = self.lane.answer(exchange)
+        if answer is None:
+            answer = self._flask_answer(exchange, streams)
+        exchange.handled = True
+        return self.finish(exchange, answer)
+
+    def finish(self, exchange: Exchange, answer: Answer) -> Answer:
+        """The steps after the handler, on every answer."""
+        for step in self.after:
+            answer = step(exchange, answer)
+        return answer
+
+    def abandoned(self, exchange: Exchange) -> None:
+        """A request whose client left before it was run: journaled as abandoned."""
+        if not exchange.request_id:
+            self._identify(exchange)
+        self._journal(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+
+    # -- the handler -------------------------------------------------------------------------
+
+    def _flask_answer(self, exchange: Exchange, streams: str) -> Answer:
+        environ = environ_for(exchange)
+        environ["kontext.client_gone"] = lambda: exchange.client_gone
+        environ["kontext.streams"] = streams
+        answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
+        plan = environ.get("kontext.stream")
+        if plan is not None and streams == "async":
+            answer.stream = functools.partial(async_event_stream, self.mock, plan)
+        return answer
+
+    def _tick_due(self) -> bool:
+        """True when lifecycle steps of a running clock may be due (played at most once a
+        second, before the handler)."""
+        mock = self.mock
+        if not mock.lifecycles.scripts or mock.clock.frozen:
+            return False
+        horizon = mock.lifecycles.horizon
+        return horizon is None or mock.clock.now() - horizon >= _TICK_EVERY
+
+    # -- the steps before the handler --------------------------------------------------------
+
+    def _identify(self, exchange: Exchange) -> None:
+        exchange.request_id = request_id_for(exchange.header("x-request-id"))
+        exchange.started = time.perf_counter()
+        exchange.now = self.mock.now()
+        exchange.control = is_control(exchange.path)
+
+    def _header_limit(self, exchange: Exchange) -> Answer | None:
+        limit = self.mock.config.max_header_bytes
+        if exchange.header_bytes > limit:
+            return error_answer(431, "request_header_fields_too_large",
+                                f"the request's header fields are larger than {limit} bytes")
+        return None
+
+    def _host(self, exchange: Exchange) -> Answer | None:
+        config = self.mock.config
+        reason = host_refusal(exchange.header("host"), control=exchange.control,
+                              bound_to=config.host, open_control=config.admin_token is None,
+                              allowed=config.allowed_hosts)
+        return None if reason is None else error_answer(421, "host_refused", reason)
+
+    def _origin(self, exchange: Exchange) -> Answer | None:
+        origin = exchange.header("origin")
+        if origin is None:
+            return None
+        if exchange.control:
+            reason = control_origin_refusal(origin)
+            return None if reason is None else error_answer(403, "cross_origin_refused", reason)
+        if exchange.method == "OPTIONS" and exchange.header("access-control-request-method"):
+            headers = preflight_headers(origin, exchange.header("access-control-request-headers"),
+                                        self._cors_origins())
+            if headers is not None:
+                return Answer(204, headers)
+        return None
+
+    def _rate_limit(self, exchange: Exchange) -> Answer | None:
+        limiter = self.mock.limiter
+        if exchange.control or limiter.per_minute is None:
+            return None
+        auth = exchange.header("authorization")
+        credential = auth.strip() if auth else f"address:{(exchange.client or ('',))[0]}"
+        wait = limiter.hit(credential, exchange.now or self.mock.now())
+        if wait is None:
+            return None
+        return ApiError(
+            429, "rate_limited",
+            f"more than {limiter.per_minute} requests a minute with this credential; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        ).to_answer()
+
+    def _fault(self, exchange: Exchange) -> Answer | None:
+        faults = self.mock.faults
+        if exchange.control or not faults.rules:
+            return None
+        decision = faults.decide(exchange.method, exchange.path)
+        if decision is None:
+            return None
+        exchange.fault = decision.fault_id
+        exchange.delay = decision.delay
+        if decision.drop:
+            exchange.then = _DROPPED
+        elif decision.status is not None:
+            answer = fault_error(decision.status, decision.fault_id,
+                                 self._endpoint(exchange)).to_answer()
+            answer.injected = True
+            exchange.then = answer
+        return None
+
+    # -- the steps after the handler ---------------------------------------------------------
+
+    def _strict(self, exchange: Exchange, answer: Answer) -> Answer:
+        op = exchange.operation
+        if (not self.mock.config.strict or op is None or answer.injected or answer.drop
+                or answer.stream is not None or answer.chunks is not None):
+            return answer
+        content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
+        if not content_type.startswith("application/json"):
+            return answer
+        try:
+            self.spec.check_response(op, answer.status, _Names(answer.headers),
+                                     orjson.loads(answer.body) if answer.body else None)
+        except (ResponseMismatch, orjson.JSONDecodeError) as exc:
+            log.error("response does not match the spec: %s", exc)
+            return self._stamp(exchange, error_answer(500, "internal_error", f"strict mode: {exc}"))
+        return answer
+
+    def _cors_headers(self, exchange: Exchange, answer: Answer) -> Answer:
+        if exchange.control or any(k == "Access-Control-Allow-Origin" for k, _ in answer.headers):
+            return answer
+        extra = cors_headers(exchange.header("origin"), self._cors_origins())
+        if extra:
+            answer.headers = [*answer.headers, *extra]
+        return answer
+
+    def _stamp(self, exchange: Exchange, answer: Answer) -> Answer:
+        # The Date header tells the mock's time, so a client (or the contract kit) judges
+        # expiry against the same clock the mock does.
+        # (no handler sets these two: they are this step's alone)
+        answer.headers.append(("x-request-id", exchange.request_id or request_id_for(None)))
+        answer.headers.append(("Date", self._date(exchange.now or self.mock.now())))
+        return answer
+
+    def _journal(self, exchange: Exchange, answer: Answer) -> Answer:
+        journal = self.mock.journal
+        if exchange.control or not journal.enabled or not exchange.started:
+            return answer
+        answered = answer.outcome == "answered"
+        journal.record(Recorded(
+            method=exchange.method,
+            path=exchange.path,
+            query=exchange.query,
+            headers=tuple(exchange.headers),
+            body=exchange.body or None,
+            content_type=exchange.header("content-type") or "",
+            status=answer.status if answered else None,
+            duration_ms=(time.perf_counter() - exchange.started) * 1000,
+            request_id=exchange.request_id,
+            time=exchange.now or self.mock.now(),
+            fault=exchange.fault,
+            outcome=answer.outcome,
+        ))
+        return answer
+
+    def _durable(self, exchange: Exchange, answer: Answer) -> Answer:
+        durable = self.durable
+        if durable is not None and exchange.handled and exchange.method in CHANGING_METHODS:
+            durable.commit()
+        return answer
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _cors_origins(self) -> tuple[str, ...]:
+        configured = self.mock.config.cors_origins
+        cached_for, checked = self._cors
+        if cached_for != configured:
+            checked = tuple(check_origin(o) for o in configured)
+            self._cors = (configured, checked)
+        return checked
+
+    def _endpoint(self, exchange: Exchange) -> str | None:
+        for method, pattern, operation_id in self._endpoints:
+            if method == exchange.method and pattern.fullmatch(exchange.path):
+                return operation_id
+        return None
+
+
+class _Names:
+    """Header pairs as the spec's response check reads them (``keys()``)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def keys(self) -> list[str]:
+        return [k for k, _ in self._pairs]
+
+
+def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
+    def closing() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            close()
+
+    return Answer(200, [], chunks=closing())
+
+
+# -- the drivers ---------------------------------------------------------------------------------
+
+
+class ServedMock:
+    """The mock as an :class:`~mock_server.httpserver.HttpApplication` of the HTTP server."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
+        """Remember the loop and the workers; play lifecycles for event streams."""
+        self._loop, self._workers = loop, workers
+        self._ticker = loop.create_task(self._tick_for_streams())
+
+    def stop(self) -> None:
+        """Stop playing lifecycles for streams."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The pipeline's."""
+        return self.pipeline.body_limit(method, path)
+
+    def refusal(self, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> Answer:
+        """The pipeline's."""
+        return self.pipeline.refusal(status, code, message, headers)
+
+    def quick(self, exchange: Exchange) -> Answer | None:
+        """The steps before the handler, then the lane if it can answer now."""
+        answer = self.pipeline.admit(exchange)
+        return answer if answer is not None else self.pipeline.quick(exchange)
+
+    async def respond(self, exchange: Exchange) -> Answer:
+        """A fault's latency (on the loop), then the handler in a worker thread."""
+        if exchange.delay:
+            await asyncio.sleep(exchange.delay)
+        answer = self.pipeline.after_delay(exchange)
+        if answer is not None:
+            return answer
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._workers, self.pipeline.respond, exchange,
+                                                "async")
+
+    def gone(self, exchange: Exchange) -> None:
+        """A request read but never run: journaled as abandoned."""
+        self.pipeline.abandoned(exchange)
+
+    async def _tick_for_streams(self) -> None:
+        # Lifecycles of a running clock play as requests come; while streams are open they
+        # also play once a second without one, so the streams see them in time.
+        mock = self.pipeline.mock
+        assert self._loop is not None
+        while True:
+            await asyncio.sleep(_TICK_EVERY.total_seconds())
+            if mock.events.streams_open and mock.lifecycles.scripts and not mock.clock.frozen:
+                with contextlib.suppress(Exception):
+                    await self._loop.run_in_executor(self._workers, mock.tick)
+
+
+class InProcessFront:
+    """The mock as a WSGI app (``mock.app``'s callable): the same pipeline, in the caller's
+    thread, for in-process clients (Flask's test client, the pytest plugin's transports)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        """Answer one WSGI request."""
+        pipeline = self.pipeline
+        method, path = str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", ""))
+        limit = pipeline.body_limit(method, path)
+        exchange, too_large = read_exchange(environ, limit)
+        answer: Answer | None
+        if too_large:
+            answer = pipeline.refusal(413, "payload_too_large",
+                                      f"the request body is over {limit} bytes, the most this"
+                                      " route takes")
+        else:
+            answer = pipeline.admit(exchange)
+            if answer is None:
+                if exchange.delay:
+                    time.sleep(exchange.delay)
+                answer = pipeline.after_delay(exchange)
+            if answer is None:
+                answer = pipeline.respond(exchange, "sync")
+        if answer.drop:
+            # No socket to close: the caller sees the dropped connection as this error.
+            raise ConnectionDroppedError(f"dropped by the mock's fault rule {exchange.fault}")
+        start_response(_status_line(answer.status), answer.headers)
+        if answer.chunks is not None:
+            return answer.chunks
+        return [answer.body] if method != "HEAD" else []
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+

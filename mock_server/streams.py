@@ -1,0 +1,194 @@
+"""Server-sent events: the event bus as a ``text/event-stream``.
+
+A stream subscribes first, then replays recorded events after ``since`` (so a client
+that reconnects with ``Last-Event-ID`` misses nothing), then sends live events as they
+are published, and a keep-alive comment every ``keepalive`` seconds. It ends after
+``limit`` events or ``timeout`` seconds when given, when its subscription is closed, and
+when its client leaves.
+
+Served by the mock's HTTP server, a stream is a coroutine on the server's event loop
+(:func:`async_event_stream`): it holds no thread, and it ends as soon as the connection
+closes. In-process clients get the same chunks from a generator
+(:func:`event_stream`). At most ``MockConfig.max_event_streams`` streams are open at once;
+past that a stream is refused ``503`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from .events import Event, StreamsFullError
+
+if TYPE_CHECKING:
+    from .mock import KontextMock
+
+__all__ = ["StreamPlan", "async_event_stream", "encode", "event_stream"]
+
+_TICK = 1.0
+_OPENING = b"retry: 1000\n: subscribed\n\n"
+_KEEPALIVE = b": keep-alive\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What a client asked of its stream."""
+
+    types: frozenset[str] | None = None
+    since: int | None = None
+    limit: int | None = None
+    timeout: float | None = None
+    keepalive: float = 15.0
+
+    def bounded(self, mock: KontextMock) -> StreamPlan:
+        """The plan with the mock's ``event_stream_max`` applied to its timeout."""
+        cap = mock.config.event_stream_max
+        if cap is None:
+            return self
+        seconds = cap.total_seconds()
+        timeout = min(self.timeout or seconds, seconds)
+        return StreamPlan(self.types, self.since, self.limit, timeout, self.keepalive)
+
+
+def encode(event: Event) -> bytes:
+    """One event in the event-stream format."""
+    data = orjson.dumps(event.to_dict())
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), data)
+
+
+class _Sender:
+    """The part both kinds of stream share: history first, then live events, no repeats,
+    and the count towards ``limit``."""
+
+    def __init__(self, mock: KontextMock, plan: StreamPlan) -> None:
+        self.mock = mock
+        self.plan = plan
+        self.sent = 0
+        self.last_id = plan.since or 0
+
+    def history(self) -> list[Event]:
+        if self.plan.since is None:
+            return []
+        return self.mock.events.since(self.plan.since, self.plan.types)
+
+    def take(self, event: Event) -> bytes | None:
+        """The chunk for ``event`` (None: already sent from the history)."""
+        if event.id <= self.last_id:
+            return None
+        self.last_id = event.id
+        self.sent += 1
+        return encode(event)
+
+    @property
+    def done(self) -> bool:
+        return self.plan.limit is not None and self.sent >= self.plan.limit
+
+
+def event_stream(mock: KontextMock, plan: StreamPlan,
+                 gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
+    """The stream's chunks for a thread that may block (in-process clients, other servers);
+    it also ends once ``gone()`` says the client left (looked at every second)."""
+    plan = plan.bounded(mock)
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
+    subscription = mock.events.subscribe(plan.types, stream=True, cap=mock.config.max_event_streams)
+    sender = _Sender(mock, plan)
+    try:
+        yield _OPENING
+        for event in sender.history():
+            chunk = sender.take(event)
+            if chunk:
+                yield chunk
+            if sender.done:
+                return
+        quiet_since = time.monotonic()
+        while True:
+            wait = _TICK
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return
+            live = subscription.get(timeout=wait)
+            if live is None:
+                if subscription.closed or (gone is not None and gone()):
+                    return
+                if not mock.clock.frozen:
+                    mock.tick()
+                if time.monotonic() - quiet_since >= plan.keepalive:
+                    quiet_since = time.monotonic()
+                    yield _KEEPALIVE
+                continue
+            chunk = sender.take(live)
+            if chunk is None:
+                continue
+            quiet_since = time.monotonic()
+            yield chunk
+            if sender.done:
+                return
+    finally:
+        subscription.close()
+
+
+async def async_event_stream(mock: KontextMock, plan: StreamPlan) -> AsyncIterator[bytes]:
+    """The stream's chunks on an event loop: it waits for events without a thread (the
+    publishing thread wakes it through the loop)."""
+    plan = plan.bounded(mock)
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def notify() -> None:  # called from the publishing thread
+        loop.call_soon_threadsafe(woken.set)
+
+    try:
+        subscription = mock.events.subscribe(
+            plan.types, stream=True, cap=mock.config.max_event_streams, notify=notify)
+    except StreamsFullError:
+        return  # lost a race for the last place after the handler's check: the client retries
+    deadline = None if plan.timeout is None else loop.time() + plan.timeout
+    sender = _Sender(mock, plan)
+    try:
+        yield _OPENING
+        for event in sender.history():
+            chunk = sender.take(event)
+            if chunk:
+                yield chunk
+            if sender.done:
+                return
+        quiet_since = loop.time()
+        while True:
+            live = subscription.get_nowait()
+            if live is None:
+                if subscription.closed:
+                    return
+                woken.clear()
+                subscription.waiting = True
+                live = subscription.get_nowait()  # published between the look and the wait
+                if live is None:
+                    if subscription.closed:
+                        return
+                    wait = plan.keepalive - (loop.time() - quiet_since)
+                    if deadline is not None:
+                        wait = min(wait, deadline - loop.time())
+                    try:
+                        await asyncio.wait_for(woken.wait(), max(wait, 0))
+                    except TimeoutError:
+                        if deadline is not None and loop.time() >= deadline:
+                            return
+                        if loop.time() - quiet_since >= plan.keepalive:
+                            quiet_since = loop.time()
+                            yield _KEEPALIVE
+                    continue
+            subscription.waiting = False
+            chunk = sender.take(live)
+            if chunk is None:
+                continue
+            quiet_since = loop.time()
+            yield chunk
+            if sender.done:
+                return
+    finally:
+        subscription.close()

@@ -1,0 +1,251 @@
+"""WSGI at the edges of the HTTP layer.
+
+An :class:`~mock_server.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
+answer an :class:`~mock_server.exchange.Answer`, wherever a WSGI app is called: the
+mock's Flask path, and any other WSGI app the server is asked to serve
+(:class:`WsgiApplication`, e.g. a test's middleware around the mock, or the benchmark's
+bare Flask app). The other way round, :func:`read_exchange` reads a request that arrived
+as WSGI (an in-process client) into an Exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from typing import Any
+
+from .exchange import Answer, Exchange, error_answer
+from .requestids import new_request_id
+
+__all__ = [
+    "WsgiApp",
+    "WsgiApplication",
+    "call_wsgi",
+    "environ_for",
+    "read_exchange",
+]
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Header names and values that could split a response (a broken app's, never ours).
+_BAD_HEADER = re.compile(r"[\r\n\x00]")
+_STREAM_TYPES = ("text/event-stream",)
+
+
+def environ_for(exchange: Exchange) -> dict[str, Any]:
+    """The WSGI environ of ``exchange`` (PEP 3333; the body whole in ``wsgi.input``)."""
+    client = exchange.client
+    body = exchange.body
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": exchange.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": exchange.path,
+        "QUERY_STRING": exchange.query.decode("latin-1"),
+        "RAW_URI": exchange.target,
+        "REQUEST_URI": exchange.target,
+        "SERVER_NAME": exchange.server[0],
+        "SERVER_PORT": str(exchange.server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{exchange.http_version}",
+        "REMOTE_ADDR": client[0] if client else "",
+        "REMOTE_PORT": str(client[1]) if client else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "kontext.exchange": exchange,
+    }
+    for name, value in exchange.headers:
+        if "_" in name:
+            # "X_Token" could pose as "X-Token" once both are HTTP_X_TOKEN (waitress and
+            # nginx drop such names too); the journal still shows them as sent.
+            continue
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ.setdefault(key, value)
+            continue
+        if key == "TRANSFER_ENCODING":
+            continue  # the body arrives whole (chunks decoded); its length is set below
+        key = "HTTP_" + key
+        previous = environ.get(key)
+        environ[key] = value if previous is None else f"{previous},{value}"
+    if body or "CONTENT_LENGTH" in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ
+
+
+def read_exchange(environ: dict[str, Any], max_body: int) -> tuple[Exchange, bool]:
+    """An Exchange of a request that arrived as WSGI (an in-process client), and whether
+    its body is over ``max_body`` bytes (then it is not read: at most one byte more)."""
+    headers: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-").title(), value))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers.append((key.replace("_", "-").title(), value))
+    body, too_large = _read_body(environ, max_body)
+    address = environ.get("REMOTE_ADDR")
+    client = (str(address), int(environ.get("REMOTE_PORT") or 0)) if address else None
+    query = environ.get("QUERY_STRING", "")
+    path = environ.get("PATH_INFO", "") or "/"
+    exchange = Exchange(
+        method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
+        path=path,
+        query=query.encode("latin-1"),
+        headers=headers,
+        body=body,
+        client=client,
+        server=(str(environ.get("SERVER_NAME", "localhost")), int(environ.get("SERVER_PORT") or 80)),
+        http_version=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).partition("/")[2] or "1.1",
+        target=environ.get("RAW_URI") or (f"{path}?{query}" if query else path),
+    )
+    return exchange, too_large
+
+
+def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b"", False
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        try:
+            size = int(length)
+        except ValueError:
+            size = -1
+        if size > max_body:
+            return b"", True
+        if size >= 0:
+            return (bytes(stream.read(size)) if size else b""), False
+    if environ.get("wsgi.input_terminated") or "chunked" in environ.get(
+            "HTTP_TRANSFER_ENCODING", "").lower():
+        data = stream.read(max_body + 1)
+        if len(data) > max_body:
+            return b"", True
+        return bytes(data), False
+    return b"", False
+
+
+def call_wsgi(app: WsgiApp, environ: dict[str, Any],
+              stream: Callable[[Iterator[bytes], Callable[[], None]], Answer] | None = None
+              ) -> Answer:
+    """Call a WSGI app; its answer, with the body read whole, or (an event stream, when
+    ``stream`` is given) handed to ``stream`` to be read as it comes."""
+    started: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None
+                       ) -> Callable[[bytes], None]:
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return written.append
+
+    result = app(environ, start_response)
+    close = getattr(result, "close", None)
+    try:
+        iterator = iter(result)
+        first = next(iterator, None)  # a WSGI app may call start_response lazily
+        if not started:
+            raise RuntimeError("the WSGI app did not call start_response")
+        status_text, headers = started
+        status = int(str(status_text)[:3])
+        pairs = [(str(k), str(v)) for k, v in headers]
+        for name, value in pairs:
+            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
+                raise ValueError(f"the WSGI app sent a header that would split the response: {name!r}")
+        content_type = next((v for k, v in pairs if k.lower() == "content-type"), "")
+        if stream is not None and content_type.startswith(_STREAM_TYPES):
+            chunks = iter(([first] if first else []) + written)
+            rest = _chain(chunks, iterator)
+            answer = stream(rest, close or (lambda: None))
+            close = None  # the stream closes it when it ends
+            answer.status, answer.headers = status, pairs
+            return answer
+        body = b"".join(written)
+        if first:
+            body += first + b"".join(iterator)
+        return Answer(status, pairs, body)
+    finally:
+        if close is not None:
+            close()
+
+
+def _chain(first: Iterator[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from first
+    yield from rest
+
+
+class WsgiApplication:
+    """Any WSGI app, served by :class:`~mock_server.httpserver.HttpServer` from its worker
+    threads. A request whose client left before a worker took it is not run."""
+
+    def __init__(self, app: WsgiApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: ThreadPoolExecutor | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
+        """Remember the server's loop and workers."""
+        self._loop, self._workers = loop, workers
+
+    def body_limit(self, method: str, path: str) -> int:
+        """The same limit for every path."""
+        return self.max_body_bytes
+
+    def refusal(self, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> Answer:
+        """The API's error shape, with a request id and the system's ``Date``."""
+        answer = error_answer(status, code, message, headers)
+        answer.headers += [("x-request-id", new_request_id()),
+                           ("Date", formatdate(time.time(), usegmt=True))]
+        return answer
+
+    def quick(self, exchange: Exchange) -> Answer | None:
+        """Nothing is answered on the loop: every request goes to a worker."""
+        return None
+
+    async def respond(self, exchange: Exchange) -> Answer:
+        """Call the app from a worker thread."""
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._workers, self._call, exchange)
+
+    def gone(self, exchange: Exchange) -> None:
+        """Nothing to record."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+    def _call(self, exchange: Exchange) -> Answer:
+        if exchange.client_gone:
+            return Answer(499, [], drop=True, outcome="abandoned")
+        environ = environ_for(exchange)
+        environ["kontext.client_gone"] = lambda: exchange.client_gone
+        return call_wsgi(self.app, environ, self._stream)
+
+    def _stream(self, chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
+        loop, workers = self._loop, self._workers
+        assert loop is not None
+
+        async def pull() -> AsyncIterator[bytes]:
+            # Each chunk is read by a worker: a WSGI stream blocks while it waits.
+            try:
+                while True:
+                    chunk = await loop.run_in_executor(workers, next, chunks, None)
+                    if chunk is None:
+                        return
+                    yield chunk
+            finally:
+                with contextlib.suppress(Exception):
+                    await loop.run_in_executor(workers, close)
+
+        return Answer(200, [], stream=pull)
