@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 
 __all__ = ["EDGE_ERRORS", "Answer", "Exchange", "Stream", "error_answer", "json_answer"]
 
-#: The refusals of the HTTP layer itself (the server, or the request pipeline before any
-#: route runs), by error code: status and when. No route's spec lists them; every one is
-#: the API's error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
+#: The mock's own refusals that no route's spec lists, by error code: status and when.
+#: Most come from its HTTP layer (the server, or the request pipeline before any route);
+#: the session cap from any route that would make a session. Every one is the API's
+#: error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
 EDGE_ERRORS: dict[str, tuple[int, str]] = {
     "malformed_request": (400, "not HTTP/1.1 (the connection is closed)"),
     "cross_origin_refused": (403, "a web page's request to the control plane"),
     "request_timeout": (408, "a request head or body not received in time"),
     "payload_too_large": (413, "a body over the route's limit"),
+    "too_many_sessions": (409, "a new session past MockConfig.max_sessions"),
     "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
     "request_header_fields_too_large": (431, "header fields over the limits"),
     "too_many_connections": (503, "every connection busy at the connection cap"),

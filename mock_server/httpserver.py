@@ -126,7 +126,9 @@ class HttpServer:
         self.limits = limits or ServerLimits()
         self.threads = threads
         self.connections: set[_Connection] = set()
-        #: how many connections went away while a request of theirs waited (tests read it)
+        #: requests read whole, and connections that went away while one of theirs waited
+        #: for its answer (tests and the benchmark read them)
+        self.requests_read = 0
         self.abandoned = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: ThreadPoolExecutor | None = None
@@ -236,6 +238,7 @@ class _Connection(asyncio.Protocol):
         self._queue: deque[tuple[Exchange, bool, Answer | None]] = deque()
         self._current: Exchange | None = None
         self._task: asyncio.Task[None] | None = None
+        self._streaming = False
         self._refused = False
         self._paused_reading = False
         self._paused_writing = False
@@ -300,7 +303,9 @@ class _Connection(asyncio.Protocol):
             if refusal is None:
                 exchange.client_gone = True
                 self.server.app.gone(exchange)
-        if self._task is not None and not self._task.done():
+        # A stream ends now. A request waiting for a worker is not cancelled: the worker
+        # sees ``client_gone``, does not run it, and the application records it as abandoned.
+        if self._streaming and self._task is not None and not self._task.done():
             self._task.cancel()
         if self._drained is not None:
             self._drained.set()
@@ -378,6 +383,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         """A whole request: answer it now, or queue it behind the one being answered."""
         self._reading = False
+        self.server.requests_read += 1
         parser = self.parser
         url = self._url
         query = b""
@@ -442,7 +448,13 @@ class _Connection(asyncio.Protocol):
         self._send(exchange, answer, keep_alive)
         if answer.stream is not None and not answer.drop:
             chunked = exchange.http_version == "1.1"
-            await self._pump(answer.stream(), chunked)
+            self._streaming = True
+            try:
+                await self._pump(answer.stream(), chunked)
+            except asyncio.CancelledError:
+                return  # the client left
+            finally:
+                self._streaming = False
             keep_alive = keep_alive and chunked
         self._done(keep_alive and not answer.drop)
 

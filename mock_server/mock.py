@@ -30,6 +30,7 @@ from .errors import (
     OAuthError,
     UnauthorizedError,
     UnprocessableError,
+    ValidationError,
 )
 from .events import EventBus
 from .fakedata import SessionFaker, generate
@@ -54,6 +55,7 @@ from .records import (
     RecordError,
     build_session,
     check_instant,
+    checked_client_info,
     client_record,
     scopes_of,
     update_session,
@@ -450,11 +452,19 @@ class KontextMock:
         user_agent: str | None = None,
         client_info: dict[str, Any] | None = None,
     ) -> Session:
-        """An agent connects: a new connected session, active now."""
+        """An agent connects: a new connected session, active now. 400 when ``client_info``
+        nests too deep to be stored; 409 when the mock holds ``max_sessions`` sessions."""
+        if client_info is not None:
+            try:
+                client_info = checked_client_info(client_info)
+            except RecordError as exc:
+                raise ValidationError([{"location": "body", "field": "clientInfo",
+                                        "message": exc.message}]) from None
         with self.store.lock:
             app = self.store.applications.get(application_id)
             if app is None:
                 raise NotFoundError(f"application {application_id} not found")
+            self._room_for_a_session()
             now = self.clock.now()
             name_base = (client_info or {}).get("name") or "mcp-client"
             session = Session(
@@ -512,6 +522,14 @@ class KontextMock:
             return session
 
     # -- internals -------------------------------------------------------------------------
+
+    def _room_for_a_session(self) -> None:
+        """409 when the mock holds as many sessions as it may (a state it could not reload)."""
+        cap = self.config.max_sessions
+        if len(self.store.sessions) >= cap:
+            raise ApiError(409, "too_many_sessions",
+                           f"the mock holds {cap} sessions, the most it keeps (max_sessions);"
+                           " reset it or load a smaller scenario before adding more")
 
     def _disconnect(self, session: Session, now: datetime, reason: str) -> None:
         session.status = DISCONNECTED
@@ -634,6 +652,7 @@ class KontextMock:
             seed = self.config.seed * 1_000_003 + self._sessions_made
             self._faker.rng.seed(seed)
             self._faker.fake.seed_instance(seed)
+            self._room_for_a_session()
             session = self._record(lambda: build_session(self._faker, app, state, fields, now))
             if session.id in self.store.sessions:
                 raise ConflictError(f"session {session.id} already exists")

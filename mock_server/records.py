@@ -17,9 +17,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from .auth import KNOWN_SCOPES
 from .durations import DurationError, format_instant, parse_duration, parse_instant
 from .fakedata import DERIVED_STATES, SessionFaker
+from .limits import JsonDepthError, json_depth
 from .model import (
     CONNECTED,
     DISCONNECTED,
@@ -31,11 +34,13 @@ from .model import (
 )
 
 __all__ = [
+    "MAX_STORED_DEPTH",
     "SESSION_FIELDS",
     "RecordError",
     "application_record",
     "build_session",
     "check_session",
+    "checked_client_info",
     "client_from_record",
     "client_record",
     "parse_time",
@@ -44,6 +49,10 @@ __all__ = [
     "token_record",
     "update_session",
 ]
+
+#: how deep a free-form value kept with a session (``clientInfo``) may nest: every document
+#: that holds it stays far inside the 64 levels a JSON body may have (limits.MAX_JSON_DEPTH)
+MAX_STORED_DEPTH = 16
 
 # camelCase field -> Session attribute
 SESSION_FIELDS: dict[str, str] = {
@@ -110,6 +119,20 @@ def parse_time(value: Any, now: datetime, field: str | None = None) -> datetime 
     return check_instant(instant.replace(microsecond=instant.microsecond // 1000 * 1000), field)
 
 
+def checked_client_info(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``clientInfo`` as stored: JSON that nests at most :data:`MAX_STORED_DEPTH` levels, so
+    that every document holding it (an answer, a state export, the state file) is JSON the
+    mock itself reads back. RecordError otherwise."""
+    try:
+        json_depth(value, MAX_STORED_DEPTH)
+        orjson.dumps(value)
+    except JsonDepthError:
+        raise RecordError("clientInfo", f"nests deeper than {MAX_STORED_DEPTH} levels") from None
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise RecordError("clientInfo", f"is not JSON data: {exc}") from None
+    return dict(value)
+
+
 def _check_fields(fields: Mapping[str, Any], allowed: Mapping[str, str]) -> None:
     unknown = sorted(set(fields) - set(allowed))
     if unknown:
@@ -130,7 +153,7 @@ def _set(session: Session, fields: Mapping[str, Any], now: datetime) -> None:
         elif name == "clientInfo" and value is not None:
             if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
                 raise RecordError(name, "must be an object with a name (MCP clientInfo)")
-            value = dict(value)
+            value = checked_client_info(value)
         elif name == "name" and (not isinstance(value, str) or not value):
             raise RecordError(name, "must be a non-empty string")
         elif value is not None and not isinstance(value, str):
