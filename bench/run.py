@@ -13,7 +13,8 @@ Prism 5 through npm into bench/.work/), then, in one run on this machine:
 * resident memory with 1,000 and 100,000 sessions;
 * list latency of a 100-session application while the store holds 100, 10,000 and
   100,000 sessions in other applications;
-* any ``bench/plugin_*.py`` (the pytest plugin's cost), whose Markdown output is included.
+* any ``bench/plugin_*.py`` (the pytest plugin's cost) and ``bench/serving_*.py`` (event
+  streams, hostile clients, durable writes), whose Markdown output is included.
 
 Prints a table and writes bench/RESULTS.md (with bench/ANALYSIS.md appended).
 Not part of the test suite: nothing here runs in CI.
@@ -362,10 +363,13 @@ def scaling(opts: Options) -> list[tuple[int, Figures]]:
     return rows
 
 
+SECTIONS = {"plugin_": "The pytest plugin's cost", "serving_": "The serving layer's edges"}
+
+
 def plugin_sections() -> list[tuple[str, str]]:
-    """Markdown from every bench/plugin_*.py (the plugin's own cost benchmarks)."""
+    """Markdown from every bench/plugin_*.py and bench/serving_*.py."""
     out = []
-    for script in sorted(HERE.glob("plugin_*.py")):
+    for script in sorted(p for prefix in SECTIONS for p in HERE.glob(f"{prefix}*.py")):
         print(f"bench: {script.name} ...", flush=True)
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                               cwd=HERE.parent, check=False)
@@ -381,7 +385,8 @@ def plugin_sections() -> list[tuple[str, str]]:
 def versions(engine: str) -> dict[str, str]:
     """Versions of everything measured."""
     out = {"python": platform.python_version()}
-    for dist in ("flask", "werkzeug", "waitress", "orjson", "jsonschema", "kontext-mock"):
+    for dist in ("flask", "werkzeug", "httptools", "uvloop", "orjson", "jsonschema",
+                 "kontext-mock"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -485,12 +490,13 @@ def render(opts: Options, command: str, table: dict[str, dict[str, Cell]],
              " (revoke-all: one pass over"
              f" {opts.revoke_apps} freshly seeded applications per run); runs interleaved"
              " across targets; figures are medians of the runs.",
-             f"- **mock:** `kontext-mock serve {' '.join(MOCK_ARGS)}` (waitress, 8 threads,"
-             " running clock; get-session and lists through the express lane, the rest"
-             " through Flask); the dev application holds 150 sessions; lists use"
-             " `status=all`.",
+             f"- **mock:** `kontext-mock serve {' '.join(MOCK_ARGS)}` (its own HTTP server:"
+             " one event loop and 8 worker threads; running clock; get-session and lists"
+             " answered by the express lane on the loop, the rest by Flask in a worker);"
+             " the dev application holds 150 sessions; lists use `status=all`.",
              "- **ceiling:** bench/ceiling.py, the same requests answered by a bare Flask app"
-             " with the mock's own bodies, on the same server with the same threads.",
+             " with the mock's own bodies, on the same server with the same threads (every"
+             " request in a worker: the server runs any WSGI app that way).",
              f"- **Prism:** `prism mock [-d] -v {opts.prism_verbosity} openapi.yaml`.", "",
              "## Targets", "", "| target | achieved | met |", "|---|---|---|"]
     for c in found:
@@ -538,7 +544,10 @@ def render(opts: Options, command: str, table: dict[str, dict[str, Cell]],
             lines.append(f"| {others:,} | {f.p50_ms:.3f} | {f.p99_ms:.3f} | {f.rps:,.0f} |")
             term.append(f"list by store size {others:>7,}: p50 {f.p50_ms:.3f} ms")
     for name, text in plugins:
-        lines += ["", f"## The pytest plugin's cost (`bench/{name}`)", "", "```", text, "```"]
+        title = next(t for prefix, t in SECTIONS.items() if name.startswith(prefix))
+        fenced = name.startswith("plugin_")  # the plugin's scripts print a plain table
+        lines += ["", f"## {title} (`bench/{name}`)", "",
+                  *(["```", text, "```"] if fenced else [text])]
         term += ["", text]
     analysis = HERE / "ANALYSIS.md"
     if analysis.exists():

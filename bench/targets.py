@@ -72,7 +72,7 @@ class Running:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process (and its children) so far."""
-        return sum(_cpu(pid) for pid in [self.process.pid, *_children(self.process.pid)])
+        return tree_cpu_seconds(self.process.pid)
 
     def rss_mb(self) -> float:
         """Resident memory of the process (and its children), in MiB."""
@@ -145,6 +145,11 @@ def prism_cmd(port: int, dynamic: bool, verbosity: str) -> list[str]:
     if dynamic:
         cmd.append("-d")
     return [*cmd, str(ROOT / "openapi.yaml")]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far."""
+    return sum(_cpu(p) for p in [pid, *_children(pid)])
 
 
 def _cpu(pid: int) -> float:
