@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import orjson
 from flask import Response, request
 
 from .auth import parse_basic
 from .errors import ApiError, OAuthError, json_response
 from .model import session_list_json
 from .routing import Call, Handler
+from .spec import load_spec
 
 if TYPE_CHECKING:
     from .mock import KontextMock
@@ -135,6 +137,15 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
         grant = mock.issue_token(client_id, secret, form.get("scope"))
         return json_response(grant, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
+    served_document: list[bytes] = []
+
+    def openapi_document(call: Call) -> Response:
+        # The contract the mock is built from, as the real API publishes its own; turned
+        # into JSON on first use only (most runs never ask for it).
+        if not served_document:
+            served_document.append(orjson.dumps(load_spec().document))
+        return json_response(served_document[0])
+
     return {
         "listSessions": list_sessions,
         "getSession": get_session,
@@ -143,4 +154,5 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
         "heartbeatAgentSession": heartbeat,
         "disconnectAgentSession": disconnect,
         "issueToken": issue_token,
+        "getOpenApiDocument": openapi_document,
     }

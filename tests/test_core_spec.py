@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
@@ -28,7 +29,8 @@ def test_the_mock_loads_the_same_spec_file() -> None:
 def test_paths_carry_api_v1_and_servers_are_bare_origins() -> None:
     assert DOC["servers"][0]["url"] == "https://api.kontext.security"
     for path in DOC["paths"]:
-        assert path.startswith(("/api/v1/", "/oauth2/token")), path
+        # /api/openapi.json is where the real API publishes its contract (evidence.md)
+        assert path.startswith(("/api/v1/", "/oauth2/token", "/api/openapi.json")), path
 
 
 @pytest.mark.parametrize(
@@ -105,3 +107,9 @@ def test_inferred_rules_are_marked_as_assumptions(inferred_rule: str) -> None:
     block_start = text.rfind("description:", 0, at)
     block = text[block_start : text.find("\n      ", at + 400)]
     assert "Assumption" in block, inferred_rule
+
+
+def test_the_mock_serves_its_contract_at_api_openapi_json(client: FlaskClient) -> None:
+    answer = client.get("/api/openapi.json")
+    assert answer.status_code == 200
+    assert answer.json == DOC  # openapi.yaml itself, as JSON, without a token
