@@ -7,22 +7,26 @@
 Three layers: schema conformance (schemathesis), semantic properties (hypothesis,
 read-only) and stateful properties (``destructive``: revoke-all, and with a mock's
 control plane a model-based state machine). Every rule has a stable name (see
-:data:`RULES`) used in the output and in JUnit.
+:data:`RULES`) used in the output and in JUnit. Rules the vendor does not document are
+assumptions with stable ids (``openapi.yaml``'s ``x-assumption``): enforced against a
+mock, reported as drift against anything else.
 """
 
 from .errors import ContractError, TargetUnavailableError
 from .junit import to_junit, write_junit
 from .options import Options, Target
-from .report import Report, RuleResult, Violation
-from .rules import LAYERS, RULES, Rule
+from .report import AssumptionVerdict, Report, RuleResult, Violation
+from .rules import LAYERS, Rule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .rules import RULES
     from .runner import run_contract
 
 __all__ = [
     "LAYERS",
     "RULES",
+    "AssumptionVerdict",
     "ContractError",
     "Options",
     "Report",
@@ -38,10 +42,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # The runner pulls in schemathesis and hypothesis; importing the package (as the
-    # pytest plugin does in every pytest run) must not pay for them.
+    # The runner pulls in schemathesis and hypothesis, and the catalog of rules the check
+    # modules; importing the package (as the pytest plugin does in every pytest run) must
+    # not pay for them.
     if name == "run_contract":
         from .runner import run_contract
 
         return run_contract
+    if name == "RULES":
+        from .rules import catalog
+
+        return catalog()
     raise AttributeError(f"module 'contracts' has no attribute {name!r}")

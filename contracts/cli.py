@@ -1,8 +1,9 @@
 """``kontext-contract``: check an implementation of the sessions API against its contract.
 
 A thin layer: it parses options, calls :func:`contracts.run_contract`, prints the
-report and writes JUnit. Exit 0 when every rule holds, 1 when one fails, 2 for a usage
-or connection error.
+report and writes JUnit and the drift report. Exit 0 when every rule holds, 1 when one
+fails (a contradicted assumption fails only when assumptions are enforced), 2 for a
+usage or connection error, or a target that answers no route of the API.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 
+from .assumptions import MODES
 from .errors import ContractError
 from .junit import write_junit
 from .options import Options, Target
 from .ratelimit import parse_rate
-from .rules import LAYERS, RULES
-from .runner import run_contract
+from .rules import LAYERS, catalog
 
 __all__ = ["build_parser", "main"]
 
 EPILOG = """\
-exit status: 0 every rule holds, 1 a rule fails, 2 usage or connection error.
+exit status: 0 every documented rule holds (and, enforced, every assumption), 1 a rule
+fails, 2 usage or connection error, or a target that answers no route of the API.
 environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET,
 KONTEXT_APPLICATION_ID and KONTEXT_MOCK_ADMIN_TOKEN stand in for the options of the same
 name (keep secrets out of the command line in CI).
@@ -32,7 +34,8 @@ name (keep secrets out of the command line in CI).
 examples:
   kontext-contract --base-url http://127.0.0.1:8080 --token dev-token
   kontext-contract --base-url https://api.kontext.security --client-id "$ID" \\
-      --client-secret "$SECRET" --application-id "$APP" --rate-limit 100/min --junit out.xml
+      --client-secret "$SECRET" --application-id "$APP" --rate-limit 120/min \\
+      --drift-report drift.json --junit out.xml
 """
 
 
@@ -47,6 +50,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -107,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rate-limit", type=_rate, default=None, metavar="N/min",
                      help="send at most N requests a minute (every layer together); "
                           "Retry-After is always honoured")
+    run.add_argument("--budget", type=_count, default=None, metavar="N",
+                     help="send at most N requests in the whole run, shared among the layers "
+                          "by a plan the output shows (default: 200, or two minutes' worth at "
+                          "--rate-limit, against anything but a mock and against a "
+                          "rate-limited mock; 0: no budget)")
+    run.add_argument("--assumptions", choices=MODES, default=None,
+                     help="enforce: a contradicted assumption of openapi.yaml fails the run; "
+                          "report: it is drift (default: enforce against a kontext-mock, "
+                          "report against anything else)")
     run.add_argument("--idle-after", type=_duration, default=None,
                      metavar="DURATION", help="the idle threshold of derivedStatus "
                      "(an assumption; default: a mock's own, else 5m)")
@@ -122,8 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="leave a mock's state as the destructive run left it")
     out = p.add_argument_group("output")
     out.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
+    out.add_argument("--drift-report", default=None, metavar="PATH",
+                     help="write the drift report (JSON): each assumption confirmed, "
+                          "contradicted or unobserved, with evidence, and what the target sent "
+                          "that the spec does not know")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     out.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+    out.add_argument("--list-assumptions", action="store_true",
+                     help="list the assumptions of the spec (--spec), what checks each, and exit")
     return p
 
 
@@ -141,12 +166,32 @@ def _quiet_hypothesis_storage() -> None:
 def list_rules() -> str:
     """Every rule, by layer."""
     lines = []
+    rules = catalog()
     for layer in LAYERS:
         lines.append(f"{layer}:")
-        for r in RULES.values():
+        for r in rules.values():
             if r.layer == layer:
-                note = " (assumption)" if r.assumption else ""
+                note = f" (assumes {', '.join(r.assumes)})" if r.assumes else ""
                 lines.append(f"  {r.name:<36} {r.summary}{note}")
+    return "\n".join(lines)
+
+
+def list_assumptions(spec: str | None) -> str:
+    """Every assumption of the spec: its id, what it assumes, and what checks it."""
+    from .assumptions import read_assumptions
+    from .drift import checked_by
+    from .spec import ApiSpec
+
+    assumptions = read_assumptions(ApiSpec.load(spec).raw)
+    checkers = checked_by(assumptions.values(), catalog().values())
+    lines = []
+    for a in assumptions.values():
+        lines.append(a.id)
+        lines.append(f"  assumes:    {a.assumes}")
+        if a.unobservable:
+            lines.append(f"  unobservable: {a.unobservable}")
+        for i, name in enumerate(checkers[a.id]):
+            lines.append(f"  {'checked by:' if i == 0 else '':<11} {name}")
     return "\n".join(lines)
 
 
@@ -157,10 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list_rules:
         print(list_rules())
         return 0
+    if args.list_assumptions:
+        try:
+            print(list_assumptions(args.spec))
+        except (ContractError, ValueError) as exc:
+            print(f"kontext-contract: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if not args.base_url:
         parser.error("--base-url is required (or KONTEXT_BASE_URL)")
 
     _quiet_hypothesis_storage()
+    from .drift import write_drift_report
+    from .runner import run_contract
 
     def progress(line: str) -> None:
         if not args.quiet:
@@ -174,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         spec=args.spec, max_examples=args.max_examples, seed=args.seed,
         destructive=args.destructive, rate_limit=args.rate_limit, idle_after=args.idle_after,
+        budget=args.budget, assumptions=args.assumptions,
         layers=tuple(args.layers or LAYERS), skip=frozenset(args.skip),
         foreign_session_ids=tuple(args.foreign_session_id), timeout=args.timeout,
         restore=args.restore, progress=progress,
@@ -192,14 +247,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         return 2
     print(report.render(), flush=True)
-    if args.junit:
+    for option, write, what in ((args.junit, write_junit, "JUnit report"),
+                                (args.drift_report, write_drift_report, "drift report")):
+        if not option:
+            continue
         try:
-            path = write_junit(report, args.junit)
+            path = write(report, option)
         except OSError as exc:
-            print(f"kontext-contract: error: cannot write {args.junit}: {exc.strerror}",
+            print(f"kontext-contract: error: cannot write {option}: {exc.strerror}",
                   file=sys.stderr)
             return 2
-        print(f"JUnit report: {path}")
+        print(f"{what}: {path}")
     return report.exit_code
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .budget import Plan
+from .drift import Ledger
 from .http import ApiClient, Exchange
 from .invariants import PassiveRules
 from .options import Options
@@ -51,7 +53,8 @@ class BadAnswerError(Exception):
         self.exchange = exchange
 
     def violation(self, rule: str) -> Violation:
-        """This problem as a violation of ``rule``."""
+        """This problem as a violation of ``rule`` (a documented one: an answer no reading of
+        the contract allows)."""
         ex = self.exchange
         return Violation(rule, self.message, ex.curl() if ex else None,
                          ex.describe() if ex else None)
@@ -74,6 +77,17 @@ class RunContext:
     #: operations the target serves (by operationId)
     served: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the checks of assumptions that held
+    ledger: Ledger = field(default_factory=Ledger)
+    #: the largest list limit the target accepts (the spec's, unless the target refused it)
+    max_limit: int = 200
+    #: the request budget's plan (None: no budget)
+    plan: Plan | None = None
+
+    @property
+    def frugal(self) -> bool:
+        """True when requests are counted against a budget: each rule takes few examples."""
+        return self.plan is not None
 
     @property
     def destructive(self) -> bool:
@@ -85,9 +99,12 @@ class RunContext:
         """The list path of the application under test."""
         return f"/api/v1/applications/{self.application_id}/sessions"
 
-    def violation(self, rule: str, message: str, ex: Exchange | None = None) -> Violation:
-        """A violation of ``rule`` shown with the exchange that broke it."""
-        return Violation(rule, message, ex.curl() if ex else None, ex.describe() if ex else None)
+    def violation(self, rule: str, message: str, ex: Exchange | None = None,
+                  assumption: str | None = None) -> Violation:
+        """A violation of ``rule`` shown with the exchange that broke it; ``assumption`` names
+        the assumption it contradicts (None: a documented rule)."""
+        return Violation(rule, message, ex.curl() if ex else None, ex.describe() if ex else None,
+                         assumption)
 
     def list_sessions(self, params: dict[str, Any] | None = None,
                       application_id: str | None = None) -> tuple[list[dict[str, Any]], Exchange]:

@@ -8,6 +8,7 @@ import base64
 import shlex
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import orjson
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from .budget import BudgetSpentError
 from .errors import ContractError, ReadOnlyError, TargetUnavailableError
 from .ratelimit import RateLimiter, retry_after_seconds
 
@@ -139,7 +141,8 @@ class Exchange:
 
 class ApiClient:
     """Talks to the target: bearer token (static, or client credentials refreshed on 401),
-    the shared rate limit, ``Retry-After`` on 429, and the read-only guard."""
+    the shared rate limit, the request budget, ``Retry-After`` on 429, and the read-only
+    guard."""
 
     def __init__(
         self,
@@ -167,6 +170,13 @@ class ApiClient:
         #: called with every exchange, including the schema layer's
         self.observers: list[Callable[[Exchange], None]] = []
         self.count = 0
+        #: requests sent by each part of the run (``phase`` names the current one)
+        self.usage: Counter[str] = Counter()
+        self.phase = "preflight"
+        #: the most requests the whole run may send (None: no budget)
+        self.budget: int | None = None
+        #: answers 429 seen (the target enforces a rate limit)
+        self.throttled = 0
         self.token_refreshes = 0
         #: every token the client has sent (a 401 on an old one only needs the current one)
         self.issued: set[str] = {token} if token else set()
@@ -264,8 +274,7 @@ class ApiClient:
         dropped = 0
         attempt = 0
         while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
+            self.spend()
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -285,8 +294,9 @@ class ApiClient:
                 ) from None
             except requests.RequestException as exc:
                 raise TargetUnavailableError(f"{method} {url} failed: {exc}") from None
-            self.count += 1
             ex = self.record(response, operation, time.monotonic() - started)
+            if ex.status == 429:
+                self.throttled += 1
             if ex.status == 429 and attempt < _RETRIES_ON_429:
                 wait = retry_after_seconds(ex.headers.get("Retry-After"))
                 if wait is not None:
@@ -294,6 +304,16 @@ class ApiClient:
                     time.sleep(wait)
                     continue
             return ex
+
+    def spend(self) -> None:
+        """Count one request against the budget and wait for the rate limit;
+        :class:`BudgetSpentError` (nothing is sent) once the budget is spent."""
+        if self.budget is not None and self.count >= self.budget:
+            raise BudgetSpentError(f"the budget of {self.budget} requests is spent")
+        if self.limiter is not None:
+            self.limiter.acquire()
+        self.count += 1
+        self.usage[self.phase] += 1
 
     def record(self, response: requests.Response, operation: str | None,
                elapsed: float) -> Exchange:

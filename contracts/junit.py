@@ -55,8 +55,11 @@ def to_junit(report: Report) -> str:
                 ET.SubElement(case, "skipped", {"message": r.detail})
             else:
                 out = ET.SubElement(case, "system-out")
-                suffix = " (assumption)" if r.rule.assumption else ""
+                suffix = f" (assumes {', '.join(r.rule.assumes)})" if r.rule.assumes else ""
                 out.text = f"{r.rule.summary}{suffix}: {r.detail}"
+                if r.status == "drift":  # reported, not failed: the documented part holds
+                    out.text += "\n\ndrift:\n" + "\n\n".join(
+                        f"contradicts {v.assumption}\n{v.render('')}" for v in r.drift)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -26,13 +26,21 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from .assumptions import (
+    AGENT_APPLICATION,
+    DISCONNECT_IDEMPOTENT,
+    HEARTBEAT_ENDED,
+    REVOKE_SCOPE,
+    USER_AGENT_FALLBACK,
+)
 from .context import Outcome, RunContext
 from .control import ControlPlane
 from .http import Exchange, dumps
 from .invariants import parse_time
 from .report import Violation
+from .rules import register
 
-__all__ = ["run_lifecycle_model"]
+__all__ = ["lifecycle_model", "run_lifecycle_model"]
 
 RULE = "lifecycle-model"
 # Clock moves worth trying: around the idle threshold and the one-hour token lifetime.
@@ -101,6 +109,16 @@ def _scripted_walk(m: Any, idle_after: timedelta) -> None:
         do(m.heartbeat, fourth)  # gone (revoked)
 
 
+@register("lifecycle-model", "stateful",
+          "a state machine of agent sessions, revokes and clock moves agrees with a model "
+          "of the rules at every step (needs a control plane)",
+          assumes=(AGENT_APPLICATION, HEARTBEAT_ENDED, DISCONNECT_IDEMPOTENT, REVOKE_SCOPE,
+                   USER_AGENT_FALLBACK))
+def lifecycle_model(layer: Any) -> Outcome:
+    """The rule's check: the state machine, against the stateful layer's target."""
+    return run_lifecycle_model(layer.ctx)
+
+
 def run_lifecycle_model(ctx: RunContext) -> Outcome:
     """Run the state machine; a violation names the steps that led to it."""
     if ctx.control is None:
@@ -139,12 +157,13 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
 
         # -- helpers -----------------------------------------------------------------
 
-        def fail(self, message: str, ex: Exchange | None = None) -> NoReturn:
+        def fail(self, message: str, ex: Exchange | None = None,
+                 assumption: str | None = None) -> NoReturn:
             steps = "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(self.log[-12:]))
             text = f"{message}\nsteps so far (the last {min(12, len(self.log))}):\n{steps}"
             if not found:
                 found.append(Violation(RULE, text, ex.curl() if ex else None,
-                                       ex.describe() if ex else None))
+                                       ex.describe() if ex else None, assumption))
             raise _StopError
 
         def step(self, text: str) -> None:
@@ -162,10 +181,12 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
             if not 400 <= ex.status < 500 or body.get("error") != error:
                 self.fail(f"{what} of a session the model says is "
                           f"{'expired' if expired else 'disconnected'} answered {ex.status} "
-                          f"{dumps(body.get('error'))}; expected a 4xx {error}", ex)
+                          f"{dumps(body.get('error'))}; expected a 4xx {error}", ex,
+                          HEARTBEAT_ENDED if ex.status < 500 else None)
             if body.get("reason") != reason:
                 self.fail(f"{what} answered reason {dumps(body.get('reason'))}; expected "
-                          f"{reason!r}", ex)
+                          f"{reason!r}", ex, HEARTBEAT_ENDED)
+            ctx.ledger.confirm(HEARTBEAT_ENDED, RULE)
 
         # -- rules -------------------------------------------------------------------
 
@@ -181,7 +202,8 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
             sid = created.get("sessionId") if isinstance(created, dict) else None
             if ex.status != 201 or not isinstance(sid, str):
                 self.fail(f"opening a session answered {ex.status}, expected 201 with a "
-                          "sessionId", ex)
+                          "sessionId", ex, AGENT_APPLICATION if ex.status in (401, 403) else None)
+            ctx.ledger.confirm(AGENT_APPLICATION, RULE)
             read = client.get(f"/api/v1/applications/{self.app}/sessions/{sid}",
                               operation="getSession")
             session = (read.json_or_none() or {}).get("session")
@@ -197,6 +219,12 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
                 self.fail("a session just opened is not active", read)
             if expires is not None and expires <= self.now:
                 self.fail(f"a session just opened has an expired token ({_iso(expires)})", read)
+            sent = ex.request_headers.get("User-Agent")
+            if session.get("userAgent") != sent:
+                self.fail(f"a session opened without userAgent, with the User-Agent header "
+                          f"{sent!r}, reads back userAgent {dumps(session.get('userAgent'))}",
+                          read, USER_AGENT_FALLBACK)
+            ctx.ledger.confirm(USER_AGENT_FALLBACK, RULE)
             self.model[str(sid)] = _Modelled(str(sid), "active", expires, self.now)
             self.log[-1] += f" -> {sid}"
             return str(sid)
@@ -225,15 +253,20 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
             ex = self.agent_call(f"/api/v1/agent-sessions/{sid}/disconnect",
                                  "disconnectAgentSession")
             body = ex.json_or_none() or {}
+            again = m.status != "active"
             if ex.status != 200:
-                self.fail(f"disconnecting answered {ex.status}, expected 200", ex)
+                self.fail(f"disconnecting answered {ex.status}, expected 200", ex,
+                          DISCONNECT_IDEMPOTENT if again and ex.status < 500 else None)
             if m.status == "active":
                 m.status, m.disconnected, m.reason = "disconnected", self.now, "agent"
             if body.get("status") != "disconnected" or parse_time(
                     body.get("disconnectedAt")) != m.disconnected:
                 self.fail(f"after disconnecting, the answer says status "
                           f"{body.get('status')}, disconnectedAt {body.get('disconnectedAt')}; "
-                          f"the model says disconnected at {_iso(m.disconnected)}", ex)
+                          f"the model says disconnected at {_iso(m.disconnected)}", ex,
+                          DISCONNECT_IDEMPOTENT if again else None)
+            if again:
+                ctx.ledger.confirm(DISCONNECT_IDEMPOTENT, RULE)
 
         @rule()
         def revoke_all(self) -> None:
@@ -242,10 +275,14 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
             ex = client.request("DELETE", f"/api/v1/applications/{self.app}/sessions",
                                 operation="revokeAllSessions")
             body = ex.json_or_none() or {}
+            telling = [m for m in connected if m.derived(self.now, idle_after) != "active"]
             if ex.status != 200 or body.get("disconnectedCount") != len(connected):
                 self.fail(f"revoke-all answered {ex.status} disconnectedCount "
                           f"{dumps(body.get('disconnectedCount'))}; the model has "
-                          f"{len(connected)} connected sessions", ex)
+                          f"{len(connected)} connected sessions ({len(telling)} of them idle "
+                          "or expired)", ex, REVOKE_SCOPE if ex.status == 200 and telling else None)
+            if telling:
+                ctx.ledger.confirm(REVOKE_SCOPE, RULE)
             for m in connected:
                 m.status, m.disconnected, m.reason = "disconnected", self.now, "revoked"
 

@@ -46,6 +46,12 @@ class Options:
     destructive: bool | None = None
     #: e.g. "100/min": the most requests the kit sends (every layer together)
     rate_limit: str | None = None
+    #: requests for the whole run, shared by a plan; None: the default (a budget against
+    #: anything but a mock, and against a rate-limited mock), 0: no budget
+    budget: int | None = None
+    #: "enforce": a contradicted assumption fails the run; "report": it is drift, shown
+    #: and written to the drift report; None: enforce against a mock, else report
+    assumptions: str | None = None
     #: the idle threshold of derivedStatus (an assumption); None: a mock's own (read from
     #: its control plane), else 5 minutes
     idle_after: timedelta | None = None

@@ -22,18 +22,30 @@ def _seen(ex: Exchange) -> str:
 
 
 def check_is_this_api(client: ApiClient, application_id: str | None) -> None:
-    """Fail with a clear message unless the target answers like the sessions API: an
-    unauthenticated list request must get 401 with a JSON error."""
+    """Fail with a clear message unless the target answers a route of the sessions API.
+
+    Without a token the list route should refuse (401 or 403); a target that answers it
+    anyway is still this API, just one that does not enforce authentication, which the
+    ``auth-required`` rule then fails (a security break is a verdict, not a usage error).
+    So with the kit's token: a list of ``items``, or a JSON error, is this API; anything
+    else (an HTML 404, a redirect) answers no route of it."""
     path = f"/api/v1/applications/{application_id or _NIL}/sessions"
     ex = client.request("GET", path, auth=None, operation="listSessions")
-    if ex.status == 401 and _is_json_error(ex):
+    if ex.status in (401, 403):
+        return
+    with_token = client.get(path, params={"limit": 1}, operation="listSessions")
+    body = with_token.json_or_none()
+    if with_token.status == 200 and isinstance(body, dict) and isinstance(body.get("items"), list):
+        return
+    if with_token.status in (401, 403, 404) and _is_json_error(with_token):
         return
     hint = ""
     if client.base_url.rstrip("/").endswith("/api/v1"):
         hint = " (give --base-url without /api/v1: the kit adds it)"
     raise ContractError(
         f"{client.base_url} does not answer like the Kontext sessions API{hint}: "
-        f"GET {path} without a token answered {_seen(ex)}, expected 401 with a JSON error"
+        f"GET {path} answered {_seen(ex)} without a token and {_seen(with_token)} with one, "
+        "expected 401 without a token and a list (or a JSON error) with one"
     )
 
 
@@ -66,6 +78,7 @@ def served_operations(client: ApiClient, spec: ApiSpec, application_id: str,
         "listSessions": ("GET", sessions, None),
         "getSession": ("GET", f"{sessions}/{session_id or _NIL}", None),
         "issueToken": ("POST", "/oauth2/token", {}),
+        "getOpenApiDocument": ("GET", "/api/openapi.json", None),
     }
     if client.destructive:
         probes.update({

@@ -26,6 +26,11 @@ OPTIONS = {
     "contract-destructive": ("KONTEXT_CONTRACT_DESTRUCTIVE",
                              "true: run the stateful layer; false: read-only "
                              "(default: only against a mock)"),
+    "contract-assumptions": ("KONTEXT_CONTRACT_ASSUMPTIONS",
+                             "enforce or report (default: enforce against a mock, else report)"),
+    "contract-budget": ("KONTEXT_CONTRACT_BUDGET",
+                        "requests for the whole run (default: 200 against anything but a "
+                        "mock; 0: no budget)"),
 }
 
 

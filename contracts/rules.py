@@ -1,47 +1,98 @@
-"""The rules the kit checks, each with a stable name that appears in output and JUnit.
+"""The rules the kit checks: each registered once, beside its check, under a stable name.
 
 A rule belongs to one layer: ``schema`` (schemathesis against ``openapi.yaml``),
-``semantic`` (read-only properties with hypothesis) or ``stateful`` (changes state: only
-with ``--destructive``, which a mock target implies). Rules marked ``assumption`` check
-something ``openapi.yaml`` marks as an **Assumption** (the public material does not
-state it); the output says so.
+``semantic`` (read-only properties) or ``stateful`` (changes state: only with
+``--destructive``, which a mock target implies). Its name appears in the output and in
+JUnit. A rule that checks an inferred rule of the spec names the assumption ids it
+checks (``assumes``); its violations of those say which id they contradict.
+
+The check modules register their rules when they are imported; :func:`catalog` imports
+them, so listing the rules costs the imports of the checks and nothing more.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-__all__ = ["LAYERS", "RULES", "Rule", "rule", "schema_rule_name"]
+__all__ = ["KINDS", "LAYERS", "Rule", "catalog", "register", "registered", "rule",
+           "schema_rule_name"]
 
 LAYERS = ("schema", "semantic", "stateful")
+#: how a rule is checked: a step its layer runs (``step``), a verdict on what the layer's
+#: other requests showed (``along``), on every answer (``exchange``) or on every session
+#: object in an answer (``session``), or by a schemathesis check (``schemathesis``)
+KINDS = ("step", "along", "exchange", "session", "schemathesis")
+# The modules whose imports register every rule, in the order the output lists them.
+_CHECK_MODULES = ("contracts.schema_checks", "contracts.invariants", "contracts.semantic",
+                  "contracts.assumed_schema", "contracts.stateful", "contracts.lifecycle")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One named rule of the contract."""
+    """One named rule of the contract, and how it is checked."""
 
     name: str
     layer: str
     summary: str
-    assumption: bool = False
+    #: the assumption ids (``x-assumption`` in openapi.yaml) this rule checks
+    assumes: tuple[str, ...] = ()
+    kind: str = "step"
+    #: the check: a function (its signature is the layer's business), or for a
+    #: ``schemathesis`` rule the name of the schemathesis check
+    check: Any = field(default=None, compare=False, repr=False)
+    #: for rules judged on every answer: what a pass says, with ``{n}`` the checks made
+    detail: str = ""
+    #: the module that registered it (the catalog lists modules in a fixed order)
+    module: str = field(default="", compare=False, repr=False)
+
+    @property
+    def assumption(self) -> bool:
+        """True when the rule checks at least one assumption."""
+        return bool(self.assumes)
 
 
-_SCHEMA_CHECKS = {
-    "not_a_server_error": "no operation answers 5xx",
-    "status_code_conformance": "every status code is one the operation documents",
-    "content_type_conformance": "every content type is one the operation documents",
-    "response_schema_conformance": "every body matches the documented schema",
-    "response_headers_conformance": "every documented header is present and valid",
-    "positive_data_acceptance": "valid requests are accepted",
-    "negative_data_rejection": "invalid requests are rejected with 4xx",
-    "ignored_auth": "operations that need a token reject requests without a valid one",
-    "missing_required_header": "a missing required header is rejected",
-    "unsupported_method": "undocumented methods answer 405",
-    "use_after_free": "a deleted resource stays gone",
-    "ensure_resource_availability": "a created resource can be read back",
-    "allow_header_conformance": "405 answers carry a correct Allow header",
-    "object_level_authorization": "one identity cannot read objects another created",
-}
+_REGISTRY: dict[str, Rule] = {}
+
+
+def register(name: str, layer: str, summary: str, *, assumes: tuple[str, ...] = (),
+             kind: str = "step", detail: str = "") -> Callable[[F], F]:
+    """Register the decorated function as the check of rule ``name``."""
+    if layer not in LAYERS or kind not in KINDS:
+        raise ValueError(f"rule {name}: unknown layer {layer!r} or kind {kind!r}")
+
+    def decorate(check: F) -> F:
+        add(Rule(name, layer, summary, tuple(assumes), kind, check, detail, check.__module__))
+        return check
+
+    return decorate
+
+
+def add(new: Rule) -> None:
+    """Register a rule whose check is not a function of the kit (a schemathesis check)."""
+    if new.name in _REGISTRY:
+        raise ValueError(f"rule {new.name!r} is registered twice")
+    _REGISTRY[new.name] = new
+
+
+def catalog() -> dict[str, Rule]:
+    """Every rule by name, layer by layer, each layer in registration order."""
+    for module in _CHECK_MODULES:
+        importlib.import_module(module)
+    modules = {m: i for i, m in enumerate(_CHECK_MODULES)}
+    ordered = sorted(_REGISTRY.values(), key=lambda r: (LAYERS.index(r.layer),
+                                                         modules.get(r.module, len(modules))))
+    return {r.name: r for r in ordered}
+
+
+def registered(layer: str, *kinds: str) -> list[Rule]:
+    """The rules of ``layer`` (of the given kinds), in registration order."""
+    return [r for r in catalog().values()
+            if r.layer == layer and (not kinds or r.kind in kinds)]
 
 
 def schema_rule_name(check: str) -> str:
@@ -49,69 +100,20 @@ def schema_rule_name(check: str) -> str:
     return "schema-" + check.replace("_", "-")
 
 
-_ALL: list[Rule] = [
-    *(Rule(schema_rule_name(check), "schema", summary) for check, summary in _SCHEMA_CHECKS.items()),
-    Rule("envelope", "semantic",
-         'lists answer {"items": [...]}, reads {"session": {...}}, '
-         'revoke-all {"success": true, "disconnectedCount": N}'),
-    Rule("limit-respected", "semantic",
-         "a list with limit=N returns min(N, available) sessions, for every N in 1..200"),
-    Rule("filter-active", "semantic", "status=active lists only active and idle sessions",
-         assumption=True),
-    Rule("filter-inactive", "semantic", "status=inactive lists only expired and disconnected sessions",
-         assumption=True),
-    Rule("filter-all", "semantic",
-         "status=all is the union of active and inactive (disjoint) and nothing else"),
-    Rule("filter-default", "semantic", "no status parameter lists the same as status=active"),
-    Rule("filter-include-inactive", "semantic",
-         "includeInactive=true lists the same as status=all; an explicit status wins",
-         assumption=True),
-    Rule("list-order", "semantic", "lists are newest createdAt first, ties by id ascending",
-         assumption=True),
-    Rule("get-matches-list", "semantic",
-         "every listed session reads back identically by id "
-         "(derivedStatus and lastActiveAt excepted: they move with time)"),
-    Rule("derived-status-disconnected", "semantic",
-         "derivedStatus is disconnected exactly when status is disconnected"),
-    Rule("derived-status-expired", "semantic",
-         "a connected session is expired exactly when tokenExpiresAt is not after the "
-         "server's Date"),
-    Rule("derived-status-idle", "semantic",
-         "a connected, unexpired session is idle exactly when lastActiveAt is at least the "
-         "idle threshold before the server's Date", assumption=True),
-    Rule("disconnected-at", "semantic",
-         "disconnectedAt is set exactly on disconnected sessions", assumption=True),
-    Rule("timestamps-ordered", "semantic",
-         "createdAt <= connectedAt <= lastActiveAt, none after the server's Date",
-         assumption=True),
-    Rule("agent-id", "semantic", "agentId equals the application id of the path"),
-    Rule("unknown-session-404", "semantic", "an unknown session id answers 404 with a JSON error"),
-    Rule("foreign-session-404", "semantic",
-         "a session of another application is 404 under this one", assumption=True),
-    Rule("invalid-id-400", "semantic",
-         "a non-UUID application or session id answers 400 validation_error, never 5xx"),
-    Rule("auth-required", "semantic",
-         "no token, a malformed token and a wrong token answer 401 with a JSON body"),
-    Rule("x-request-id", "semantic", "every response carries an x-request-id header"),
-    Rule("revoke-count", "stateful",
-         "revoke-all returns the number of sessions that were connected", assumption=True),
-    Rule("revoke-persists", "stateful",
-         "after revoke-all, list and get agree that every previously connected session is "
-         "disconnected (disconnectedAt set) and the others are unchanged", assumption=True),
-    Rule("revoke-idempotent", "stateful", "a second revoke-all returns 0 and changes nothing"),
-    Rule("lifecycle-model", "stateful",
-         "a state machine of agent sessions, revokes and clock moves agrees with a model "
-         "of the rules at every step (needs a control plane)", assumption=True),
-]
-
-RULES: dict[str, Rule] = {r.name: r for r in _ALL}
-
-
 def rule(name: str) -> Rule:
     """The rule called ``name``; schemathesis checks the kit does not know get a generic rule."""
-    found = RULES.get(name)
+    found = catalog().get(name)
     if found is None:
         if name.startswith("schema-"):
-            return Rule(name, "schema", f"schemathesis check {name[7:].replace('-', '_')}")
+            check = name[7:].replace("-", "_")
+            return Rule(name, "schema", f"schemathesis check {check}", kind="schemathesis",
+                        check=check)
         raise KeyError(f"unknown rule {name!r}")
     return found
+
+
+def __getattr__(name: str) -> object:
+    # ``RULES`` is the catalog, built on first use: importing this module stays cheap.
+    if name == "RULES":
+        return catalog()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

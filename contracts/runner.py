@@ -1,4 +1,4 @@
-"""``run_contract``: preflight, the three layers, and the report."""
+"""``run_contract``: preflight, the three layers, the verdicts on rules and assumptions."""
 
 from __future__ import annotations
 
@@ -9,20 +9,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from .assumed_schema import RULE as ASSUMED_SCHEMA_RULE
+from .assumed_schema import AssumedSchema
+from .assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
+from .budget import BudgetSpentError, Plan, default_budget
 from .context import Outcome, RunContext
 from .control import ControlPlane
+from .drift import Ledger, verdicts
 from .errors import ContractError
 from .http import ApiClient
-from .invariants import PASSIVE_RULES, PassiveRules
+from .invariants import PassiveRules
 from .options import Options, Target
 from .probe import check_application, check_is_this_api, served_operations
 from .ratelimit import RateLimiter
 from .report import Report, RuleResult
-from .rules import LAYERS, RULES, rule
+from .rules import LAYERS, catalog, rule
 from .schema_layer import SchemaLayer
 from .semantic import SemanticLayer
 from .spec import ApiSpec
 from .stateful import StatefulLayer
+from .undocumented import Undocumented
 
 __all__ = ["DEFAULT_IDLE_AFTER", "run_contract"]
 
@@ -32,33 +38,28 @@ DEFAULT_IDLE_AFTER = timedelta(minutes=5)
 # The sessions a mock target gets for the kit's own applications: every derived status.
 _SCRATCH_MIX = {"active": 6, "idle": 4, "expired": 4, "disconnected": 6}
 _REVOKE_MIX = {"active": 3, "idle": 2, "expired": 2, "disconnected": 3}
-_PASSIVE_DETAIL = {
-    "envelope": "{n} list, read and revoke answers",
-    "x-request-id": "{n} responses",
-    "derived-status-disconnected": "{n} session objects",
-    "derived-status-expired": "{n} connected sessions judged against the server's Date",
-    "derived-status-idle": "{n} connected, unexpired sessions judged against the server's Date",
-    "disconnected-at": "{n} session objects",
-    "timestamps-ordered": "{n} session objects",
-    "agent-id": "{n} session objects",
-}
 
 
 def run_contract(target: Target, options: Options | None = None) -> Report:
-    """Check ``target`` against the contract; a :class:`Report` with a verdict per rule.
+    """Check ``target`` against the contract; a :class:`Report` with a verdict per rule and
+    per assumption.
 
     Raises :class:`ContractError` (the CLI's exit 2) when no verdict is possible: the
-    target is down or is not this API, the credentials do not work, the options are wrong.
+    target is down or answers no route of this API, the credentials do not work, the
+    options are wrong.
     """
     options = options or Options()
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     progress = options.progress or (lambda line: None)
     _validate(target, options)
     spec = ApiSpec.load(options.spec)
+    assumptions = _assumptions_of(spec)
     limiter = RateLimiter.from_text(options.rate_limit) if options.rate_limit else None
     control = ControlPlane.detect(target.base_url, target.mock_admin_token, options.timeout)
     destructive = options.destructive if options.destructive is not None else control is not None
+    mode = options.assumptions or ("enforce" if control is not None else "report")
     state = control.export_state() if control is not None else None
     idle_after = options.idle_after or _mock_idle_after(state) or DEFAULT_IDLE_AFTER
     client = ApiClient(
@@ -67,14 +68,25 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
         destructive=destructive,
     )
     client.redact.add(target.mock_admin_token)
-    passive = PassiveRules(spec, idle_after)
-    client.observers.append(passive)
+    ledger = Ledger()
+    passive = PassiveRules(spec, idle_after, ledger)
+    assumed = AssumedSchema(spec, ledger)
+    undocumented = Undocumented(spec)
+    client.observers.extend([passive, assumed, undocumented])
+    lifecycle = destructive and control is not None and "stateful" in options.layers
+    client.budget = _budget(options, control, state)
+    plan = (Plan.make(client.budget, options.layers, destructive, lifecycle)
+            if client.budget is not None else None)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
-                    destructive=destructive, control_plane=control is not None)
-    mode = "destructive" if destructive else "read-only"
-    progress(f"kontext-contract: {client.base_url} ({mode}, seed {seed}"
+                    destructive=destructive, control_plane=control is not None,
+                    assumptions_mode=mode, budget=client.budget, started_at=started_at)
+    how = "destructive" if destructive else "read-only"
+    progress(f"kontext-contract: {client.base_url} ({how}, assumptions {mode}, seed {seed}"
              f"{', control plane found' if control else ''})")
+    if plan is not None:
+        progress(f"request budget {plan.total}: {plan.render()}")
     outcomes: dict[str, Outcome] = {}
+    served: set[str] | None = None
     try:
         check_is_this_api(client, target.application_id)
         client.token()
@@ -83,8 +95,11 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
         try:
             ctx = _context(client, spec, options, seed, passive, control, state, target,
                            progress, destructive)
+            ctx.ledger = ledger
             ctx.extra["idle_after"] = idle_after
+            ctx.plan = plan
             report.application_id = ctx.application_id
+            served = ctx.served
             outcomes = _run_layers(ctx, options)
             report.notes.extend(ctx.notes)
         finally:
@@ -94,18 +109,20 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
         client.close()
         if control is not None:
             control.close()
-    for name in PASSIVE_RULES:
-        if _wanted(name, options) and name not in outcomes:
-            n = passive.checks[name]
-            if n == 0:
-                outcomes[name] = Outcome.skipped("nothing to check: no such answer was seen")
-            else:
-                outcomes[name] = Outcome.judged(passive.found(name), n,
-                                                _PASSIVE_DETAIL[name].format(n=n))
+    outcomes.update(_observed(passive, assumed, options, outcomes))
+    bounds = passive.idle_bounds()
+    if bounds is not None:
+        ledger.note(IDLE_THRESHOLD, "derived-status-idle", bounds)
     if client.token_refreshes:
         report.notes.append(f"the token expired during the run and was fetched again "
                             f"{client.token_refreshes} time(s)")
-    report.results = _results(outcomes, options, destructive, control is not None)
+    report.results = _results(outcomes, options, destructive, mode)
+    report.assumptions = verdicts(assumptions.values(), report.results, ledger,
+                                  catalog().values())
+    report.undocumented = undocumented.items(served)
+    report.plan = dict(plan.shares) if plan is not None else {}
+    report.usage = dict(client.usage)
+    report.budget = client.budget
     report.requests = client.count
     report.duration = time.monotonic() - started
     return report
@@ -121,11 +138,37 @@ def _validate(target: Target, options: Options) -> None:
     if unknown_layers:
         raise ContractError(f"unknown layer(s): {', '.join(sorted(unknown_layers))}; "
                             f"the layers are {', '.join(LAYERS)}")
-    unknown = [s for s in options.skip if s not in RULES and not s.startswith("schema-")]
+    rules = catalog()
+    unknown = [s for s in options.skip if s not in rules and not s.startswith("schema-")]
     if unknown:
         raise ContractError(f"unknown rule(s) to skip: {', '.join(sorted(unknown))}")
     if options.max_examples < 1:
         raise ContractError("--max-examples must be at least 1")
+    if options.assumptions is not None and options.assumptions not in MODES:
+        raise ContractError(f"--assumptions must be one of {', '.join(MODES)}")
+    if options.budget is not None and options.budget < 0:
+        raise ContractError("--budget must be 0 (no budget) or more")
+
+
+def _assumptions_of(spec: ApiSpec) -> dict[str, SpecAssumption]:
+    try:
+        return read_assumptions(spec.raw)
+    except ValueError as exc:
+        raise ContractError(f"the spec {spec.path}: {exc}") from None
+
+
+def _budget(options: Options, control: ControlPlane | None,
+            state: dict[str, Any] | None) -> int | None:
+    """The run's request budget: the one given; against a mock, one only when it is rate
+    limited (by ``--rate-limit`` or its own limit); against anything else the default."""
+    if options.budget is not None:
+        return options.budget or None
+    if control is None or options.rate_limit:
+        return default_budget(options.rate_limit)
+    per_minute = ((state or {}).get("rateLimit") or {}).get("perMinute")
+    if isinstance(per_minute, int) and per_minute > 0:
+        return default_budget(f"{per_minute}/min")
+    return None
 
 
 def _wanted(name: str, options: Options) -> bool:
@@ -163,7 +206,7 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
              passive: PassiveRules, control: ControlPlane | None,
              state: dict[str, Any] | None, target: Target,
              progress: Callable[[str], None], destructive: bool) -> RunContext:
-    """Resolve the application under test (creating one on a mock), foreign ids, served ops."""
+    """Resolve the application under test (on a mock: made, or found), foreign ids, served ops."""
     app_id = target.application_id
     notes: list[str] = []
     extra: dict[str, Any] = {}
@@ -174,6 +217,11 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
             app_id, _ = _scratch_application(control, org, "kontext-contract", _SCRATCH_MIX)
             notes.append(f"the kit created application {app_id} on the mock, with sessions of "
                          "every status")
+        elif app_id is None:
+            app_id = _busiest_application(state, org)
+            if app_id is not None:
+                notes.append(f"the kit read application {app_id}, the mock's application with "
+                             "the most sessions this token can see")
         if destructive:
             # An application of the same organization (revoke-all runs there), and one of
             # another: their sessions are foreign to the application under test.
@@ -186,16 +234,15 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
             made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org
     if app_id is None:
-        raise ContractError(
-            "give --application-id: an application with sessions to read"
-            + ("" if control is None else " (a read-only run creates no data on the mock)"))
+        raise ContractError("give --application-id: an application with sessions to read")
     check_application(client, app_id)
     foreign = list(options.foreign_session_ids) + made_foreign
     if state is not None:
         foreign += _foreign_sessions(state, app_id)
     ctx = RunContext(client=client, spec=spec, options=options, application_id=app_id,
                      seed=seed, passive=passive, control=control, foreign_session_ids=foreign,
-                     notes=notes, progress=progress, extra=extra)
+                     notes=notes, progress=progress, extra=extra,
+                     max_limit=spec.limit_range()[1])
     first = ctx.list_sessions({"status": "all", "limit": 1})[0]
     ctx.served = served_operations(client, spec, app_id, str(first[0]["id"]) if first else None)
     missing = sorted(op.operation_id for op in spec.operations.values()
@@ -219,6 +266,17 @@ def _organization(state: dict[str, Any], app_id: str | None, token: str,
         if client_id is not None and entry.get("clientId") == client_id:
             return str(entry.get("organizationId"))
     return None
+
+
+def _busiest_application(state: dict[str, Any], org: str | None) -> str | None:
+    """The application of ``org`` with the most sessions (a read-only run reads it)."""
+    apps = [str(a.get("id")) for a in state.get("applications", [])
+            if org is None or a.get("organizationId") == org]
+    counts = {a: 0 for a in apps}
+    for s in state.get("sessions", []):
+        if s.get("applicationId") in counts:
+            counts[s["applicationId"]] += 1
+    return max(apps, key=lambda a: counts[a]) if apps else None
 
 
 def _scratch_application(control: ControlPlane, org: str | None, name: str,
@@ -248,26 +306,53 @@ def _foreign_sessions(state: dict[str, Any], app_id: str, limit: int = 5) -> lis
 def _run_layers(ctx: RunContext, options: Options) -> dict[str, Outcome]:
     """Semantic first (fresh data), then stateful, then schema (its fuzzing writes last)."""
     out: dict[str, Outcome] = {}
+    client = ctx.client
 
     def wanted(name: str) -> bool:
         return _wanted(name, options)
 
     if "semantic" in options.layers:
+        client.phase = "semantic"
         ctx.progress("semantic properties (hypothesis, read-only):")
         out.update(SemanticLayer(ctx).run(wanted))
     if "stateful" in options.layers and ctx.destructive:
+        client.phase = "stateful"
         ctx.progress("stateful properties (destructive):")
         out.update(StatefulLayer(ctx).run(wanted))
     if "schema" in options.layers:
+        client.phase = "schema"
         ctx.progress("schema conformance (schemathesis):")
-        ids = [str(s["id"]) for s in ctx.list_sessions({"status": "all", "limit": 200})[0]]
+        try:
+            ids = [str(s["id"]) for s in
+                   ctx.list_sessions({"status": "all", "limit": ctx.max_limit})[0]]
+        except BudgetSpentError:
+            return out
         out.update(SchemaLayer(ctx, ids).run())
     return out
 
 
+def _observed(passive: PassiveRules, assumed: AssumedSchema, options: Options,
+              outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+    """The verdicts of the rules judged on every answer the run saw."""
+    out: dict[str, Outcome] = {}
+    for r in [*passive.rules, rule(ASSUMED_SCHEMA_RULE)]:
+        if not _wanted(r.name, options) or r.name in outcomes:
+            continue
+        if r.name == ASSUMED_SCHEMA_RULE:
+            n, found = assumed.checks, assumed.found()
+        else:
+            n, found = passive.checks[r.name], passive.found(r.name)
+        if n == 0:
+            out[r.name] = Outcome.skipped("nothing to check: no such answer was seen")
+        else:
+            out[r.name] = Outcome.judged(found, n, r.detail.format(n=n))
+    return out
+
+
 def _results(outcomes: dict[str, Outcome], options: Options, destructive: bool,
-             control: bool) -> list[RuleResult]:
-    names = list(RULES) + sorted(n for n in outcomes if n not in RULES)
+             mode: str) -> list[RuleResult]:
+    rules = catalog()
+    names = list(rules) + sorted(n for n in outcomes if n not in rules)
     results: list[RuleResult] = []
     for name in names:
         r = rule(name)
@@ -283,6 +368,11 @@ def _results(outcomes: dict[str, Outcome], options: Options, destructive: bool,
                 outcome = Outcome.skipped("not exercised by this run")
             else:
                 outcome = Outcome.skipped("not checked")
-        results.append(RuleResult(r, outcome.status, outcome.detail, outcome.violations,
+        status = outcome.status
+        if status == "failed" and mode == "report" and all(v.assumption for v in
+                                                           outcome.violations):
+            status = "drift"
+        results.append(RuleResult(r, status, outcome.detail, outcome.violations,
                                   outcome.checks, outcome.duration))
     return results
+

@@ -1,5 +1,10 @@
 """Layer 1, schema conformance: schemathesis runs every operation the target serves.
 
+It runs the *documented* view of the spec (``assumptions.documented_view``): keywords
+that exist only because of an assumption are left out here and held to every answer
+by ``assumed_schema.py`` instead, so a target that reads an undocumented rule otherwise
+drifts there rather than failing here. Its rules are named in ``schema_checks.py``.
+
 Positive and negative data, every built-in check that applies. Path parameters are set
 to the application under test and its real session ids most of the time, so positive
 cases reach data; the rest stay random (404s and malformed ids are tested too).
@@ -21,6 +26,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
+from .assumptions import documented_view
+from .budget import BudgetSpentError
 from .context import Outcome, RunContext
 from .errors import ContractError, ReadOnlyError, TargetUnavailableError
 from .http import Exchange
@@ -50,6 +57,8 @@ class SchemaLayer:
         self.checks: Counter[str] = Counter()
         self.errors: list[str] = []
         self.operations: list[str] = []
+        #: True once the run's request budget stopped schemathesis
+        self.spent = False
 
     def included_operations(self) -> list[str]:
         """The operations to test: those the target serves, writes only when destructive."""
@@ -86,8 +95,9 @@ class SchemaLayer:
         return SchemathesisConfig.from_dict(data)
 
     def load(self) -> BaseSchema:
-        """The spec as a schemathesis schema, instrumented and filtered."""
-        schema = schemathesis.openapi.from_path(self.ctx.spec.path, config=self.config())
+        """The documented view of the spec as a schemathesis schema, instrumented and filtered."""
+        schema = schemathesis.openapi.from_dict(documented_view(self.ctx.spec.raw),
+                                                config=self.config())
         client = self.ctx.client
 
         class KitToken:
@@ -116,6 +126,11 @@ class SchemaLayer:
         try:
             for event in stream:
                 self._event(event)
+                if self.spent:
+                    stream.stop()
+                    self.ctx.notes.append("the schema layer stopped where the request budget "
+                                          "ran out")
+                    break
         except BaseException:
             # Stop schemathesis' workers before giving up (target down, interrupted).
             stream.stop()
@@ -147,6 +162,9 @@ class SchemaLayer:
                 return
             if isinstance(inner, ReadOnlyError):
                 raise inner
+            if isinstance(inner, BudgetSpentError):
+                self.spent = True
+                return
             self.errors.append(f"{event.label}: {type(inner).__name__}: {inner}")
             self.ctx.notes.append(f"schemathesis could not test {event.label}: "
                                   f"{type(inner).__name__}: {str(inner)[:300]}")
@@ -223,13 +241,13 @@ class _KitTransport:
             raise ReadOnlyError(f"{method} {case.path} in a read-only run")
         response = None
         for attempt in range(4):
-            if client.limiter is not None:
-                client.limiter.acquire()
+            client.spend()
             started = time.monotonic()
             response = self._inner.send(case, session=session, **dict(kwargs))
-            client.count += 1
             _observe(response, self._ctx, time.monotonic() - started)
             status = response.status_code
+            if status == 429:
+                client.throttled += 1
             if status == 429 and attempt < 3:
                 wait = retry_after_seconds(_header(response.headers, "Retry-After"))
                 if wait is not None:
@@ -295,7 +313,8 @@ def _unwrap(exc: BaseException) -> BaseException:
     seen = 0
     while seen < 8:
         seen += 1
-        if isinstance(exc, TargetUnavailableError | ReadOnlyError | requests.ConnectionError):
+        if isinstance(exc, TargetUnavailableError | ReadOnlyError | BudgetSpentError
+                      | requests.ConnectionError):
             return exc
         nxt = exc.__cause__ or exc.__context__
         if nxt is None:

@@ -4,6 +4,11 @@ Every property is tried by hypothesis on explicit edge cases and drawn values; a
 counterexample is one concrete request, reported with its answer. A comparison that
 fails is fetched again before it counts, so a session changing state between two
 requests on a live target is not taken for a bug.
+
+Each rule is a method registered under its name: ``step`` rules run in the order they
+are written, then the ``along`` rules give their verdict on every list the others
+fetched (filter membership and order are checked on each one). A violation of an
+assumption carries its id; what the vendor documents fails whatever the mode.
 """
 
 from __future__ import annotations
@@ -18,28 +23,39 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from .assumptions import (
+    ERROR_SHAPE,
+    FILTER_ACTIVE,
+    FILTER_INACTIVE,
+    FOREIGN_404,
+    INCLUDE_INACTIVE,
+    LIMIT_RANGE,
+    LIST_ORDER,
+    MALFORMED_ID_400,
+    OPENAPI_PUBLIC,
+)
+from .budget import BudgetSpentError
 from .context import BadAnswerError, Outcome, RunContext
 from .falsify import falsify
 from .http import Exchange, dumps
 from .invariants import parse_time
-from .report import Violation
+from .report import Violation, keep_first
+from .rules import register, registered
 
-__all__ = ["FILTERS", "SEMANTIC_RULES", "SemanticLayer", "effective_filter"]
+__all__ = ["FILTERS", "SemanticLayer", "effective_filter"]
 
 FILTERS: dict[str, frozenset[str]] = {
     "active": frozenset({"active", "idle"}),
     "inactive": frozenset({"expired", "disconnected"}),
     "all": frozenset({"active", "idle", "expired", "disconnected"}),
 }
-SEMANTIC_RULES = (
-    "limit-respected", "filter-active", "filter-inactive", "filter-all", "filter-default",
-    "filter-include-inactive", "list-order", "get-matches-list", "unknown-session-404",
-    "foreign-session-404", "invalid-id-400", "auth-required",
-)
+# What each filter may never list, whatever the reading of the undocumented filters:
+# the default excludes what includeInactive adds (disconnected and expired sessions), and
+# "inactive" never lists a session that is active right now.
+_NEVER = {"active": frozenset({"expired", "disconnected"}), "inactive": frozenset({"active"}),
+          "all": frozenset()}
 # Fields that move with time without the session changing: list and read may differ there.
 MOVING_FIELDS = frozenset({"derivedStatus", "lastActiveAt"})
-# One full example per failing rule (the rest are counted).
-_KEEP = 1
 _ID_CHARS = string.ascii_letters + string.digits + "-._~"
 
 
@@ -73,6 +89,11 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
+def _json_error(ex: Exchange) -> bool:
+    body = ex.json_or_none()
+    return isinstance(body, dict) and isinstance(body.get("error"), str)
+
+
 class SemanticLayer:
     """Runs the semantic rules against one application."""
 
@@ -86,6 +107,8 @@ class SemanticLayer:
         self.along_more: Counter[str] = Counter()
         self.counts: dict[str | None, int] = {}
         self.everything: list[dict[str, Any]] = []
+        #: what listing with the largest limit showed, when the target refused it
+        self.refused_limit: Violation | None = None
 
     # -- fetching, with the ride-along rules ----------------------------------------------
 
@@ -96,11 +119,19 @@ class SemanticLayer:
         self.along_checks[rule] += 1
         for item in items:
             derived = item.get("derivedStatus")
-            if derived not in FILTERS[wanted]:
-                self._along(rule, f"{_query(params)} listed session {item.get('id')} whose "
-                            f"derivedStatus is {derived}; the {wanted!r} filter admits only "
-                            f"{', '.join(sorted(FILTERS[wanted]))}", ex)
-                break
+            if derived in FILTERS[wanted]:
+                continue
+            message = (f"{_query(params)} listed session {item.get('id')} whose derivedStatus "
+                       f"is {derived}; the {wanted!r} filter admits only "
+                       f"{', '.join(sorted(FILTERS[wanted]))}")
+            documented = derived in _NEVER[wanted] or derived not in FILTERS["all"]
+            self._along(rule, message, ex, None if documented else FILTER_INACTIVE)
+            break
+        else:
+            if wanted == "active" and any(i.get("derivedStatus") == "idle" for i in items):
+                self.ctx.ledger.confirm(FILTER_ACTIVE, rule)
+            if wanted == "inactive" and items:
+                self.ctx.ledger.confirm(FILTER_INACTIVE, rule)
         self.along_checks["list-order"] += 1
         for a, b in itertools.pairwise(items):
             ta, tb = parse_time(a.get("createdAt")), parse_time(b.get("createdAt"))
@@ -110,65 +141,62 @@ class SemanticLayer:
                 self._along("list-order", f"{_query(params)}: session {b.get('id')} "
                             f"(createdAt {b.get('createdAt')}) is listed after {a.get('id')} "
                             f"(createdAt {a.get('createdAt')}); expected newest first, ties "
-                            "by id ascending", ex)
+                            "by id ascending", ex, LIST_ORDER)
                 break
+        else:
+            if len(items) > 1:
+                self.ctx.ledger.confirm(LIST_ORDER, "list-order")
         return items, ex
 
-    def _along(self, rule: str, message: str, ex: Exchange) -> None:
-        if len(self.along[rule]) < _KEEP:
-            self.along[rule].append(self.ctx.violation(rule, message, ex))
-        else:
+    def _along(self, rule: str, message: str, ex: Exchange, assumption: str | None) -> None:
+        if any(v.assumption == assumption for v in self.along[rule]):
             self.along_more[rule] += 1
+        else:
+            self.along[rule].append(self.ctx.violation(rule, message, ex, assumption))
+
+    def merged(self, name: str, base: Outcome | None = None) -> Outcome:
+        """``base`` (a step's outcome) with what the lists fetched on the way showed."""
+        base = base or Outcome("passed")
+        violations = self.along[name] + base.violations
+        if self.along_more[name] and violations:
+            first = violations[0]
+            violations[0] = Violation(first.rule, f"{first.message}\n(and "
+                                      f"{self.along_more[name]} more lists like it)",
+                                      first.request, first.response, first.assumption)
+        checks = self.along_checks[name] + base.checks
+        merged = Outcome.judged(keep_first(violations), checks,
+                                base.detail or f"{checks} lists checked")
+        merged.duration = base.duration
+        return merged
 
     # -- the layer -------------------------------------------------------------------------
 
     def run(self, wanted: Callable[[str], bool]) -> dict[str, Outcome]:
         """Every semantic rule ``wanted`` admits, by name."""
         out: dict[str, Outcome] = {}
+        rules = [r for r in registered("semantic", "step", "along") if wanted(r.name)]
         try:
             self._population()
         except BadAnswerError as exc:
             # Without a list there is nothing to judge: every rule fails on that answer.
-            for name in SEMANTIC_RULES:
-                if wanted(name):
-                    out[name] = Outcome.judged([exc.violation(name)], 1, "")
-            return out
-        steps: list[tuple[str, Callable[[], Outcome]]] = [
-            ("limit-respected", self.limit_respected),
-            ("filter-all", self.filter_all),
-            ("filter-default", self.filter_default),
-            ("filter-include-inactive", self.filter_include_inactive),
-            ("get-matches-list", self.get_matches_list),
-            ("unknown-session-404", self.unknown_session),
-            ("foreign-session-404", self.foreign_session),
-            ("invalid-id-400", self.invalid_id),
-            ("auth-required", self.auth_required),
-        ]
-        for name, step in steps:
-            if not wanted(name):
+            return {r.name: Outcome.judged([exc.violation(r.name)], 1, "") for r in rules}
+        for r in rules:
+            if r.kind != "step":
                 continue
             started = time.monotonic()
             try:
-                out[name] = step()
+                out[r.name] = r.check(self)
             except BadAnswerError as exc:
-                out[name] = Outcome.judged([exc.violation(name)], 1, "")
-            out[name].duration = time.monotonic() - started
-            self.ctx.progress(f"  {name}: {out[name].status} ({out[name].duration:.1f} s)")
-        for name in ("filter-active", "filter-inactive", "filter-all", "filter-default",
-                     "filter-include-inactive", "list-order"):
-            if not wanted(name):
-                continue
-            base = out.get(name) or Outcome("passed")
-            violations = self.along[name] + base.violations
-            if self.along_more[name] and violations:
-                first = violations[0]
-                violations[0] = Violation(first.rule, f"{first.message}\n(and "
-                                          f"{self.along_more[name]} more lists like it)",
-                                          first.request, first.response)
-            checks = self.along_checks[name] + base.checks
-            detail = base.detail or f"{checks} lists checked"
-            out[name] = Outcome.judged(violations[:_KEEP], checks, detail)
-            out[name].duration = base.duration
+                out[r.name] = Outcome.judged([exc.violation(r.name)], 1, "")
+            except BudgetSpentError:
+                out[r.name] = Outcome.skipped("not checked: the request budget was spent")
+            out[r.name].duration = time.monotonic() - started
+            self.ctx.progress(f"  {r.name}: {out[r.name].status} ({out[r.name].duration:.1f} s)")
+        for r in rules:
+            if r.kind == "along":
+                out[r.name] = r.check(self)
+            elif self.along_checks[r.name] or self.along[r.name]:
+                out[r.name] = self.merged(r.name, out[r.name])
         return out
 
     def _population(self) -> None:
@@ -177,7 +205,19 @@ class SemanticLayer:
             params: dict[str, Any] = {"limit": self.hi}
             if status:
                 params["status"] = status
-            items, _ = self.fetch(params)
+            try:
+                items, _ = self.fetch(params)
+            except BadAnswerError as exc:
+                if self.refused_limit is not None or exc.exchange is None \
+                        or exc.exchange.status != 400:
+                    raise
+                # The largest limit is an assumption: fall back to the documented default.
+                self.refused_limit = self.ctx.violation(
+                    "limit-respected", f"limit={self.hi} answered 400: the target does not "
+                    f"accept the range {self.lo}..{self.hi}", exc.exchange, LIMIT_RANGE)
+                self.hi = self.ctx.max_limit = self.ctx.spec.default_limit()
+                params["limit"] = self.hi
+                items, _ = self.fetch(params)
             self.counts[status] = len(items)
             if status == "all":
                 self.everything = items
@@ -187,8 +227,12 @@ class SemanticLayer:
 
     # -- limit -----------------------------------------------------------------------------
 
+    @register("limit-respected", "semantic",
+              "a list with limit=N returns min(N, available) sessions, for every N in 1..200; "
+              "outside that range 400", assumes=(LIMIT_RANGE,))
     def limit_respected(self) -> Outcome:
         lo, hi = self.lo, self.hi
+        documented_hi = self.ctx.spec.default_limit()
         examples: list[tuple[str | None, int]] = []
         for status in (None, "all"):
             n = self.counts[status]
@@ -202,7 +246,14 @@ class SemanticLayer:
             if status:
                 params["status"] = status
             for attempt in range(2):
-                items, ex = self.fetch(params)
+                try:
+                    items, ex = self.fetch(params)
+                except BadAnswerError as exc:
+                    if exc.exchange is None or exc.exchange.status != 400 or k <= documented_hi:
+                        raise
+                    return self.ctx.violation(
+                        "limit-respected", f"{_query(params)} answered 400; the assumption is "
+                        f"that every limit in {lo}..{hi} is accepted", exc.exchange, LIMIT_RANGE)
                 expected = min(k, self.counts[status])
                 if len(items) == expected:
                     return None
@@ -220,53 +271,52 @@ class SemanticLayer:
                              st.integers(lo, hi))
         violation, tried = falsify(strategy, check, max_examples=self.examples,
                                    seed=self.ctx.seed, examples=examples)
-        return Outcome.judged([violation] if violation else [], tried,
-                              f"{tried} limits in {lo}..{hi}")
+        found = [v for v in (self.refused_limit, violation) if v is not None]
+        if self.refused_limit is None:
+            found += self._outside_the_range()
+        if not found or all(v.assumption is None for v in found):
+            self.ctx.ledger.confirm(LIMIT_RANGE, "limit-respected", tried)
+        return Outcome.judged(keep_first(found), tried + 2, f"{tried} limits in {lo}..{hi}, "
+                              f"and {lo - 1} and {hi + 1} refused")
+
+    def _outside_the_range(self) -> list[Violation]:
+        """Just outside the assumed range: 400 validation_error, never a list or a 5xx."""
+        found = []
+        for k in (self.lo - 1, self.hi + 1):
+            ex = self.ctx.client.get(self.ctx.sessions_path, params={"limit": k},
+                                     operation="listSessions")
+            if ex.status >= 500:
+                found.append(self.ctx.violation(
+                    "limit-respected", f"limit={k} answered {ex.status}, a server error", ex))
+            elif ex.status != 400:
+                found.append(self.ctx.violation(
+                    "limit-respected", f"limit={k} answered {ex.status}; the assumption is 400 "
+                    f"outside {self.lo}..{self.hi}", ex, LIMIT_RANGE))
+        return found
 
     # -- filters ---------------------------------------------------------------------------
 
-    def _same_sets(self, rule: str, a: dict[str, Any], b: dict[str, Any]) -> Violation | None:
+    def _same_sets(self, rule: str, a: dict[str, Any], b: dict[str, Any],
+                   assumption: str | None = None) -> Violation | None:
         """The two queries list the same sessions (fetched twice before it counts)."""
         for _attempt in range(2):
             items_a, ex_a = self.fetch(a)
             items_b, _ = self.fetch(b)
             ids_a, ids_b = _ids(items_a), _ids(items_b)
             if sorted(ids_a) == sorted(ids_b):
+                if assumption is not None:
+                    self.ctx.ledger.confirm(assumption, rule)
                 return None
         only_a = sorted(set(ids_a) - set(ids_b))
         only_b = sorted(set(ids_b) - set(ids_a))
         return self.ctx.violation(
             rule, f"{_query(a)} listed {len(ids_a)} sessions, {_query(b)} listed {len(ids_b)}"
             f"; only in the first: {only_a[:3] or 'none'}, only in the second: "
-            f"{only_b[:3] or 'none'}", ex_a)
+            f"{only_b[:3] or 'none'}", ex_a, assumption)
 
-    def filter_default(self) -> Outcome:
-        n = max(2, self.examples // 5)
-
-        def check(limit: int | None) -> Violation | None:
-            extra = {} if limit is None else {"limit": limit}
-            return self._same_sets("filter-default", dict(extra), {"status": "active", **extra})
-
-        examples: list[int | None] = [None, self.hi]
-        violation, tried = falsify(st.one_of(st.none(), st.integers(self.lo, self.hi)), check,
-                                   max_examples=n, seed=self.ctx.seed, examples=examples)
-        return Outcome.judged([violation] if violation else [], tried,
-                              f"default equals status=active ({tried} limits)")
-
-    def filter_include_inactive(self) -> Outcome:
-        hi: dict[str, Any] = {"limit": self.hi}
-        pairs: list[tuple[dict[str, Any], dict[str, Any]]] = [
-            ({"includeInactive": True, **hi}, {"status": "all", **hi}),
-            ({"includeInactive": False, **hi}, {"status": "active", **hi}),
-            ({"status": "active", "includeInactive": True, **hi}, {"status": "active", **hi}),
-            ({"status": "inactive", "includeInactive": True, **hi}, {"status": "inactive", **hi}),
-            ({"status": "all", "includeInactive": False, **hi}, {"status": "all", **hi}),
-        ]
-        violations = [v for a, b in pairs
-                      if (v := self._same_sets("filter-include-inactive", a, b)) is not None]
-        return Outcome.judged(violations[:1], len(pairs),
-                              "includeInactive=true equals status=all; explicit status wins")
-
+    @register("filter-all", "semantic",
+              "status=all is the union of active and inactive (disjoint) and nothing else",
+              assumes=(FILTER_ACTIVE, FILTER_INACTIVE))
     def filter_all(self) -> Outcome:
         if any(self._saturated(s) for s in ("all", "active", "inactive")):
             return Outcome("passed", f"membership only: the application has {self.hi} or more "
@@ -280,21 +330,70 @@ class SemanticLayer:
             missing = all_ids - active - inactive
             extra = (active | inactive) - all_ids
             if not (both or missing or extra):
+                if all_ids:
+                    self.ctx.ledger.confirm(FILTER_ACTIVE, "filter-all")
+                    self.ctx.ledger.confirm(FILTER_INACTIVE, "filter-all")
                 return Outcome("passed", f"all = active + inactive ({len(all_ids)} sessions)",
                                checks=1)
-        parts = []
+        found = []
+        if extra:  # "all" lists every session: documented
+            found.append(self.ctx.violation(
+                "filter-all", f"status=all does not list sessions that active or inactive list: "
+                f"{sorted(extra)[:3]}", ex))
         if both:
-            parts.append(f"in both active and inactive: {sorted(both)[:3]}")
+            found.append(self.ctx.violation(
+                "filter-all", f"sessions listed by both active and inactive: {sorted(both)[:3]}",
+                ex, FILTER_INACTIVE))
         if missing:
-            parts.append(f"in all but neither active nor inactive: {sorted(missing)[:3]}")
-        if extra:
-            parts.append(f"in active or inactive but not in all: {sorted(extra)[:3]}")
-        return Outcome.judged([self.ctx.violation(
-            "filter-all", "status=all is not the disjoint union of active and inactive: "
-            + "; ".join(parts), ex)], 1, "")
+            derived = {str(i.get("id")): i.get("derivedStatus") for i in everything}
+            first = sorted(missing)[0]
+            which = FILTER_ACTIVE if derived.get(first) in FILTERS["active"] else FILTER_INACTIVE
+            found.append(self.ctx.violation(
+                "filter-all", f"sessions listed by status=all but neither by active nor by "
+                f"inactive: {sorted(missing)[:3]} (derivedStatus {derived.get(first)})",
+                ex, which))
+        return Outcome.judged(found, 1, "")
+
+    @register("filter-default", "semantic", "no status parameter lists the same as status=active")
+    def filter_default(self) -> Outcome:
+        n = max(2, self.examples // 5)
+
+        def check(limit: int | None) -> Violation | None:
+            extra = {} if limit is None else {"limit": limit}
+            return self._same_sets("filter-default", dict(extra), {"status": "active", **extra})
+
+        examples: list[int | None] = [None, self.hi]
+        violation, tried = falsify(st.one_of(st.none(), st.integers(self.lo, self.hi)), check,
+                                   max_examples=n, seed=self.ctx.seed, examples=examples)
+        return Outcome.judged([violation] if violation else [], tried,
+                              f"default equals status=active ({tried} limits)")
+
+    @register("filter-include-inactive", "semantic",
+              "includeInactive=true lists the same as status=all; an explicit status wins",
+              assumes=(INCLUDE_INACTIVE,))
+    def filter_include_inactive(self) -> Outcome:
+        hi: dict[str, Any] = {"limit": self.hi}
+        pairs: list[tuple[dict[str, Any], dict[str, Any], str | None]] = [
+            ({"includeInactive": True, **hi}, {"status": "all", **hi}, INCLUDE_INACTIVE),
+            ({"includeInactive": False, **hi}, {"status": "active", **hi}, None),
+            ({"status": "active", "includeInactive": True, **hi}, {"status": "active", **hi},
+             INCLUDE_INACTIVE),
+            ({"status": "inactive", "includeInactive": True, **hi}, {"status": "inactive", **hi},
+             INCLUDE_INACTIVE),
+            ({"status": "all", "includeInactive": False, **hi}, {"status": "all", **hi},
+             INCLUDE_INACTIVE),
+        ]
+        violations = [v for a, b, assumption in pairs
+                      if (v := self._same_sets("filter-include-inactive", a, b, assumption))
+                      is not None]
+        return Outcome.judged(keep_first(violations), len(pairs),
+                              "includeInactive=true equals status=all; explicit status wins")
 
     # -- reads -----------------------------------------------------------------------------
 
+    @register("get-matches-list", "semantic",
+              "every listed session reads back identically by id "
+              "(derivedStatus and lastActiveAt excepted: they move with time)")
     def get_matches_list(self) -> Outcome:
         if not self.everything:
             return Outcome.skipped("the application has no sessions to read")
@@ -325,15 +424,24 @@ class SemanticLayer:
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} sessions read back by id")
 
-    def _expect_404(self, rule: str, path: str, what: str) -> Violation | None:
+    def _expect_404(self, rule: str, path: str, what: str,
+                    instead: str | None = None) -> Violation | None:
+        """404 with a JSON error; another 4xx contradicts ``instead`` (when given), a 2xx or
+        5xx breaks the rule; a 404 that is not a JSON error contradicts the error shape."""
         ex = self.ctx.client.get(path, operation="getSession")
-        body = ex.json_or_none()
-        if ex.status != 404:
-            return self.ctx.violation(rule, f"{what} answered {ex.status}, not 404", ex)
-        if not isinstance(body, dict) or not isinstance(body.get("error"), str):
-            return self.ctx.violation(rule, f"{what} answered 404 without a JSON error body", ex)
-        return None
+        if ex.status == 404:
+            if _json_error(ex):
+                self.ctx.ledger.confirm(ERROR_SHAPE, rule)
+                if instead is not None:
+                    self.ctx.ledger.confirm(instead, rule)
+                return None
+            return self.ctx.violation(rule, f"{what} answered 404 without a JSON error body",
+                                      ex, ERROR_SHAPE)
+        assumption = instead if instead is not None and 400 <= ex.status < 500 else None
+        return self.ctx.violation(rule, f"{what} answered {ex.status}, not 404", ex, assumption)
 
+    @register("unknown-session-404", "semantic",
+              "an unknown session id answers 404 with a JSON error", assumes=(ERROR_SHAPE,))
     def unknown_session(self) -> Outcome:
         known = set(_ids(self.everything))
 
@@ -350,6 +458,9 @@ class SemanticLayer:
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} unknown ids answered 404")
 
+    @register("foreign-session-404", "semantic",
+              "a session of another application is 404 under this one (never readable)",
+              assumes=(FOREIGN_404,))
     def foreign_session(self) -> Outcome:
         own = set(_ids(self.everything))
         foreign = [s for s in self.ctx.foreign_session_ids if s not in own]
@@ -362,7 +473,8 @@ class SemanticLayer:
         def check(sid: str) -> Violation | None:
             return self._expect_404(
                 "foreign-session-404", f"{self.ctx.sessions_path}/{sid}",
-                f"session {sid}, of another application, read under {self.ctx.application_id}")
+                f"session {sid}, of another application, read under {self.ctx.application_id}",
+                instead=FOREIGN_404)
 
         violation, tried = falsify(st.sampled_from(foreign), check,
                                    max_examples=len(foreign), seed=self.ctx.seed,
@@ -370,6 +482,9 @@ class SemanticLayer:
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} sessions of other applications answered 404")
 
+    @register("invalid-id-400", "semantic",
+              "a non-UUID application or session id answers 400 validation_error, never 5xx",
+              assumes=(MALFORMED_ID_400, ERROR_SHAPE))
     def invalid_id(self) -> Outcome:
         real = self.everything[0]["id"] if self.everything else str(uuid.uuid4())
 
@@ -385,17 +500,21 @@ class SemanticLayer:
                 path = f"/api/v1/applications/{bad}/sessions"
                 op = "listSessions"
             ex = self.ctx.client.get(path, operation=op)
-            body = ex.json_or_none()
             what = f"a non-UUID {'session' if where == 'session' else 'application'} id {bad!r}"
-            if ex.status == 400 and isinstance(body, dict) and isinstance(body.get("error"), str):
+            if ex.status == 400 and _json_error(ex):
+                self.ctx.ledger.confirm(MALFORMED_ID_400, "invalid-id-400")
+                self.ctx.ledger.confirm(ERROR_SHAPE, "invalid-id-400")
                 return None
             if ex.status >= 500:
-                problem = f"{what} answered {ex.status}, a server error"
+                problem, assumption = f"{what} answered {ex.status}, a server error", None
+            elif ex.status < 400:
+                problem, assumption = f"{what} answered {ex.status}: it was accepted", None
             elif ex.status != 400:
-                problem = f"{what} answered {ex.status}; the contract documents 400 validation_error"
+                problem = f"{what} answered {ex.status}; the assumption is 400 validation_error"
+                assumption = MALFORMED_ID_400
             else:
-                problem = f"{what} answered 400 without a JSON error body"
-            return self.ctx.violation("invalid-id-400", problem, ex)
+                problem, assumption = f"{what} answered 400 without a JSON error body", ERROR_SHAPE
+            return self.ctx.violation("invalid-id-400", problem, ex, assumption)
 
         text = st.text(alphabet=_ID_CHARS, min_size=1, max_size=40).filter(
             lambda t: not _is_uuid(t) and set(t) != {"."})
@@ -411,6 +530,9 @@ class SemanticLayer:
 
     # -- authentication --------------------------------------------------------------------
 
+    @register("auth-required", "semantic",
+              "no token, a malformed token and a wrong token answer 401 with a JSON body",
+              assumes=(ERROR_SHAPE,))
     def auth_required(self) -> Outcome:
         sid = self.everything[0]["id"] if self.everything else str(uuid.uuid4())
         targets = [("GET", self.ctx.sessions_path, "listSessions"),
@@ -429,14 +551,14 @@ class SemanticLayer:
             index, (kind, header) = case
             method, path, op = targets[index]
             ex = self.ctx.client.request(method, path, auth=header, operation=op)
-            body = ex.json_or_none()
-            if ex.status == 401 and isinstance(body, dict) and isinstance(body.get("error"), str):
+            if ex.status == 401 and _json_error(ex):
+                self.ctx.ledger.confirm(ERROR_SHAPE, "auth-required")
                 return None
             if ex.status == 401:
-                problem = "answered 401 without a JSON error body"
-            else:
-                problem = f"answered {ex.status}, not 401"
-            return self.ctx.violation("auth-required", f"{method} {op} with {kind} {problem}", ex)
+                return self.ctx.violation("auth-required", f"{method} {op} with {kind} answered "
+                                          "401 without a JSON error body", ex, ERROR_SHAPE)
+            return self.ctx.violation("auth-required", f"{method} {op} with {kind} answered "
+                                      f"{ex.status}, not 401", ex)
 
         wrong = st.text(alphabet=string.ascii_letters + string.digits + "-._~+/",
                         min_size=8, max_size=64).map(lambda t: ("a wrong token", f"Bearer kc{t}"))
@@ -450,3 +572,46 @@ class SemanticLayer:
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} requests without valid credentials to {ops}")
 
+    # -- discovery -------------------------------------------------------------------------
+
+    @register("openapi-document", "semantic",
+              "GET /api/openapi.json answers an OpenAPI document, without a token",
+              assumes=(OPENAPI_PUBLIC,))
+    def openapi_document(self) -> Outcome:
+        if "getOpenApiDocument" not in self.ctx.served:
+            return Outcome.skipped("the target does not serve /api/openapi.json")
+        ex = self.ctx.client.request("GET", "/api/openapi.json", auth=None,
+                                     operation="getOpenApiDocument")
+        found: list[Violation] = []
+        if ex.status in (401, 403):
+            found.append(self.ctx.violation(
+                "openapi-document", f"without a token the contract answered {ex.status}",
+                ex, OPENAPI_PUBLIC))
+            ex = self.ctx.client.get("/api/openapi.json", operation="getOpenApiDocument")
+        else:
+            self.ctx.ledger.confirm(OPENAPI_PUBLIC, "openapi-document")
+        body = ex.json_or_none()
+        if ex.status != 200 or not isinstance(body, dict) or not isinstance(
+                body.get("paths"), dict) or "openapi" not in body:
+            found.append(self.ctx.violation(
+                "openapi-document", f"/api/openapi.json answered {ex.status} without an OpenAPI "
+                "document ('openapi' and 'paths')", ex))
+        return Outcome.judged(found, 1, "the contract is published at /api/openapi.json")
+
+    # -- the verdicts of what every list showed --------------------------------------------
+
+    @register("filter-active", "semantic", "status=active lists only active and idle sessions",
+              assumes=(FILTER_ACTIVE,), kind="along")
+    def filter_active(self) -> Outcome:
+        return self.merged("filter-active")
+
+    @register("filter-inactive", "semantic",
+              "status=inactive lists only expired and disconnected sessions",
+              assumes=(FILTER_INACTIVE,), kind="along")
+    def filter_inactive(self) -> Outcome:
+        return self.merged("filter-inactive")
+
+    @register("list-order", "semantic", "lists are newest createdAt first, ties by id ascending",
+              assumes=(LIST_ORDER,), kind="along")
+    def list_order(self) -> Outcome:
+        return self.merged("list-order")
