@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "Retry-After is always honoured")
     run.add_argument("--budget", type=_count, default=None, metavar="N",
                      help="send at most N requests in the whole run, shared among the layers "
-                          "by a plan the output shows (default: 200, or two minutes' worth at "
+                          "by a plan the output shows (default: 240, or two minutes' worth at "
                           "--rate-limit, against anything but a mock and against a "
                           "rate-limited mock; 0: no budget)")
     run.add_argument("--assumptions", choices=MODES, default=None,

@@ -343,6 +343,8 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
     machine: Any = hypothesis.seed(ctx.seed)(LifecycleMachine)
     try:
         _scripted_walk(LifecycleMachine(), idle_after)
+        if ctx.frugal:  # under a request budget the scripted walk alone: every transition
+            raise _StopError
         run_state_machine_as_test(machine, settings=settings(
             max_examples=runs, stateful_step_count=ctx.options.state_machine_steps,
             deadline=None, database=None, phases=(Phase.generate,),

@@ -75,6 +75,7 @@ def served_operations(client: ApiClient, spec: ApiSpec, application_id: str,
     ops = spec.operations
     sessions = f"/api/v1/applications/{application_id}/sessions"
     probes: dict[str, tuple[str, str, dict[str, str] | None]] = {
+        "listApplications": ("GET", "/api/v1/applications", None),
         "listSessions": ("GET", sessions, None),
         "getSession": ("GET", f"{sessions}/{session_id or _NIL}", None),
         "issueToken": ("POST", "/oauth2/token", {}),

@@ -29,7 +29,7 @@ OPTIONS = {
     "contract-assumptions": ("KONTEXT_CONTRACT_ASSUMPTIONS",
                              "enforce or report (default: enforce against a mock, else report)"),
     "contract-budget": ("KONTEXT_CONTRACT_BUDGET",
-                        "requests for the whole run (default: 200 against anything but a "
+                        "requests for the whole run (default: 240 against anything but a "
                         "mock; 0: no budget)"),
 }
 

@@ -34,6 +34,7 @@ from .http import Exchange
 from .ratelimit import retry_after_seconds
 from .report import Violation
 from .rules import schema_rule_name
+from .schema_checks import OFF
 
 if TYPE_CHECKING:
     from schemathesis.schemas import BaseSchema
@@ -45,6 +46,7 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Methods the coverage phase may try on routes that do not declare them.
 _READ_ONLY_UNEXPECTED = ["OPTIONS", "TRACE"]
 _SESSION_IDS = 20
+_AGENT_SIDE = "/api/v1/agent-sessions"
 
 
 class SchemaLayer:
@@ -61,17 +63,21 @@ class SchemaLayer:
         self.spent = False
 
     def included_operations(self) -> list[str]:
-        """The operations to test: those the target serves, writes only when destructive."""
+        """The operations to test: those the target serves, writes only when destructive;
+        under a request budget not the agent side (its coverage alone would spend most of
+        it; with a control plane ``lifecycle-model`` drives it)."""
         return [
             op.operation_id for op in self.ctx.spec.operations.values()
             if op.operation_id in self.ctx.served and (self.ctx.destructive or not op.writes)
+            and not (self.ctx.frugal and op.path.startswith(_AGENT_SIDE))
         ]
 
     def config(self) -> SchemathesisConfig:
         """The schemathesis configuration of this run."""
         opts = self.ctx.options
         phases: dict[str, Any] = {
-            "stateful": {"enabled": self.ctx.destructive, "max-steps": 10},
+            "stateful": {"enabled": self.ctx.destructive,
+                         "max-steps": 3 if self.ctx.frugal else 10},
         }
         if not self.ctx.destructive:
             phases["coverage"] = {"unexpected-methods": _READ_ONLY_UNEXPECTED}
@@ -81,8 +87,10 @@ class SchemaLayer:
             "workers": 1,
             "request-timeout": opts.timeout,
             "suppress-health-check": ["all"],
-            "generation": {"max-examples": max(1, opts.max_examples), "database": "none"},
+            "generation": {"max-examples": 1 if self.ctx.frugal else max(1, opts.max_examples),
+                           "database": "none"},
             "phases": phases,
+            "checks": {check: {"enabled": False} for check in OFF},
             "dictionaries": {"kit-applications": {"values": [self.ctx.application_id]}},
             "parameters": {
                 "path.applicationId": {"dictionary": "kit-applications", "probability": 0.9},
@@ -126,7 +134,9 @@ class SchemaLayer:
         try:
             for event in stream:
                 self._event(event)
-                if self.spent:
+                # Past the budget every request is refused; the scenario that ran into it
+                # still reports the checks it made, then the layer stops.
+                if self.spent and isinstance(event, events.ScenarioFinished):
                     stream.stop()
                     self.ctx.notes.append("the schema layer stopped where the request budget "
                                           "ran out")

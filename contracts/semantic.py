@@ -56,6 +56,9 @@ _NEVER = {"active": frozenset({"expired", "disconnected"}), "inactive": frozense
           "all": frozenset()}
 # Fields that move with time without the session changing: list and read may differ there.
 MOVING_FIELDS = frozenset({"derivedStatus", "lastActiveAt"})
+# What the layer sends with one drawn example per rule and its first explicit cases: the
+# budget plan's least for it (budget.py) leaves room for a few more.
+_FRUGAL_COST = 36
 _ID_CHARS = string.ascii_letters + string.digits + "-._~"
 
 
@@ -100,7 +103,11 @@ class SemanticLayer:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.lo, self.hi = ctx.spec.limit_range()
+        #: under a request budget each rule takes its first explicit cases and few drawn ones
+        self.frugal = ctx.frugal
         self.examples = ctx.options.max_examples
+        if ctx.plan is not None:
+            self.examples = max(1, (ctx.plan.shares["semantic"] - _FRUGAL_COST) // 6)
         # rules checked on every list the layer fetches (filter membership, order)
         self.along: dict[str, list[Violation]] = defaultdict(list)
         self.along_checks: Counter[str] = Counter()
@@ -225,6 +232,15 @@ class SemanticLayer:
     def _saturated(self, status: str | None) -> bool:
         return self.counts.get(status, 0) >= self.hi
 
+    def _cases(self, cases: list[Any], frugal: int) -> list[Any]:
+        """The explicit cases of a rule: all of them, or the first ``frugal`` under a budget."""
+        return cases[:frugal] if self.frugal else cases
+
+    def _draws(self, usual: int) -> int:
+        """How many drawn examples a rule takes: ``usual``, or under a budget no more than
+        the plan's share allows (at least one)."""
+        return min(usual, self.examples) if self.frugal else usual
+
     # -- limit -----------------------------------------------------------------------------
 
     @register("limit-respected", "semantic",
@@ -236,9 +252,10 @@ class SemanticLayer:
         examples: list[tuple[str | None, int]] = []
         for status in (None, "all"):
             n = self.counts[status]
-            for k in (lo, lo + 1, n - 1, n, n + 1, hi):
+            for k in (lo, n + 1, n - 1, n, lo + 1, hi):
                 if lo <= k <= hi and (status, k) not in examples:
                     examples.append((status, k))
+        examples = self._cases(examples, 2)
 
         def check(case: tuple[str | None, int]) -> Violation | None:
             status, k = case
@@ -269,7 +286,7 @@ class SemanticLayer:
 
         strategy = st.tuples(st.sampled_from([None, "all", "active", "inactive"]),
                              st.integers(lo, hi))
-        violation, tried = falsify(strategy, check, max_examples=self.examples,
+        violation, tried = falsify(strategy, check, max_examples=self._draws(self.examples),
                                    seed=self.ctx.seed, examples=examples)
         found = [v for v in (self.refused_limit, violation) if v is not None]
         if self.refused_limit is None:
@@ -356,13 +373,13 @@ class SemanticLayer:
 
     @register("filter-default", "semantic", "no status parameter lists the same as status=active")
     def filter_default(self) -> Outcome:
-        n = max(2, self.examples // 5)
+        n = self._draws(max(2, self.examples // 5))
 
         def check(limit: int | None) -> Violation | None:
             extra = {} if limit is None else {"limit": limit}
             return self._same_sets("filter-default", dict(extra), {"status": "active", **extra})
 
-        examples: list[int | None] = [None, self.hi]
+        examples: list[int | None] = self._cases([None, self.hi], 1)
         violation, tried = falsify(st.one_of(st.none(), st.integers(self.lo, self.hi)), check,
                                    max_examples=n, seed=self.ctx.seed, examples=examples)
         return Outcome.judged([violation] if violation else [], tried,
@@ -373,16 +390,16 @@ class SemanticLayer:
               assumes=(INCLUDE_INACTIVE,))
     def filter_include_inactive(self) -> Outcome:
         hi: dict[str, Any] = {"limit": self.hi}
-        pairs: list[tuple[dict[str, Any], dict[str, Any], str | None]] = [
+        pairs: list[tuple[dict[str, Any], dict[str, Any], str | None]] = self._cases([
             ({"includeInactive": True, **hi}, {"status": "all", **hi}, INCLUDE_INACTIVE),
             ({"includeInactive": False, **hi}, {"status": "active", **hi}, None),
-            ({"status": "active", "includeInactive": True, **hi}, {"status": "active", **hi},
-             INCLUDE_INACTIVE),
             ({"status": "inactive", "includeInactive": True, **hi}, {"status": "inactive", **hi},
+             INCLUDE_INACTIVE),
+            ({"status": "active", "includeInactive": True, **hi}, {"status": "active", **hi},
              INCLUDE_INACTIVE),
             ({"status": "all", "includeInactive": False, **hi}, {"status": "all", **hi},
              INCLUDE_INACTIVE),
-        ]
+        ], 3)
         violations = [v for a, b, assumption in pairs
                       if (v := self._same_sets("filter-include-inactive", a, b, assumption))
                       is not None]
@@ -419,7 +436,7 @@ class SemanticLayer:
                 + "; ".join(diff[:4]), ex)
 
         violation, tried = falsify(st.sampled_from(self.everything), check,
-                                   max_examples=self.examples, seed=self.ctx.seed,
+                                   max_examples=self._draws(self.examples), seed=self.ctx.seed,
                                    examples=self.everything[:1])
         return Outcome.judged([violation] if violation else [], tried,
                               f"{tried} sessions read back by id")
@@ -452,7 +469,7 @@ class SemanticLayer:
             return self._expect_404("unknown-session-404", f"{self.ctx.sessions_path}/{sid}",
                                     f"unknown session {sid}")
 
-        n = max(3, self.examples // 5)
+        n = self._draws(max(3, self.examples // 5))
         violation, tried = falsify(st.uuids(version=4), check, max_examples=n,
                                    seed=self.ctx.seed)
         return Outcome.judged([violation] if violation else [], tried,
@@ -468,7 +485,7 @@ class SemanticLayer:
             return Outcome.skipped(
                 "not available: no session of another application is known (give "
                 "--foreign-session-id, or use a target with a control plane)")
-        foreign = foreign[: max(1, self.examples)]
+        foreign = foreign[: self._draws(max(1, self.examples))]
 
         def check(sid: str) -> Violation | None:
             return self._expect_404(
@@ -519,10 +536,10 @@ class SemanticLayer:
         text = st.text(alphabet=_ID_CHARS, min_size=1, max_size=40).filter(
             lambda t: not _is_uuid(t) and set(t) != {"."})
         strategy = st.tuples(st.sampled_from(["session", "application", "list"]), text)
-        examples = [("session", "not-a-uuid"), ("session", "12345"),
-                    ("application", "not-a-uuid"), ("list", "not-a-uuid"),
-                    ("session", str(real)[:-1] + "g")]
-        n = max(3, self.examples // 3)
+        examples = self._cases([("session", "not-a-uuid"), ("list", "not-a-uuid"),
+                                ("application", "not-a-uuid"), ("session", "12345"),
+                                ("session", str(real)[:-1] + "g")], 2)
+        n = self._draws(max(3, self.examples // 3))
         violation, tried = falsify(strategy, check, max_examples=n, seed=self.ctx.seed,
                                    examples=examples)
         return Outcome.judged([violation] if violation else [], tried,
@@ -565,7 +582,9 @@ class SemanticLayer:
         strategy = st.tuples(st.integers(0, len(targets) - 1), st.one_of(st.sampled_from(fixed),
                                                                           wrong))
         examples = [(i, cred) for i in range(len(targets)) for cred in fixed]
-        n = max(3, self.examples // 5)
+        if self.frugal:  # each kind of credential once, each operation once
+            examples = [(0, fixed[0]), (1, fixed[1]), (0, fixed[4]), (len(targets) - 1, fixed[2])]
+        n = self._draws(max(3, self.examples // 5))
         violation, tried = falsify(strategy, check, max_examples=n, seed=self.ctx.seed,
                                    examples=examples)
         ops = ", ".join(op for _, _, op in targets)

@@ -128,7 +128,8 @@ class StatefulLayer:
         for sid in sorted(connected):
             self._persisted(persist_v, sid, before[sid], after.get(sid), ex2, "in the list",
                             "is no longer listed by status=all", saturated, window)
-        for sid in sorted(connected)[: max(3, self.ctx.options.max_examples)]:
+        reads = 1 if self.ctx.frugal else max(3, self.ctx.options.max_examples)
+        for sid in sorted(connected)[:reads]:
             ex = self.ctx.client.get(f"/api/v1/applications/{app}/sessions/{sid}",
                                      operation="getSession")
             body = ex.json_or_none()

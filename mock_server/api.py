@@ -68,6 +68,19 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
     def get_session(call: Call) -> Response:
         return json_response(reads["getSession"](call))
 
+    def list_applications(call: Call) -> Response:
+        # By id, so the cursor is the last id of a page: stable while applications come
+        # and go, and opaque enough for a client.
+        org, cursor, limit = org_of(call), call.params.get("cursor"), call.params["limit"]
+        with mock.store.lock:
+            apps = sorted((a for a in mock.store.applications.values()
+                           if a.organization_id == org and (cursor is None or a.id > cursor)),
+                          key=lambda a: a.id)
+        body: dict[str, object] = {"items": [{"id": a.id, "name": a.name} for a in apps[:limit]]}
+        if len(apps) > limit:
+            body["nextCursor"] = apps[limit - 1].id
+        return json_response(body)
+
     def revoke_all(call: Call) -> Response:
         count = mock.revoke_all(call.params["applicationId"], org_of(call))
         return json_response({"success": True, "disconnectedCount": count})
@@ -147,6 +160,7 @@ def handlers(mock: KontextMock) -> dict[str, Handler]:
         return json_response(served_document[0])
 
     return {
+        "listApplications": list_applications,
         "listSessions": list_sessions,
         "getSession": get_session,
         "revokeAllSessions": revoke_all,

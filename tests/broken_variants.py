@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 from mock_server import KontextMock
 from mock_server.model import CONNECTED, DISCONNECTED, STATUS_FILTERS, Session
 
-__all__ = ["VARIANTS", "Variant"]
+__all__ = ["VARIANTS", "Variant", "rewrite"]
 
 WsgiApp = Callable[..., Iterable[bytes]]
 _ALL = 10**9
@@ -202,7 +202,7 @@ _SESSIONS = re.compile(r"^/api/v1/applications/[^/]+/sessions/?$")
 _ONE_SESSION = re.compile(r"^/api/v1/applications/[^/]+/sessions/([^/]+)/?$")
 
 
-def _rewrite(app: WsgiApp, change: Callable[[dict[str, Any], str, list[tuple[str, str]], bytes],
+def rewrite(app: WsgiApp, change: Callable[[dict[str, Any], str, list[tuple[str, str]], bytes],
                                              tuple[str, list[tuple[str, str]], bytes]]
              ) -> WsgiApp:
     """A middleware that may change the status, headers and body of every answer."""
@@ -280,7 +280,7 @@ def wrong_envelope(app: WsgiApp) -> WsgiApp:
             body = b'{"data":' + body[len(b'{"session":'):]
         return status, headers, body
 
-    return _rewrite(app, change)
+    return rewrite(app, change)
 
 
 def no_request_id(app: WsgiApp) -> WsgiApp:
@@ -292,7 +292,31 @@ def no_request_id(app: WsgiApp) -> WsgiApp:
             return status, headers, body
         return status, [(k, v) for k, v in headers if k.lower() != "x-request-id"], body
 
-    return _rewrite(app, change)
+    return rewrite(app, change)
+
+
+def no_auth_at_all(app: WsgiApp) -> WsgiApp:
+    """Every public request is served as the dev token's, whatever it carries or lacks."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"].startswith("/api/v1/"):
+            environ = {**environ, "HTTP_AUTHORIZATION": "Bearer dev-token"}
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def malformed_token_accepted(app: WsgiApp) -> WsgiApp:
+    """An Authorization header that is not ``Bearer <one token>`` is taken for the dev token."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        header = environ.get("HTTP_AUTHORIZATION")
+        parts = (header or "").split()
+        if header is not None and (len(parts) != 2 or parts[0] != "Bearer"):
+            environ = {**environ, "HTTP_AUTHORIZATION": "Bearer dev-token"}
+        return app(environ, start_response)
+
+    return wrapped
 
 
 def include_inactive_ignored(app: WsgiApp) -> WsgiApp:
@@ -332,6 +356,11 @@ VARIANTS: list[Variant] = [
             ForeignSessionReadable),
     Variant("delete-without-auth", "auth-required", "revoke-all needs no token",
             middleware=delete_without_auth),
+    Variant("no-auth-at-all", "auth-required", "every request is served without credentials",
+            middleware=no_auth_at_all),
+    Variant("malformed-token-accepted", "auth-required",
+            "a malformed Authorization header is taken for a valid token",
+            middleware=malformed_token_accepted),
     Variant("500-on-bad-id", "invalid-id-400", "a non-UUID session id answers 500",
             middleware=server_error_on_bad_id),
     Variant("wrong-envelope", "envelope", 'a read answers {"data": ...}',

@@ -17,7 +17,7 @@ from contracts.cli import main
 from mock_server import KontextMock, MockConfig
 from mock_server.serve import RunningServer, start
 
-from .broken_variants import LimitIgnored
+from .broken_variants import LimitIgnored, malformed_token_accepted, no_auth_at_all
 
 DEV_APP = MockConfig().dev_application_id
 
@@ -180,3 +180,30 @@ def test_list_rules_names_every_rule(capsys: pytest.CaptureFixture[str]) -> None
     for name in ("limit-respected", "filter-inactive", "revoke-idempotent", "x-request-id",
                  "schema-response-schema-conformance", "lifecycle-model"):
         assert name in out
+
+
+@pytest.mark.parametrize("break_auth", [no_auth_at_all, malformed_token_accepted])
+def test_a_target_that_answers_without_valid_credentials_fails_auth_required_exit_1(
+    break_auth: object, capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = start(break_auth(KontextMock(seed=7).app), "127.0.0.1", 0)  # type: ignore[operator]
+    try:
+        code = main(["--base-url", server.url, "--token", "dev-token", "--read-only",
+                     "--layer", "semantic", "--max-examples", "3", "--seed", "1", "-q"])
+    finally:
+        server.stop()
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "FAIL  auth-required" in out and "not 401" in out
+    assert "does not answer like" not in err
+
+
+def test_a_read_only_run_against_a_mock_finds_the_application_itself(
+    served_mock: RunningServer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["--base-url", served_mock.url, "--token", "dev-token", "--read-only",
+                 "--layer", "semantic", "--max-examples", "3", "--seed", "1", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert f"the kit read application {DEV_APP}" in out  # the dev application: the most sessions
+    assert "PASS  limit-respected" in out

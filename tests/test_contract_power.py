@@ -98,6 +98,7 @@ def test_the_kit_kills_the_broken_variant(served: tuple[Switch, str], variant: V
     assert variant.rule in report.failed_rules(), (
         f"{variant.name} ({variant.description}) was not caught by {variant.rule}:\n"
         + report.render())
+    assert report.assumptions_mode == "enforce" and report.exit_code == 1
     failure = report.result(variant.rule)
     assert failure.violations and failure.violations[0].request, failure
     assert "dev-token" not in report.render(), "the token must be redacted"
@@ -109,5 +110,7 @@ def test_the_variants_are_at_least_the_fifteen_of_the_issue() -> None:
         "revoke-does-not-persist", "revoke-counts-disconnected", "revoke-not-idempotent",
         "expiry-ignored", "idle-backwards", "foreign-session-readable", "delete-without-auth",
         "500-on-bad-id", "wrong-envelope", "disconnected-at-missing", "no-request-id",
+        "no-auth-at-all", "malformed-token-accepted",
     }
     assert expected <= {v.name for v in VARIANTS}
+    assert len(VARIANTS) == 21

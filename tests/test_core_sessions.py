@@ -214,3 +214,24 @@ def test_heartbeat_after_token_expiry_says_expired(client: FlaskClient, mock: Ko
     gone = client.post(f"/api/v1/agent-sessions/{sid}/heartbeat", headers=AUTH)
     assert gone.status_code == 409
     assert (gone.json["error"], gone.json["reason"]) == ("session_expired", "expired")
+
+
+def test_applications_are_listed_a_page_at_a_time_for_the_token_s_organization(
+    client: FlaskClient, mock: KontextMock,
+) -> None:
+    made = {mock.add_application(name=f"app {i}").id for i in range(3)}
+    elsewhere = mock.add_application(mock.add_organization().id).id
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        answer = client.get("/api/v1/applications", query_string=query, headers=AUTH)
+        assert answer.status_code == 200
+        seen += [a["id"] for a in answer.json["items"]]
+        pages += 1
+        cursor = answer.json.get("nextCursor")
+        if cursor is None:
+            break
+    assert pages == 2 and len(seen) == len(set(seen)) == 4
+    assert set(seen) == made | {DEV_APP} and elsewhere not in seen

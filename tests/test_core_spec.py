@@ -36,6 +36,7 @@ def test_paths_carry_api_v1_and_servers_are_bare_origins() -> None:
 @pytest.mark.parametrize(
     ("operation", "method", "path"),
     [
+        ("listApplications", "GET", "/api/v1/applications"),
         ("listSessions", "GET", "/api/v1/applications/{applicationId}/sessions"),
         ("getSession", "GET", "/api/v1/applications/{applicationId}/sessions/{sessionId}"),
         ("revokeAllSessions", "DELETE", "/api/v1/applications/{applicationId}/sessions"),
@@ -67,6 +68,7 @@ def test_scopes_per_operation() -> None:
     read = [["management:applications:read"], ["management:all"]]
     write = [["management:applications:write"], ["management:all"]]
     assert spec.operations["listSessions"].scope_alternatives == read
+    assert spec.operations["listApplications"].scope_alternatives == read
     assert spec.operations["getSession"].scope_alternatives == read
     assert spec.operations["revokeAllSessions"].scope_alternatives == write
 
