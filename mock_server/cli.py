@@ -1,7 +1,8 @@
 """``kontext-mock``: serve the mock, or drive a running one through its control plane.
 
 A thin layer: it parses options and calls the library (:class:`KontextMock` to serve,
-:class:`~mock_server.control_client.ControlClient` for the other commands).
+:class:`~mock_server.control_client.ControlClient` for the control commands,
+:func:`~mock_server.recording.record` to record a real account into a scenario).
 """
 
 from __future__ import annotations
@@ -85,7 +86,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the control plane's bearer token; generated and printed when the"
                             " mock is bound off loopback without one (env KONTEXT_MOCK_ADMIN_TOKEN)")
     _control_commands(sub)
+    _record_command(sub)
     return parser
+
+
+def _record_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    env = os.environ.get
+    rec = sub.add_parser(
+        "record", help="record what a credential can read into a scenario file (read-only)",
+        description="Read every application a credential can see (or the ones named) and "
+                    "their sessions, from any implementation of the sessions API, into a "
+                    "scenario file that serve --scenario and the pytest marker load. "
+                    "Anonymized unless --no-anonymize; no token or secret is written.")
+    rec.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
+                     help="the origin, without /api/v1 (env KONTEXT_BASE_URL)")
+    rec.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token (env KONTEXT_TOKEN)")
+    rec.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
+                     help="OAuth client id, with --client-secret (env KONTEXT_CLIENT_ID)")
+    rec.add_argument("--client-secret", default=env("KONTEXT_CLIENT_SECRET"),
+                     help="OAuth client secret (env KONTEXT_CLIENT_SECRET)")
+    rec.add_argument("--application-id", action="append", default=[], metavar="UUID",
+                     help="record this application (repeatable; default: every one listed)")
+    rec.add_argument("--out", required=True, metavar="FILE.yaml", help="the scenario file to write")
+    rec.add_argument("--no-anonymize", dest="anonymize", action="store_false",
+                     help="keep hostnames, user agents, session names and ids as they are")
+    rec.add_argument("--rate-limit", default=None, metavar="N/min",
+                     help="send at most N requests a minute (Retry-After is always honoured)")
 
 
 def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -194,6 +220,40 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
+def run_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Record a real account into a scenario file; 2 when it cannot be read."""
+    from .recording import RecordingError, record
+
+    if not args.base_url:
+        parser.error("record needs --base-url (or KONTEXT_BASE_URL)")
+    if not args.out.endswith((".yaml", ".yml")):
+        parser.error(f"--out must be a .yaml file, not {args.out!r}")
+    try:
+        recording = record(
+            args.base_url, token=args.token, client_id=args.client_id,
+            client_secret=args.client_secret, application_ids=args.application_id,
+            anonymize=args.anonymize, rate_limit=args.rate_limit,
+            progress=lambda line: print(f"kontext-mock: {line}", file=sys.stderr, flush=True),
+        )
+        path = recording.write(args.out)
+    except RecordingError as exc:
+        print(f"kontext-mock: cannot record: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a bad --rate-limit
+        parser.error(str(exc))
+    except OSError as exc:
+        print(f"kontext-mock: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"recorded {len(recording.applications)} application(s), {recording.sessions} "
+          f"session(s) into {path}{' (anonymized)' if recording.anonymized else ''}")
+    if recording.ignored:
+        print("fields the scenario does not keep: " + ", ".join(
+            f"{k} ({n} sessions)" for k, n in sorted(recording.ignored.items())))
+    for note in recording.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     """The mock's configuration: defaults, then environment, then options."""
     return MockConfig.from_env(
@@ -241,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``kontext-mock``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "record":
+        return run_record(args, parser)
     if args.command != "serve":
         return run_control(args, parser)
     if args.admin_token is not None and not args.admin_token.strip():
@@ -266,6 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ApiError as exc:
             print(f"kontext-mock: {exc.message}", file=sys.stderr)
             return 2
+        if args.idle_after:  # the command line wins over a recorded scenario's threshold
+            mock.config = mock.config.with_changes(idle_after=config.idle_after)
     state = None
     if args.state_file:
         try:

@@ -768,6 +768,8 @@ class KontextMock:
         snap = self._taken_over(blueprint.store)
         with self.store.lock:
             self.config = self.config.with_changes(seed=blueprint.seed)
+            if blueprint.idle_after is not None:
+                self.config = self.config.with_changes(idle_after=blueprint.idle_after)
             self.store.restore(snap)
             self.clock.set(blueprint.now)
             if blueprint.frozen is True:

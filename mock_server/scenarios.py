@@ -5,6 +5,8 @@ each with explicit fields (times absolute or relative to the scenario's now, lik
 ``-3m``) or generated from a compact description (``generate: {count: 10000, mix:
 {...}}``). The dev organization, application, client and token are always there, so
 the documented dev credentials keep working; ``dev: true`` adds to them.
+``settings: {idleAfter: 2m}`` sets the idle threshold its sessions were recorded with
+(``kontext-mock record`` writes it when the recorded statuses need it).
 
 Names resolve only inside ``fixtures/scenarios/`` and configured scenario folders: a
 name is a file name without ``.yaml``, never a path. Any problem is a
@@ -17,7 +19,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .config import MockConfig
+from .durations import DurationError, parse_duration
 from .errors import ApiError, NotFoundError
 from .fakedata import DERIVED_STATES, SessionFaker
 from .lifecycle import Script, script_from_spec
@@ -114,6 +117,11 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {"now": {"type": "string"}, "frozen": {"type": "boolean"}},
+        },
+        "settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"idleAfter": {"type": ["string", "number"]}},
         },
         "organizations": {
             "type": "array",
@@ -218,6 +226,8 @@ class Blueprint:
     seed: int
     store: Store
     scripts: list[Script] = field(default_factory=list)
+    #: the idle threshold the scenario asks for (None: the mock's own)
+    idle_after: timedelta | None = None
 
 
 # -- finding scenarios ---------------------------------------------------------------------
@@ -441,10 +451,19 @@ def build(text: str, file: str, name: str, config: MockConfig, now: datetime) ->
         assert start is not None
         now = start
     seed = int(data.get("seed", config.seed))
+    idle_after = None
+    if "idleAfter" in data.get("settings", {}):
+        try:
+            idle_after = parse_duration(data["settings"]["idleAfter"])
+        except DurationError as exc:
+            raise ctx.error(("settings", "idleAfter"), str(exc)) from None
+        if idle_after <= timedelta(0):
+            raise ctx.error(("settings", "idleAfter"), "must be more than 0")
+        config = config.with_changes(idle_after=idle_after)  # its generated sessions too
     store = Store()
     _baseline(store, config)
     blueprint = Blueprint(name, str(data.get("description", "")), now, clock.get("frozen"),
-                          seed, store)
+                          seed, store, idle_after=idle_after)
     faker = _faker(seed, config)
     sessions: list[Session] = []
     for oi, org_data in enumerate(data.get("organizations", [])):

@@ -4,13 +4,15 @@ is refused with its file, line and field, leaving the mock as it was."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import ApiError, KontextMock
+from fixtures import KontextServer
+from mock_server import ApiError, KontextMock, MockConfig
 from mock_server.scenarios import ScenarioError
 
 from .conftest import AUTH, DEV_APP, NOW
@@ -224,3 +226,24 @@ def test_a_good_inline_scenario_over_http_loads(client: FlaskClient) -> None:
             "        sessions:\n          - {state: disconnected, disconnectReason: revoked}\n")
     answer = client.post("/_mock/scenarios/load", json={"yaml": text})
     assert (answer.status_code, answer.json["sessions"]) == (200, 1)
+
+
+def test_a_scenario_s_idle_threshold_applies_and_a_bad_one_is_named() -> None:
+    mock = KontextMock(now=NOW, frozen=True)
+    mock.load_scenario_text(
+        "settings:\n  idleAfter: 2m\norganizations:\n  - dev: true\n    applications:\n"
+        "      - dev: true\n        sessions:\n          - {lastActiveAt: -3m}\n")
+    assert mock.idle_after == timedelta(minutes=2)
+    assert [s["derivedStatus"] for s in mock.list_sessions(DEV_APP)] == ["idle"]
+    with pytest.raises(ScenarioError) as caught:
+        mock.load_scenario_text("description: x\nsettings:\n  idleAfter: soon\n")
+    assert caught.value.extra["field"] == "settings.idleAfter" and caught.value.extra["line"] == 3
+    assert mock.idle_after == timedelta(minutes=2)  # refused whole: nothing changed
+
+
+def test_a_test_s_own_idle_threshold_wins_over_its_scenario_s(tmp_path: Path) -> None:
+    scenario = tmp_path / "recorded.yaml"
+    scenario.write_text("settings:\n  idleAfter: 2m\n")
+    server = KontextServer(MockConfig(frozen=True), {"scenario": str(scenario)})
+    assert server.checkout().mock.idle_after == timedelta(minutes=2)
+    assert server.checkout({"idle_after": "10m"}).mock.idle_after == timedelta(minutes=10)
