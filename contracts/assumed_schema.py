@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
 
 from jsonschema import Draft202012Validator
 
@@ -19,7 +18,6 @@ from .assumptions import (
     AGENT_STATE_SHAPE,
     ERROR_SHAPE,
     HEARTBEAT_ENDED,
-    documented_view,
     read_assumptions,
     view_with,
 )
@@ -27,7 +25,7 @@ from .drift import Ledger
 from .http import Exchange
 from .report import Violation
 from .rules import register
-from .schema_views import compile_at, reached, response_schemas
+from .schema_views import Compiler, reached, response_schemas
 from .spec import ApiSpec
 
 __all__ = ["RULE", "AssumedSchema"]
@@ -43,13 +41,13 @@ class AssumedSchema:
         self.spec = spec
         self.ledger = ledger
         raw = spec.raw
-        documented = documented_view(raw)
+        documented = Compiler(spec.documented)
         # (operationId, status) -> [(documented validator, assumption id, its validator)]
         self.judged: dict[tuple[str, str], list[tuple[str, Draft202012Validator,
                                                       Draft202012Validator]]] = {}
         places = {a.id: {p.pointer for p in a.constrained}
                   for a in read_assumptions(raw).values() if a.constrained}
-        views: dict[str, dict[str, Any]] = {}
+        views: dict[str, Compiler] = {}
         for key, answer in response_schemas(raw).items():
             if answer.pointer is None:
                 continue
@@ -57,9 +55,9 @@ class AssumedSchema:
             for aid, where in places.items():
                 if not where & reach:
                     continue
-                view = views.setdefault(aid, view_with(raw, aid))
+                view = views.get(aid) or views.setdefault(aid, Compiler(view_with(raw, aid)))
                 self.judged.setdefault(key, []).append(
-                    (aid, compile_at(documented, answer.pointer), compile_at(view, answer.pointer)))
+                    (aid, documented.at(answer.pointer), view.at(answer.pointer)))
         self.violations: list[Violation] = []
         self.more: Counter[str] = Counter()
         self.checks = 0

@@ -26,7 +26,6 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
-from .assumptions import documented_view
 from .budget import BudgetSpentError
 from .context import Outcome, RunContext
 from .errors import ContractError, ReadOnlyError, TargetUnavailableError
@@ -79,9 +78,13 @@ class SchemaLayer:
     def config(self) -> SchemathesisConfig:
         """The schemathesis configuration of this run."""
         opts = self.ctx.options
+        # The stateful phase walks the spec's links (applications -> sessions -> revoke):
+        # a few walks cover them; as many as the other phases' examples cost the most time.
+        walks = 1 if self.ctx.frugal else max(1, opts.max_examples // 5)
         phases: dict[str, Any] = {
             "stateful": {"enabled": self.ctx.destructive,
-                         "max-steps": 3 if self.ctx.frugal else 10},
+                         "max-steps": 3 if self.ctx.frugal else 10,
+                         "generation": {"max-examples": walks}},
         }
         if not self.ctx.destructive:
             phases["coverage"] = {"unexpected-methods": _READ_ONLY_UNEXPECTED}
@@ -108,8 +111,7 @@ class SchemaLayer:
 
     def load(self) -> BaseSchema:
         """The documented view of the spec as a schemathesis schema, instrumented and filtered."""
-        schema = schemathesis.openapi.from_dict(documented_view(self.ctx.spec.raw),
-                                                config=self.config())
+        schema = schemathesis.openapi.from_dict(self.ctx.spec.documented, config=self.config())
         client = self.ctx.client
 
         class KitToken:

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["ResponseSchema", "compile_at", "reached", "resolve", "response_schemas"]
+__all__ = ["Compiler", "ResponseSchema", "reached", "resolve", "response_schemas"]
 
 _URI = "urn:kontext-contract:spec"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -93,8 +93,15 @@ def reached(document: dict[str, Any], pointer: str) -> Iterator[str]:
             todo.append(f"{here}/properties/{_escape(name)}")
 
 
-def compile_at(document: dict[str, Any], pointer: str) -> Draft202012Validator:
-    """A validator of the schema at ``pointer`` of ``document`` (its ``$ref`` resolved there)."""
-    registry: Registry = Registry().with_resource(_URI, DRAFT202012.create_resource(document))
-    return Draft202012Validator({"$ref": f"{_URI}{pointer}"}, registry=registry,
-                                format_checker=FormatChecker())
+class Compiler:
+    """Validators of the schemas of one document, each ``$ref`` resolved in it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._registry: Registry = Registry().with_resource(
+            _URI, DRAFT202012.create_resource(document))
+        self._formats = FormatChecker()
+
+    def at(self, pointer: str) -> Draft202012Validator:
+        """A validator of the schema at ``pointer``."""
+        return Draft202012Validator({"$ref": f"{_URI}{pointer}"}, registry=self._registry,
+                                    format_checker=self._formats)

@@ -71,6 +71,13 @@ class ApiSpec:
         return cls(Path(path) if path else default_spec_path())
 
     @cached_property
+    def documented(self) -> dict[str, Any]:
+        """The documented view: the document without what exists only for an assumption."""
+        from .assumptions import documented_view
+
+        return documented_view(self.raw)
+
+    @cached_property
     def operations(self) -> dict[str, SpecOperation]:
         """Every operation by operationId."""
         ops: dict[str, SpecOperation] = {}
