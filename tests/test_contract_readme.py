@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from contracts import RULES
+from contracts.assumptions import read_assumptions
 from contracts.cli import build_parser
 from mock_server import KontextMock
 from mock_server.serve import start
@@ -61,10 +62,13 @@ def test_the_python_example_runs_against_a_mock() -> None:
         server.stop()
 
 
-def test_every_rule_the_section_names_exists() -> None:
+def test_every_rule_and_assumption_the_section_names_exists() -> None:
     named = set(re.findall(r"`([a-z0-9]+(?:-[a-z0-9]+)+)`", section()))
     rule_like = {n for n in named if n.split("-")[0] in {
         "schema", "limit", "filter", "list", "get", "derived", "disconnected", "timestamps",
-        "agent", "unknown", "foreign", "invalid", "auth", "x", "revoke", "lifecycle"}}
+        "agent", "unknown", "foreign", "invalid", "auth", "x", "revoke", "lifecycle", "idle",
+        "error", "include", "heartbeat", "malformed", "session", "openapi"}}
     assert len(rule_like) > 15
-    assert rule_like <= set(RULES), sorted(rule_like - set(RULES))
+    assumptions = read_assumptions(yaml.safe_load((ROOT / "openapi.yaml").read_text()))
+    known = set(RULES) | set(assumptions) | {"x-assumption"}
+    assert rule_like <= known, sorted(rule_like - known)
