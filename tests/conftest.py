@@ -22,6 +22,9 @@ from mock_server.exchange import EDGE_ERRORS
 from mock_server.serve import RunningServer, start
 from mock_server.spec import ResponseMismatch, Spec, load_spec
 
+from .second_implementation import OtherSessionsApi
+from .second_implementation import build as build_second_implementation
+
 NOW = "2026-01-01T12:00:00Z"
 DEV_APP = MockConfig().dev_application_id
 DEV_SESSION = MockConfig().dev_session_id
@@ -126,3 +129,12 @@ def live(mock: KontextMock) -> Iterator[LiveMock]:
     finally:
         live.http.close()
         server.stop()
+
+
+@pytest.fixture
+def second_implementation() -> Iterator[tuple[OtherSessionsApi, RunningServer]]:
+    """The second implementation of the API (tests/second_implementation.py), served."""
+    api, app = build_second_implementation()
+    server = start(app, "127.0.0.1", 0)
+    yield api, server
+    server.stop()

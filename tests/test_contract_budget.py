@@ -43,6 +43,12 @@ def counted() -> Iterator[tuple[Counted, RunningServer]]:
     server.stop()
 
 
+def run(counted: tuple[Counted, RunningServer], **options: Any) -> tuple[Counted, Report]:
+    """The kit against the counted mock; the counter and the report."""
+    counter, server = counted
+    return counter, run_contract(Target(server.url, token="dev-token"), Options(**options))
+
+
 def unexercised(report: Report) -> list[str]:
     """Rules that got no verdict, beyond the stateful ones a read-only run leaves out."""
     return [r.name for r in report.results if r.status == "skipped"
@@ -68,9 +74,7 @@ def test_the_default_budget_is_two_windows_of_the_rate() -> None:
 def test_a_read_only_run_within_the_default_budget_exercises_every_rule(
     counted: tuple[Counted, RunningServer],
 ) -> None:
-    counter, server = counted
-    report = run_contract(Target(server.url, token="dev-token"),
-                          Options(seed=4, destructive=False, budget=DEFAULT_BUDGET))
+    counter, report = run(counted, seed=4, destructive=False, budget=DEFAULT_BUDGET)
     assert report.ok, report.render()
     # (the kit counts schemathesis' own probes whether or not they reach the target)
     assert report.budget == DEFAULT_BUDGET and counter.public <= report.requests <= DEFAULT_BUDGET
@@ -84,9 +88,7 @@ def test_a_read_only_run_within_the_default_budget_exercises_every_rule(
 def test_a_destructive_run_with_its_state_machine_never_sends_more_than_the_budget(
     counted: tuple[Counted, RunningServer],
 ) -> None:
-    counter, server = counted
-    report = run_contract(Target(server.url, token="dev-token"),
-                          Options(seed=2, destructive=True, budget=200))
+    counter, report = run(counted, seed=2, destructive=True, budget=200)
     assert report.ok, report.render()
     assert counter.public <= report.requests <= 200
     assert unexercised(report) == [] and report.result("lifecycle-model").status == "passed"
@@ -96,9 +98,7 @@ def test_a_destructive_run_with_its_state_machine_never_sends_more_than_the_budg
 def test_a_budget_too_small_for_the_plan_stops_sending_and_says_what_was_not_checked(
     counted: tuple[Counted, RunningServer],
 ) -> None:
-    counter, server = counted
-    report = run_contract(Target(server.url, token="dev-token"),
-                          Options(seed=4, destructive=False, budget=40))
+    counter, report = run(counted, seed=4, destructive=False, budget=40)
     assert counter.public == report.requests == 40
     left = [r for r in report.results if "budget was spent" in r.detail]
     assert left, report.render()

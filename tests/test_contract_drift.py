@@ -9,7 +9,6 @@ field listed as undocumented. Enforced: exit 1, each difference a failure naming
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,9 @@ from contracts.cli import main
 from mock_server import MockConfig
 from mock_server.serve import RunningServer, start
 
-from .second_implementation import DIFFERENCES, REGION, OtherSessionsApi, build
+from .second_implementation import DIFFERENCES, REGION, OtherSessionsApi
 
 DEV_APP = MockConfig().dev_application_id
-
-
-@pytest.fixture
-def other() -> Iterator[tuple[OtherSessionsApi, RunningServer]]:
-    api, app = build()
-    server = start(app, "127.0.0.1", 0)
-    yield api, server
-    server.stop()
 
 
 def foreign(api: OtherSessionsApi) -> tuple[str, ...]:
@@ -37,17 +28,17 @@ def foreign(api: OtherSessionsApi) -> tuple[str, ...]:
         return tuple(s.id for s in api.store.sessions.values() if s.application_id != DEV_APP)[:2]
 
 
-def check(other: tuple[OtherSessionsApi, RunningServer], **options: object) -> Report:
-    api, server = other
+def check(served: tuple[OtherSessionsApi, RunningServer], **options: object) -> Report:
+    api, server = served
     return run_contract(Target(server.url, token="dev-token", application_id=DEV_APP),
                         Options(seed=3, max_examples=5, destructive=True,
                                 foreign_session_ids=foreign(api), **options))  # type: ignore[arg-type]
 
 
 def test_reported_the_differences_are_drift_with_evidence_and_the_run_passes(
-    other: tuple[OtherSessionsApi, RunningServer],
+    second_implementation: tuple[OtherSessionsApi, RunningServer],
 ) -> None:
-    report = check(other)
+    report = check(second_implementation)
     assert report.assumptions_mode == "report"  # no control plane: not a kontext-mock
     assert report.ok and report.exit_code == 0, report.render()
     assert set(DIFFERENCES) <= set(report.contradicted()), report.render()
@@ -73,9 +64,9 @@ def test_reported_the_differences_are_drift_with_evidence_and_the_run_passes(
 
 
 def test_enforced_each_difference_fails_the_rule_that_sees_it(
-    other: tuple[OtherSessionsApi, RunningServer],
+    second_implementation: tuple[OtherSessionsApi, RunningServer],
 ) -> None:
-    report = check(other, assumptions="enforce")
+    report = check(second_implementation, assumptions="enforce")
     assert report.exit_code == 1
     assert set(report.failed_rules()) == set(DIFFERENCES.values()), report.render()
     for assumption, rule in DIFFERENCES.items():
@@ -86,10 +77,10 @@ def test_enforced_each_difference_fails_the_rule_that_sees_it(
 
 
 def test_the_drift_report_is_written_as_json(
-    other: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
+    second_implementation: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    api, server = other
+    api, server = second_implementation
     path = tmp_path / "out" / "drift.json"
     args = ["--base-url", server.url, "--token", "dev-token", "--application-id", DEV_APP,
             "--seed", "3", "--max-examples", "3", "-q", "--drift-report", str(path)]

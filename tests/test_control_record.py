@@ -3,7 +3,7 @@ read into a scenario file that loads back with the same sessions and statuses.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,10 @@ from mock_server import KontextMock, MockConfig
 from mock_server.cli import main
 from mock_server.serve import RunningServer, start
 
-from .second_implementation import REGION, OtherSessionsApi, build
+from .second_implementation import REGION, OtherSessionsApi
 
 DEV_APP = MockConfig().dev_application_id
 NOW = "2026-01-01T12:00:00Z"
-
-
-@pytest.fixture
-def other() -> Iterator[tuple[OtherSessionsApi, RunningServer]]:
-    api, app = build()
-    server = start(app, "127.0.0.1", 0)
-    yield api, server
-    server.stop()
 
 
 def record(url: str, out: Path, *args: str) -> int:
@@ -38,10 +30,10 @@ def statuses(mock: KontextMock, app: str = DEV_APP) -> dict[str, str]:
 
 
 def test_a_recording_loads_with_the_same_sessions_and_the_same_status_each(
-    other: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
+    second_implementation: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    api, server = other
+    api, server = second_implementation
     out = tmp_path / "recorded.yaml"
     assert record(server.url, out, "--token", "dev-token", "--no-anonymize") == 0
     said = capsys.readouterr().out
@@ -55,9 +47,9 @@ def test_a_recording_loads_with_the_same_sessions_and_the_same_status_each(
 
 
 def test_anonymized_the_people_and_machines_change_and_the_statuses_do_not(
-    other: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
+    second_implementation: tuple[OtherSessionsApi, RunningServer], tmp_path: Path,
 ) -> None:
-    api, server = other
+    api, server = second_implementation
     out = tmp_path / "anonymized.yaml"
     assert record(server.url, out, "--token", "dev-token") == 0
     replay = KontextMock()
