@@ -54,14 +54,17 @@ def verdicts(spec: Iterable[SpecAssumption], results: list[RuleResult], ledger: 
         for aid in rule.assumes:
             checkers[aid].append(rule.name)
     out = []
+    judged = {name for name, r in by_rule.items() if r.status != "skipped"}
     for a in spec:
         against = [v for r in results for v in r.violations if v.assumption == a.id]
-        notes = ledger.notes.get(a.id, [])
+        # what a rule saw counts only when the rule was judged (not skipped or deselected)
+        notes = [n for n in ledger.notes.get(a.id, []) if n.rule in judged]
         if against:
             out.append(AssumptionVerdict(a.id, a.assumes, "contradicted",
                                          (against + notes)[:_EVIDENCE + len(notes)]))
             continue
-        held = [(rule, n) for (aid, rule), n in sorted(ledger.held.items()) if aid == a.id]
+        held = [(rule, n) for (aid, rule), n in sorted(ledger.held.items())
+                if aid == a.id and rule in judged]
         if held:
             evidence = [Violation(rule, f"held in {n} check{'s' if n != 1 else ''}")
                         for rule, n in held]

@@ -122,3 +122,17 @@ def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocume
     assert report.contradicted() == [] and report.undocumented == []
     unobserved = [v.id for v in report.assumptions if v.status == "unobserved"]
     assert unobserved == ["applications-default-page", "session-token-lifetime"]
+
+
+def test_only_the_rules_that_ran_speak_for_an_assumption(
+    second_implementation: tuple[OtherSessionsApi, RunningServer],
+) -> None:
+    report = check(second_implementation, layers=("semantic",),
+                   skip=frozenset({"list-order", "derived-status-idle"}))
+    assert report.result("list-order").status == "skipped"
+    assert report.verdict("list-order-newest-first").status == "unobserved"
+    assert report.verdict("idle-threshold").status == "unobserved"
+    assert "skipped (--skip)" in report.verdict("idle-threshold").evidence[-1].message
+    assert report.verdict("error-body-shape").status == "confirmed"  # semantic rules saw it
+    held_by = {e.rule for e in report.verdict("error-body-shape").evidence}
+    assert "schema-assumptions" not in held_by  # its layer was not selected
