@@ -6,9 +6,11 @@ it, ``constrains``, or why nothing can observe it, ``unobservable``), and named 
 the kit, as a constant of this module that the rules checking it cite.
 
 From the one spec file the kit derives two views: the *documented* view drops every
-constrained keyword (and leaves a request parameter whose schema is constrained to the
-rules: without those keywords no generator can tell its valid values from invalid
-ones); the view *with* one assumption keeps that one's keywords. The schema layer runs
+constrained keyword (and leaves a request parameter whose schema is constrained, marked
+on the parameter itself, to the rules: without those keywords no generator can tell its
+valid values from invalid ones); the view *with* one assumption keeps that one's keywords.
+The marks stay off the JSON Schema of requests: the mock reads those schemas to check
+requests quickly, and takes any keyword it does not know for a reason to go slowly. The schema layer runs
 the documented view; the answers are held to each assumption's view separately, so a
 contradiction is drift of that one assumption, not a broken documented rule.
 """
@@ -136,9 +138,8 @@ def read_assumptions(raw: dict[str, Any]) -> dict[str, SpecAssumption]:
             for aid, v in found.items()}
 
 
-def _is_parameter_schema(path: tuple[str | int, ...]) -> bool:
-    return len(path) >= 3 and path[-1] == "schema" and isinstance(path[-2], int) \
-        and path[-3] == "parameters"
+def _is_parameter(path: tuple[str | int, ...]) -> bool:
+    return len(path) >= 2 and isinstance(path[-1], int) and path[-2] == "parameters"
 
 
 def view_with(raw: dict[str, Any], keep: str | None = None) -> dict[str, Any]:
@@ -150,8 +151,8 @@ def view_with(raw: dict[str, Any], keep: str | None = None) -> dict[str, Any]:
             constrains = entry.get("constrains") or ()
             if not constrains or entry.get("id") == keep:
                 continue
-            if _is_parameter_schema(path):
-                dropped_parameters.append((path[:-2], int(path[-2])))
+            if _is_parameter(path):  # its keywords are its schema's
+                dropped_parameters.append((path[:-1], int(path[-1])))
                 continue
             for keyword in constrains:
                 node.pop(keyword, None)

@@ -83,7 +83,7 @@ def test_unknown_application_is_404(client: FlaskClient) -> None:
         assert response.json["error"] == "not_found"
 
 
-@pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/applications", "/api/v2/sessions",
+@pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/application", "/api/v2/sessions",
                                   "/api/v1/applications/x/sessions/y/z"])
 def test_unknown_routes_are_404_json(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers=AUTH)
