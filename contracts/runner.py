@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from .assumed_schema import RULE as ASSUMED_SCHEMA_RULE
 from .assumed_schema import AssumedSchema
 from .assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
-from .budget import BudgetSpentError, Plan, default_budget
+from .budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
 from .context import Outcome, RunContext
 from .control import ControlPlane
 from .drift import Ledger, verdicts
@@ -86,7 +86,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     if plan is not None:
         progress(f"request budget {plan.total}: {plan.render()}")
     outcomes: dict[str, Outcome] = {}
-    served: set[str] | None = None
+    ctx: RunContext | None = None
     try:
         check_is_this_api(client, target.application_id)
         client.token()
@@ -99,7 +99,6 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             ctx.extra["idle_after"] = idle_after
             ctx.plan = plan
             report.application_id = ctx.application_id
-            served = ctx.served
             outcomes = _run_layers(ctx, options)
             report.notes.extend(ctx.notes)
         finally:
@@ -119,7 +118,8 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     report.results = _results(outcomes, options, destructive, mode)
     report.assumptions = verdicts(assumptions.values(), report.results, ledger,
                                   catalog().values())
-    report.undocumented = undocumented.items(served)
+    report.undocumented = undocumented.items(ctx.served if ctx is not None else None)
+    plan = ctx.plan if ctx is not None else plan  # a 429 may have set one on the way
     report.plan = dict(plan.shares) if plan is not None else {}
     report.usage = dict(client.usage)
     report.budget = client.budget
@@ -315,10 +315,12 @@ def _run_layers(ctx: RunContext, options: Options) -> dict[str, Outcome]:
         client.phase = "semantic"
         ctx.progress("semantic properties (hypothesis, read-only):")
         out.update(SemanticLayer(ctx).run(wanted))
+    _budget_once_throttled(ctx, options)
     if "stateful" in options.layers and ctx.destructive:
         client.phase = "stateful"
         ctx.progress("stateful properties (destructive):")
         out.update(StatefulLayer(ctx).run(wanted))
+    _budget_once_throttled(ctx, options)
     if "schema" in options.layers:
         client.phase = "schema"
         ctx.progress("schema conformance (schemathesis):")
@@ -329,6 +331,19 @@ def _run_layers(ctx: RunContext, options: Options) -> dict[str, Outcome]:
             return out
         out.update(SchemaLayer(ctx, ids).run())
     return out
+
+
+def _budget_once_throttled(ctx: RunContext, options: Options) -> None:
+    """A target that answers 429 is rate limited, whatever it is: from then on the run keeps
+    to the default budget (on top of what it has sent), shared by a plan as usual."""
+    client = ctx.client
+    if client.budget is not None or not client.throttled:
+        return
+    client.budget = client.count + DEFAULT_BUDGET
+    lifecycle = ctx.destructive and ctx.control is not None
+    ctx.plan = Plan.make(client.budget, options.layers, ctx.destructive, lifecycle)
+    ctx.notes.append(f"the target answered 429 ({client.throttled} times): the rest of the run "
+                     f"kept to a budget of {DEFAULT_BUDGET} more requests")
 
 
 def _observed(passive: PassiveRules, assumed: AssumedSchema, options: Options,

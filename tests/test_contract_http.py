@@ -97,6 +97,9 @@ def test_the_kit_waits_out_retry_after_and_never_judges_a_429() -> None:
     assert len(hits) == 2
     assert time.monotonic() - started >= 2.0
     assert report.ok, report.render()
+    # a mock that answers 429 is rate limited: the rest of the run keeps to a budget
+    assert report.budget is not None and report.plan
+    assert any("answered 429" in note for note in report.notes), report.notes
 
 
 class CountingLimiter(RateLimiter):
