@@ -57,22 +57,17 @@ class Plan:
         """Share ``total``: the preflight and the stateful layer get what they need, the
         semantic layer a quarter of the rest (at least its least), the schema layer the rest."""
         shares = dict.fromkeys(PHASES, 0)
-        shares["preflight"] = _PREFLIGHT
+        shares["preflight"] = min(_PREFLIGHT, total)
         if destructive and "stateful" in layers:
-            shares["stateful"] = _STATEFUL_LEAST + (_LIFECYCLE_LEAST if lifecycle else 0)
+            wanted = _STATEFUL_LEAST + (_LIFECYCLE_LEAST if lifecycle else 0)
+            shares["stateful"] = min(wanted, total - shares["preflight"])
         rest = total - shares["preflight"] - shares["stateful"]
         if "semantic" in layers:
-            wanted = _SEMANTIC_LEAST if "schema" not in layers else max(_SEMANTIC_LEAST, rest // 4)
-            shares["semantic"] = rest if "schema" not in layers else wanted
+            wanted = rest if "schema" not in layers else max(_SEMANTIC_LEAST, rest // 4)
+            shares["semantic"] = min(wanted, rest)
         if "schema" in layers:
             shares["schema"] = rest - shares["semantic"]
         return cls(total, shares)
-
-    @property
-    def least(self) -> int:
-        """The smallest budget that exercises every rule of this plan's layers."""
-        need = {"preflight": _PREFLIGHT, "semantic": _SEMANTIC_LEAST, "schema": _SCHEMA_LEAST}
-        return sum(need.get(k, self.shares[k]) for k, v in self.shares.items() if v)
 
     def render(self) -> str:
         """The plan in one line."""

@@ -65,6 +65,13 @@ def test_a_plan_shares_the_whole_budget(total: int, destructive: bool, lifecycle
     assert plan.render().startswith("preflight 12, semantic ")
 
 
+@pytest.mark.parametrize("total", [0, 5, 40, 70])
+def test_a_budget_below_the_plan_s_least_is_shared_without_going_negative(total: int) -> None:
+    plan = Plan.make(total, ("schema", "semantic", "stateful"), True, True)
+    assert sum(plan.shares.values()) == total and min(plan.shares.values()) >= 0
+    assert plan.shares["preflight"] == min(12, total)  # the preflight is served first
+
+
 def test_the_default_budget_is_two_windows_of_the_rate() -> None:
     assert default_budget(None) == DEFAULT_BUDGET == 240
     assert default_budget("120/min") == 240 and default_budget("100/min") == 200
