@@ -3,9 +3,6 @@ read into a scenario file that loads back with the same sessions and statuses.""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from mock_server.cli import main
 from mock_server.serve import RunningServer, start
 
 from .second_implementation import REGION, OtherSessionsApi
+from .serving import serve_process
 
 DEV_APP = MockConfig().dev_application_id
 NOW = "2026-01-01T12:00:00Z"
@@ -181,26 +179,10 @@ def test_serve_loads_a_recording_by_path_and_the_control_plane_still_refuses_pat
     api, source = second_implementation
     out = tmp_path / "team.yaml"
     assert record(source.url, out, "--token", "dev-token", "--no-anonymize") == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", "--scenario", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        banner = ""
-        assert proc.stdout is not None
-        while "Ctrl-C to stop" not in banner:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else "no output"
-            banner += line
-        port = re.search(r"bound to 127\.0\.0\.1:(\d+)", banner)
-        assert port
-        base = f"http://127.0.0.1:{port.group(1)}"
+    with serve_process("--scenario", str(out)) as (base, _, _):
         listed = requests.get(f"{base}/api/v1/applications/{DEV_APP}/sessions",
                               params={"status": "all", "limit": 200},
                               headers={"Authorization": "Bearer dev-token"}, timeout=5).json()
         assert {s["id"]: s["derivedStatus"] for s in listed["items"]} == statuses(api)
         refused = requests.post(f"{base}/_mock/scenarios/load", json={"name": str(out)}, timeout=5)
         assert refused.status_code == 400
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
