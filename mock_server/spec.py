@@ -279,7 +279,8 @@ def quick_check(
     UUID spelling, a schema with other keywords) goes to the validator, which keeps the
     last word and writes the error message. ``resolve`` follows ``$ref`` (else: None).
     """
-    rules = {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
+    # vendor extensions (x-assumption, ...) assert nothing, like the annotations
+    rules = {k: v for k, v in schema.items() if k not in _ANNOTATIONS and not k.startswith("x-")}
     if "$ref" in rules:
         if resolve is None or len(rules) > 1:
             return None
