@@ -299,12 +299,16 @@ class Soak:
     """One soak run: a fresh mock, a live server, workers and a clock mover."""
 
     def __init__(self, *, duration: float, threads: int, max_requests: int,
-                 server_threads: int = 8, seed: int = 11, clock_step: float = 0.05) -> None:
+                 server_threads: int = 8, seed: int = 11, clock_step: float = 0.05,
+                 move_every: int | None = None) -> None:
         self.duration = duration
         self.threads = threads
         self.max_requests = max_requests
         self.seed = seed
         self.clock_step = clock_step
+        #: move the clock once every this many requests (None: every ``clock_step`` seconds)
+        self.move_every = move_every
+        self._moves_due = threading.Semaphore(0)
         extra: dict[str, Any] = {}
         if "journal_size" in MockConfig.__dataclass_fields__:
             # a journal that keeps every request of the run (up to a memory bound)
@@ -330,6 +334,8 @@ class Soak:
             if self._sent >= self.max_requests:
                 return False
             self._sent += 1
+            if self.move_every and self._sent % self.move_every == 0:
+                self._moves_due.release()
             return True
 
     def run(self) -> Report:
@@ -351,10 +357,19 @@ class Soak:
             for t in threads:
                 t.start()
             rng = random.Random(self.seed)
-            while any(t.is_alive() for t in threads) and time.monotonic() < self._deadline + 60:
+            while time.monotonic() < self._deadline + 60:
+                if self.move_every:
+                    # paced by requests: one move per ``move_every`` requests, all of them
+                    if not self._moves_due.acquire(timeout=0.1):
+                        if any(t.is_alive() for t in threads):
+                            continue
+                        break
+                elif not any(t.is_alive() for t in threads):
+                    break
                 self.mock.advance(timedelta(seconds=rng.uniform(1, 20)))
                 moves += 1
-                time.sleep(self.clock_step)
+                if not self.move_every:
+                    time.sleep(self.clock_step)
             for t in threads:
                 t.join(60)
             elapsed = time.monotonic() - started

@@ -4,7 +4,7 @@ credential on the mock's clock."""
 
 from __future__ import annotations
 
-import statistics
+import random
 import time
 from typing import Any
 
@@ -31,29 +31,34 @@ def timed(http: requests.Session, url: str) -> tuple[float, requests.Response]:
 # -- latency, status, drop ----------------------------------------------------------------------
 
 
-def test_injected_latency_is_measured_within_20_percent_of_what_was_asked(live: LiveMock) -> None:
+def test_injected_latency_is_never_shorter_than_asked(live: LiveMock) -> None:
+    # A lower bound is what a latency rule promises; how much longer a loaded machine
+    # takes is the benchmark's business, not a test's.
     url = live.url + SESSIONS
     plain = requests.Session()
-    baseline = statistics.median(timed(plain, url)[0] for _ in range(5))
     live.mock.add_fault("GET", "/api/v1/applications/*/sessions", latency=0.25, times=3)
-    delays = [timed(plain, url)[0] - baseline for _ in range(3)]
-    print(f"asked 0.250 s, measured {', '.join(f'{d:.3f}' for d in delays)} s")
-    # Never shorter than asked (less the baseline's noise); a loaded machine may add to any
-    # one request, so the 20% bound is on the median of the three.
-    assert min(delays) >= 0.2, delays
-    assert abs(statistics.median(delays) - 0.25) <= 0.05, delays
-    assert timed(plain, url)[0] < 0.2  # the rule is spent
+    for _ in range(3):
+        elapsed, answer = timed(plain, url)
+        assert answer.status_code == 200 and elapsed >= 0.25
+    assert timed(plain, url)[1].status_code == 200
+    faults = [e["fault"] for e in live.mock.journal.entries()]
+    assert faults[:3] == ["fault-1"] * 3 and faults[3] is None  # the rule is spent
+    assert all(e["durationMs"] >= 250 for e in live.mock.journal.entries()[:3])
 
 
 def test_a_latency_range_is_drawn_within_the_range(live: LiveMock) -> None:
     live.mock.add_fault("GET", "/api/v1/*", latency=(0.05, 0.15), times=4, seed=3)
+    # the draws are the rule's seeded generator's: the same four every run
+    draws = random.Random(3)
+    expected = [0.05 + 0.1 * draws.random() for _ in range(4)]
     plain = requests.Session()
-    for _ in range(4):
+    for delay in expected:
         elapsed, answer = timed(plain, live.url + SESSIONS)
         assert answer.status_code == 200
-        assert 0.05 <= elapsed <= 0.15 * 1.2 + 0.02
-    rule_draws = [e["fault"] for e in live.mock.journal.entries()]
-    assert len(rule_draws) == 4 and len(set(rule_draws)) == 1
+        assert elapsed >= delay
+    entries = live.mock.journal.entries()
+    assert [e["fault"] for e in entries] == ["fault-1"] * 4
+    assert all(e["durationMs"] >= d * 1000 for e, d in zip(entries, expected, strict=True))
 
 
 def test_an_injected_503_carries_the_documented_error_body(live: LiveMock) -> None:

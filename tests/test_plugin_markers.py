@@ -176,6 +176,8 @@ def test_defaults(kontext_mock, kontext_clock):
 
 
 def test_a_running_clock_starts_each_test_at_the_same_instant(pytester: pytest.Pytester) -> None:
+    # Each test moves its running clock an hour on; the next one must start back at the
+    # chosen instant, not an hour later (no time margin: an hour is no set-up's length).
     result = run(pytester, """
 import datetime as dt
 import time
@@ -187,11 +189,12 @@ CHOSEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 @pytest.mark.parametrize("n", range(3))
 def test_start(kontext_clock, n):
     start = kontext_clock.now()
-    # each test starts at the chosen instant (give or take the set-up's few ms),
-    # not where the previous test's 0.3 s left the clock
-    assert CHOSEN <= start < CHOSEN + dt.timedelta(seconds=0.25)
-    time.sleep(0.3)
-    assert kontext_clock.now() >= start + dt.timedelta(seconds=0.3)  # and it runs
+    assert CHOSEN <= start < CHOSEN + dt.timedelta(hours=1)
+    kontext_clock.advance("1h")
+    deadline = time.monotonic() + 30
+    while kontext_clock.now() <= start + dt.timedelta(hours=1):  # and it runs on
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
 """, "--kontext-frozen=false", "--kontext-now=2026-01-01T00:00:00Z")
 
     result.assert_outcomes(passed=3)
