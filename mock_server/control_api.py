@@ -149,6 +149,14 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         mock.update_session(session_id, **call.body)
         return json_response(mock.session_detail(session_id))
 
+    def list_applications(call: Call) -> Response:
+        return json_response({"items": mock.applications()})
+
+    def page_sessions(call: Call) -> Response:
+        p = call.params
+        return json_response(mock.session_page(
+            p["applicationId"], status=p["status"], offset=p["offset"], limit=p["limit"]))
+
     def revoke_application(call: Call) -> Response:
         count = mock.revoke_all(call.params["applicationId"])
         return json_response({"success": True, "disconnectedCount": count})
@@ -185,7 +193,8 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         return rate_limit_state()
 
     def read_journal(call: Call) -> Response:
-        items = mock.journal.entries(call.params.get("method"), call.params.get("path"))
+        items = mock.journal.entries(call.params.get("method"), call.params.get("path"),
+                                     _int(call.params.get("limit")))
         return json_response({"items": items})
 
     def clear_journal(call: Call) -> Response:
@@ -228,6 +237,8 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         "createSession": create_session,
         "getMockSession": get_mock_session,
         "updateSession": update_session,
+        "listApplications": list_applications,
+        "pageSessions": page_sessions,
         "revokeApplication": revoke_application,
         "listFaults": list_faults,
         "addFault": add_fault,
