@@ -8,17 +8,19 @@ public API (``/api/...``, ``/oauth2/token``) is opened to them.
 The control plane under ``/_mock`` is for tests and tools, never for web pages: on
 loopback it needs no credentials, so a page the developer visits could otherwise reset
 or fault the mock with a "simple" cross-site request, or read it after pointing a DNS
-name of its own at 127.0.0.1 (DNS rebinding). It refuses any request that carries an
-``Origin`` header (browsers send one on every cross-origin request and on same-origin
-writes), and, while it is open without an admin token, any request whose ``Host`` is not
-a loopback name.
+name of its own at 127.0.0.1 (DNS rebinding). It refuses any request whose ``Origin``
+header (browsers send one on every cross-origin request and on same-origin writes) is not
+the mock's own origin, so only its own dashboard (``/_mock/ui/``) can drive it from a
+browser, and, while it is open without an admin token, any request whose ``Host`` is not
+a loopback name (a rebound name is the mock's own origin under that name).
+:func:`control_request_refusal` is that rule, on its own.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Flask, request
 
@@ -27,7 +29,14 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .config import MockConfig
 
-__all__ = ["OriginError", "check_origin", "install", "loopback_host"]
+__all__ = [
+    "OriginError",
+    "Refusal",
+    "check_origin",
+    "control_request_refusal",
+    "install",
+    "loopback_host",
+]
 
 # scheme://host[:port] with no path: what a browser sends in its Origin header.
 _ORIGIN = re.compile(
@@ -103,15 +112,63 @@ def install(app: Flask, config: MockConfig) -> None:
     def _no_browsers_on_the_control_plane() -> None:
         if not request.path.startswith(_CONTROL_PREFIX):
             return
-        origin = request.headers.get("Origin")
-        if origin is not None:
-            raise ApiError(
-                403, "cross_origin_refused",
-                f"the control plane does not answer requests made by web pages (Origin: {origin[:100]})",
-            )
-        if open_without_token and not loopback_host(request.host):
-            raise ApiError(
-                403, "host_refused",
-                "the control plane, open without an admin token, answers only requests"
-                " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
-            )
+        refusal = control_request_refusal(
+            request.headers.get("Origin"), request.host, scheme=request.scheme,
+            open_without_token=open_without_token,
+        )
+        if refusal is not None:
+            raise ApiError(403, refusal.error, refusal.message)
+
+
+class Refusal(NamedTuple):
+    """Why the control plane refuses a request (answered 403 with this error code)."""
+
+    error: str
+    message: str
+
+
+def control_request_refusal(
+    origin: str | None, host: str, *, scheme: str = "http", open_without_token: bool
+) -> Refusal | None:
+    """Why the control plane refuses a request with this ``Origin`` and ``Host``, or None.
+
+    Web pages may call it only from the mock's own origin (``scheme://Host``): the
+    dashboard's writes. Any other ``Origin`` (another page, ``null``) is refused, so a page
+    the developer visits cannot drive the mock (CSRF). While the control plane is open
+    without an admin token, ``Host`` must also be a loopback name: a page that points a
+    DNS name of its own at 127.0.0.1 is same-origin with the mock under that name, and
+    only the ``Host`` tells it apart (DNS rebinding).
+    """
+    if origin is not None and not _same_origin(origin, scheme, host):
+        return Refusal(
+            "cross_origin_refused",
+            "the control plane answers web pages of its own origin only, its dashboard"
+            f" (Origin: {origin[:100]})",
+        )
+    if open_without_token and not loopback_host(host):
+        return Refusal(
+            "host_refused",
+            "the control plane, open without an admin token, answers only requests"
+            " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
+        )
+    return None
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _same_origin(origin: str, scheme: str, host: str) -> bool:
+    """True when ``origin`` is ``scheme://host`` (case aside; a default port written or not)."""
+    given_scheme, sep, given_host = origin.strip().lower().partition("://")
+    return bool(sep) and given_scheme == scheme.lower() and (
+        _without_default_port(given_host, given_scheme)
+        == _without_default_port(host.strip().lower(), given_scheme)
+    )
+
+
+def _without_default_port(host: str, scheme: str) -> str:
+    port = _DEFAULT_PORTS.get(scheme)
+    name, sep, written = host.rpartition(":")
+    if sep and written == port and (name.endswith("]") or ":" not in name):
+        return name
+    return host

@@ -1,5 +1,5 @@
 """The control plane is closed whenever the mock is reachable from other machines, opens
-only to the admin token (never to an API token), and never to a web page.
+only to the admin token (never to an API token), and to no web page but its own dashboard.
 
 The non-loopback cases use the configuration the CLI builds for ``--host 0.0.0.0`` and the
 CLI's own start-up path with the server call replaced, so no test binds beyond loopback.
@@ -8,6 +8,7 @@ CLI's own start-up path with the server call replaced, so no test binds beyond l
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient
 
 import mock_server.cli as cli
 from mock_server import KontextMock
+from mock_server.origins import control_request_refusal
 from mock_server.serve import start
 from mock_server.spec import Operation, Spec
 
@@ -150,6 +152,56 @@ def test_no_web_page_reaches_the_control_plane(mock: KontextMock, op: Operation,
     assert response.status_code == 403
     assert response.json["error"] == "cross_origin_refused"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(("origin", "host"), [
+    ("http://localhost:8080", "localhost:8080"), ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+    ("http://[::1]:8080", "[::1]:8080"), ("http://localhost", "localhost"),
+    ("http://localhost", "localhost:80"), ("http://localhost:80", "localhost"),
+    ("HTTP://LocalHost:8080", "localhost:8080"), (None, "localhost:8080"),
+])
+def test_the_mocks_own_origin_is_let_through(origin: str | None, host: str) -> None:
+    assert control_request_refusal(origin, host, open_without_token=True) is None
+
+
+@pytest.mark.parametrize(("origin", "host"), [
+    ("http://localhost:3000", "localhost:8080"),  # another port is another origin
+    ("http://127.0.0.1:8080", "localhost:8080"),  # so is another name for this machine
+    ("https://localhost:8080", "localhost:8080"), ("http://localhost:8080.evil.example", "localhost:8080"),
+    ("http://evil.example", "localhost:8080"), ("null", "localhost:8080"), ("", "localhost:8080"),
+    ("http://localhost:8080/", "localhost:8080"), ("localhost:8080", "localhost:8080"),
+    ("http://[::1]:8080", "[::1]:8081"), ("http://mock.internal", "mock.internal:8080"),
+])
+def test_every_other_origin_is_refused(origin: str, host: str) -> None:
+    for open_without_token in (True, False):
+        refusal = control_request_refusal(origin, host, open_without_token=open_without_token)
+        assert refusal is not None and refusal.error == "cross_origin_refused", origin
+
+
+def test_a_rebound_name_is_its_own_origin_and_its_host_refuses_it() -> None:
+    # A page of attacker.net that points attacker.net at 127.0.0.1 is same-origin with the
+    # mock under that name: only the Host tells it apart, while no token protects the plane.
+    refusal = control_request_refusal("http://attacker.net:8080", "attacker.net:8080",
+                                      open_without_token=True)
+    assert refusal is not None and refusal.error == "host_refused"
+    # with an admin token any name may reach it (the token decides), its pages included
+    assert control_request_refusal("http://mock.internal:8080", "mock.internal:8080",
+                                   open_without_token=False) is None
+
+
+def test_the_dashboards_own_writes_reach_the_control_plane(client: FlaskClient,
+                                                           mock: KontextMock) -> None:
+    # a browser sends Origin on its same-origin writes: the page's own requests
+    start = mock.now()
+    own = client.post("/_mock/clock/advance", json={"by": "PT1M"},
+                      headers={"Origin": "http://localhost:8080"}, base_url="http://localhost:8080")
+    assert own.status_code == 200 and mock.now() - start == timedelta(minutes=1)
+    for origin, host in (("http://localhost:3000", "localhost:8080"),
+                         ("http://attacker.net:8080", "attacker.net:8080")):
+        refused = client.post("/_mock/clock/advance", json={"by": "PT1M"},
+                              headers={"Origin": origin}, base_url=f"http://{host}")
+        assert refused.status_code == 403, origin
+    assert mock.now() - start == timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("host", ["attacker.net", "attacker.net:8080", "127.0.0.1.nip.io:8080",
