@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import request
+from flask import g, request
 
 from .auth import secrets_equal
 from .errors import ApiError
@@ -44,6 +44,13 @@ def _local_peer(address: str | None) -> bool:
         return False
 
 
+def _anonymous_allowed() -> bool:
+    """True when the operation being served lists "no credentials" among its security
+    alternatives (``security: [{adminToken: []}, {}]`` in control.yaml)."""
+    op = g.get("operation")
+    return op is not None and any(not alternative for alternative in op.security)
+
+
 def guard(mock: KontextMock) -> Callable[[], None]:
     """The check the control plane's routes run before anything else."""
 
@@ -54,6 +61,8 @@ def guard(mock: KontextMock) -> Callable[[], None]:
         if token:
             scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
             if scheme.lower() != "bearer" or not secrets_equal(given.strip(), token):
+                if _anonymous_allowed():
+                    return  # the dashboard's files: they hold no data, and ask for the token
                 raise ApiError(
                     401, "unauthorized",
                     "the control plane needs the mock's admin token"

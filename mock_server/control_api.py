@@ -20,6 +20,7 @@ from .errors import UnprocessableError, json_response
 from .records import application_record
 from .routing import Call, Handler
 from .sse import event_stream
+from .ui import file_response, redirect_response
 
 if TYPE_CHECKING:
     from .mock import KontextMock
@@ -219,6 +220,15 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         events = mock.events.since(call.params.get("since") or 0, _types(call))
         return json_response({"items": [e.to_dict() for e in events]})
 
+    def redirect_dashboard(call: Call) -> Response:
+        return redirect_response()
+
+    def get_dashboard(call: Call) -> Response:
+        return file_response("index.html")
+
+    def get_dashboard_file(call: Call) -> Response:
+        return file_response(call.params["file"])
+
     return {
         "getControlSpec": get_control_spec,
         "getClock": get_clock,
@@ -250,4 +260,7 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         "clearJournal": clear_journal,
         "streamEvents": stream_events,
         "eventHistory": event_history,
+        "redirectDashboard": redirect_dashboard,
+        "getDashboard": get_dashboard,
+        "getDashboardFile": get_dashboard_file,
     }

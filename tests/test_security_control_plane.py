@@ -27,6 +27,10 @@ from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 
 CONTROL = Spec.from_file(Path(cli.__file__).resolve().parent / "control.yaml")
 OPERATIONS = list(CONTROL)
+# The dashboard's page and files hold no data: with an admin token they are served without
+# it (the page then asks for it); every other operation needs it.
+PAGE_OPERATIONS = [op for op in OPERATIONS if any(not alt for alt in op.security)]
+DATA_OPERATIONS = [op for op in OPERATIONS if op not in PAGE_OPERATIONS]
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 SOME_ID = "44444444-4444-4444-8444-444444444444"
 
@@ -99,7 +103,7 @@ def started_by_the_cli(monkeypatch: pytest.MonkeyPatch,
     return captured["app"], token
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+@pytest.mark.parametrize("op", DATA_OPERATIONS, ids=lambda op: op.operation_id)
 def test_the_cli_generates_an_admin_token_and_nothing_else_opens_the_control_plane(
     started_by_the_cli: tuple[Flask, str], op: Operation
 ) -> None:
@@ -117,6 +121,24 @@ def test_the_cli_generates_an_admin_token_and_nothing_else_opens_the_control_pla
         ok = control_request(client, op, {"Authorization": f"Bearer {admin}"},
                              REMOTE_ADDR="203.0.113.9")
         assert ok.status_code == 200
+
+
+def test_only_the_dashboards_files_are_served_without_the_admin_token(
+    started_by_the_cli: tuple[Flask, str]
+) -> None:
+    assert {op.operation_id for op in PAGE_OPERATIONS} == {
+        "redirectDashboard", "getDashboard", "getDashboardFile"}
+    app, admin = started_by_the_cli
+    client = validating(app)
+    for path in ("/_mock/ui/", "/_mock/ui/dashboard.js", "/_mock/ui/dashboard.css"):
+        page = client.get(path, base_url="http://mock.internal:8080",
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert page.status_code == 200, path
+        assert admin.encode() not in page.data
+    assert client.get("/_mock/ui", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 308
+    # what the page then asks for is refused without the token
+    data = client.get("/_mock/applications", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert data.status_code == 401
 
 
 def test_the_admin_token_is_not_an_api_token(started_by_the_cli: tuple[Flask, str]) -> None:
