@@ -21,6 +21,9 @@ from mock_server import KontextMock, MockConfig
 from mock_server.serve import RunningServer, start
 from mock_server.spec import ResponseMismatch, Spec, load_spec
 
+# The dashboard's browser fixtures (Chromium through Playwright).
+pytest_plugins = ["tests.browser"]
+
 NOW = "2026-01-01T12:00:00Z"
 DEV_APP = MockConfig().dev_application_id
 DEV_SESSION = MockConfig().dev_session_id
