@@ -240,9 +240,25 @@
     renderSessions(page);
   }
 
+  async function loadApplicationsAndSessions() {
+    await loadApplications();
+    await loadSessions();
+  }
+
   function scheduleSessions() {
     clearTimeout(state.refreshTimer);
     state.refreshTimer = setTimeout(() => once('sessions', loadSessions), 60);
+  }
+
+  // Redraws a table body; a live redraw keeps keyboard focus on the same row's button
+  // (the one whose data-<key> is the same).
+  function replaceRows(body, rows, key) {
+    const active = document.activeElement;
+    const focused = active && body.contains(active) ? active.dataset[key] : undefined;
+    body.replaceChildren(...rows);
+    if (focused === undefined) return;
+    const again = [...body.querySelectorAll('button')].find((b) => b.dataset[key] === focused);
+    if (again) again.focus();
   }
 
   function clientText(info) {
@@ -278,18 +294,9 @@
     $('next-page').disabled = last >= page.total;
     if (key === state.pageKey) return refreshRelativeTimes();
     state.pageKey = key;
-    // Keep keyboard focus on the same session across a live re-render.
-    const focused = document.activeElement && document.activeElement.dataset
-      ? document.activeElement.dataset.session : undefined;
-    const body = $('session-rows');
-    body.replaceChildren(...page.items.map(sessionRow));
-    if (!page.items.length) {
-      body.append(el('tr', {}, el('td', { colSpan: 7, className: 'empty', textContent: 'No sessions match the filter.' })));
-    }
-    if (focused) {
-      const again = body.querySelector(`button[data-session="${focused}"]`);
-      if (again) again.focus();
-    }
+    const rows = page.items.map(sessionRow);
+    if (!rows.length) rows.push(el('tr', {}, el('td', { colSpan: 7, className: 'empty', textContent: 'No sessions match the filter.' })));
+    replaceRows($('session-rows'), rows, 'session');
     performance.mark('kontext:sessions-rendered');
   }
 
@@ -379,7 +386,7 @@
         el('td', {}, remove));
     });
     if (!rows.length) rows.push(el('tr', {}, el('td', { colSpan: 5, className: 'empty', textContent: 'No fault rules.' })));
-    $('fault-rows').replaceChildren(...rows);
+    replaceRows($('fault-rows'), rows, 'fault');
   }
 
   async function addFault(event) {
@@ -452,12 +459,7 @@
       }
     }
     if (!rows.length) rows.push(el('tr', {}, el('td', { colSpan: 6, className: 'empty', textContent: 'No requests yet.' })));
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.entry : undefined;
-    $('journal-rows').replaceChildren(...rows);
-    if (focused) {
-      const again = [...$('journal-rows').querySelectorAll('button[data-entry]')].find((b) => b.dataset.entry === focused);
-      if (again) again.focus();
-    }
+    replaceRows($('journal-rows'), rows, 'entry');
   }
 
   function toggleEntry(id) {
@@ -563,10 +565,7 @@
   async function refreshAll() {
     await Promise.all([
       once('clock', loadClock),
-      once('apps', async () => {
-        await loadApplications();
-        await loadSessions();
-      }),
+      once('apps', loadApplicationsAndSessions),
       once('faults', loadFaults),
       once('journal', loadJournal),
       $('scenario').options.length ? null : once('scenarios', loadScenarios),
@@ -579,10 +578,7 @@
     once('clock', loadClock);
     if (state.polls % 2 === 0) once('journal', loadJournal);
     if (state.polls % 4 === 0) {
-      once('apps', async () => {
-        await loadApplications();
-        await loadSessions();
-      });
+      once('apps', loadApplicationsAndSessions);
       once('faults', loadFaults);
     }
   }
