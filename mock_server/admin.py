@@ -3,7 +3,10 @@
 Without an admin token the control plane is open, but only while the mock is bound to
 loopback and the request comes from this machine: local development needs no
 credentials. With an admin token every control request must carry it as a bearer
-token; the public API's tokens are a different thing and never open it.
+token; the public API's tokens are a different thing and never open it. The one
+exception is the dashboard's files (operations whose security allows no credentials):
+they hold no data, and a browser cannot send a header when it opens a page, so they are
+served without the token and the page asks for it.
 """
 
 from __future__ import annotations

@@ -413,6 +413,7 @@ def test_one_stream_per_tab_resumed_with_the_last_event_id_after_a_restart(
         assert mock.events.streams_open == 1
         mock.events.close_all()  # ends the stream within its tick, so the server can stop
         server.stop()
+        mock.events.close_all()  # and any the page opened while the server was stopping
         expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
         meanwhile = mock.add_session(DEV_APP, "idle")["id"]  # published while no one listened
         server = start(mock.app, "127.0.0.1", port)
@@ -478,7 +479,7 @@ def test_a_foreign_page_cannot_drive_the_mock(dashboard: Dashboard) -> None:
     before = connected(mock)
     dashboard.expect_console_error(r"status of 403")
     page = dashboard.page
-    with foreign_page(f"""<title>prize</title>
+    with foreign_page(f"""<title>prize</title><link rel="icon" href="data:,">
             <form method="post" action="{url}/_mock/reset" target="sink"></form>
             <iframe name="sink"></iframe>
             <script>
