@@ -31,9 +31,9 @@
     app: null,
     status: 'active',
     offset: 0,
-    page: null,
     pageKey: '',
-    clock: null, // {now: ms, frozen, text, at: performance.now()}
+    sessionsTicket: 0,
+    clock: null, // {now: ms, frozen, at: performance.now() when read}
     lastEventId: null,
     events: [],
     journalKey: '',
@@ -41,6 +41,7 @@
     faultsKey: '',
     polls: 0,
     busy: new Set(),
+    again: new Map(),
     refreshTimer: null,
     eventsTimer: null,
   };
@@ -80,9 +81,13 @@
     return text ? `?${text}` : '';
   }
 
-  // Runs at most one request of a kind at a time (polls never pile up on a slow mock).
+  // Runs at most one request of a kind at a time, so polls never pile up on a slow mock;
+  // asked again meanwhile, it runs once more when the first is done (nothing is missed).
   async function once(kind, work) {
-    if (state.busy.has(kind)) return;
+    if (state.busy.has(kind)) {
+      state.again.set(kind, work);
+      return;
+    }
     state.busy.add(kind);
     try {
       await work();
@@ -90,6 +95,11 @@
       report(error);
     } finally {
       state.busy.delete(kind);
+    }
+    const next = state.again.get(kind);
+    if (next) {
+      state.again.delete(kind);
+      await once(kind, next);
     }
   }
 
@@ -176,7 +186,7 @@
   function setClock(data) {
     const previous = state.clock;
     const now = Date.parse(data.now);
-    state.clock = { now, frozen: data.frozen, text: data.now, at: performance.now() };
+    state.clock = { now, frozen: data.frozen, at: performance.now() };
     $('clock-now').textContent = data.frozen ? data.now : iso(now);
     $('clock-now').dateTime = data.now;
     $('clock-state').textContent = data.frozen ? 'frozen' : 'running';
@@ -231,13 +241,15 @@
 
   async function loadSessions() {
     if (!state.app) return;
+    // Loads overlap (a poll, an event, a click); only the latest one asked for is drawn.
+    const ticket = ++state.sessionsTicket;
     let page = await api('GET', sessionsPath(state.offset, PAGE_SIZE));
     if (page.offset > 0 && page.items.length === 0 && page.total > 0) {
       // the page emptied under us (a revoke, a reset): go to the last one that has rows
       state.offset = Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE;
       page = await api('GET', sessionsPath(state.offset, PAGE_SIZE));
     }
-    renderSessions(page);
+    if (ticket === state.sessionsTicket) renderSessions(page);
   }
 
   async function loadApplicationsAndSessions() {
@@ -284,7 +296,6 @@
   }
 
   function renderSessions(page) {
-    state.page = page;
     const key = JSON.stringify([page.items, page.offset, page.total]);
     const { active, idle, expired, disconnected } = page.counts;
     $('counts').textContent = `active ${active} · idle ${idle} · expired ${expired} · disconnected ${disconnected}`;
