@@ -10,17 +10,16 @@ loopback it needs no credentials, so a page the developer visits could otherwise
 or fault the mock with a "simple" cross-site request, or read it after pointing a DNS
 name of its own at 127.0.0.1 (DNS rebinding). It refuses any request whose ``Origin``
 header (browsers send one on every cross-origin request and on same-origin writes) is not
-the mock's own origin, so only its own dashboard (``/_mock/ui/``) can drive it from a
-browser, and, while it is open without an admin token, any request whose ``Host`` is not
-a loopback name (a rebound name is the mock's own origin under that name).
-:func:`control_request_refusal` is that rule, on its own.
+the mock's own origin, which only its dashboard (``/_mock/ui/``) has, and, while it is
+open without an admin token, any request whose ``Host`` is not a loopback name (under a
+rebound name a page is the mock's own origin: the Host tells it apart).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
@@ -29,14 +28,7 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .config import MockConfig
 
-__all__ = [
-    "OriginError",
-    "Refusal",
-    "check_origin",
-    "control_request_refusal",
-    "install",
-    "loopback_host",
-]
+__all__ = ["OriginError", "check_origin", "control_origin_refusal", "install", "loopback_host"]
 
 # scheme://host[:port] with no path: what a browser sends in its Origin header.
 _ORIGIN = re.compile(
@@ -112,46 +104,29 @@ def install(app: Flask, config: MockConfig) -> None:
     def _no_browsers_on_the_control_plane() -> None:
         if not request.path.startswith(_CONTROL_PREFIX):
             return
-        refusal = control_request_refusal(
-            request.headers.get("Origin"), request.host, scheme=request.scheme,
-            open_without_token=open_without_token,
-        )
+        refusal = control_origin_refusal(request.headers.get("Origin"), request.host, request.scheme)
         if refusal is not None:
-            raise ApiError(403, refusal.error, refusal.message)
+            raise ApiError(403, "cross_origin_refused", refusal)
+        if open_without_token and not loopback_host(request.host):
+            raise ApiError(
+                403, "host_refused",
+                "the control plane, open without an admin token, answers only requests"
+                " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
+            )
 
 
-class Refusal(NamedTuple):
-    """Why the control plane refuses a request (answered 403 with this error code)."""
+def control_origin_refusal(origin: str | None, host: str, scheme: str = "http") -> str | None:
+    """Why a control-plane request with this ``Origin`` is refused (None: it has none, or
+    it is the mock's own origin, ``scheme://Host``: its dashboard's requests).
 
-    error: str
-    message: str
-
-
-def control_request_refusal(
-    origin: str | None, host: str, *, scheme: str = "http", open_without_token: bool
-) -> Refusal | None:
-    """Why the control plane refuses a request with this ``Origin`` and ``Host``, or None.
-
-    Web pages may call it only from the mock's own origin (``scheme://Host``): the
-    dashboard's writes. Any other ``Origin`` (another page, ``null``) is refused, so a page
-    the developer visits cannot drive the mock (CSRF). While the control plane is open
-    without an admin token, ``Host`` must also be a loopback name: a page that points a
-    DNS name of its own at 127.0.0.1 is same-origin with the mock under that name, and
-    only the ``Host`` tells it apart (DNS rebinding).
+    Any other page's request (another origin, ``null``) is refused, so a page the
+    developer visits cannot drive the mock (CSRF). A page under a rebound DNS name is the
+    mock's own origin under that name: the ``Host`` rule refuses it.
     """
-    if origin is not None and not _same_origin(origin, scheme, host):
-        return Refusal(
-            "cross_origin_refused",
-            "the control plane answers web pages of its own origin only, its dashboard"
-            f" (Origin: {origin[:100]})",
-        )
-    if open_without_token and not loopback_host(host):
-        return Refusal(
-            "host_refused",
-            "the control plane, open without an admin token, answers only requests"
-            " addressed to this machine by a loopback name (localhost, 127.0.0.1, [::1])",
-        )
-    return None
+    if origin is None or _same_origin(origin, scheme, host):
+        return None
+    return ("the control plane answers web pages of its own origin only, its dashboard"
+            f" (Origin: {origin[:100]})")
 
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

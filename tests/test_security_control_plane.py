@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 import mock_server.cli as cli
 from mock_server import KontextMock
-from mock_server.origins import control_request_refusal
+from mock_server.origins import control_origin_refusal
 from mock_server.serve import start
 from mock_server.spec import Operation, Spec
 
@@ -183,7 +183,7 @@ def test_no_web_page_reaches_the_control_plane(mock: KontextMock, op: Operation,
     ("HTTP://LocalHost:8080", "localhost:8080"), (None, "localhost:8080"),
 ])
 def test_the_mocks_own_origin_is_let_through(origin: str | None, host: str) -> None:
-    assert control_request_refusal(origin, host, open_without_token=True) is None
+    assert control_origin_refusal(origin, host) is None
 
 
 @pytest.mark.parametrize(("origin", "host"), [
@@ -195,20 +195,29 @@ def test_the_mocks_own_origin_is_let_through(origin: str | None, host: str) -> N
     ("http://[::1]:8080", "[::1]:8081"), ("http://mock.internal", "mock.internal:8080"),
 ])
 def test_every_other_origin_is_refused(origin: str, host: str) -> None:
-    for open_without_token in (True, False):
-        refusal = control_request_refusal(origin, host, open_without_token=open_without_token)
-        assert refusal is not None and refusal.error == "cross_origin_refused", origin
+    refusal = control_origin_refusal(origin, host)
+    assert refusal is not None and "its own origin only" in refusal
+
+
+def test_the_scheme_is_part_of_the_origin() -> None:
+    assert control_origin_refusal("https://mock.example:443", "mock.example", "https") is None
+    assert control_origin_refusal("http://mock.example", "mock.example", "https") is not None
+    assert control_origin_refusal("https://mock.example", "mock.example", "http") is not None
 
 
 def test_a_rebound_name_is_its_own_origin_and_its_host_refuses_it() -> None:
     # A page of attacker.net that points attacker.net at 127.0.0.1 is same-origin with the
     # mock under that name: only the Host tells it apart, while no token protects the plane.
-    refusal = control_request_refusal("http://attacker.net:8080", "attacker.net:8080",
-                                      open_without_token=True)
-    assert refusal is not None and refusal.error == "host_refused"
+    assert control_origin_refusal("http://attacker.net:8080", "attacker.net:8080") is None
+    open_plane = validating(KontextMock(seed=7, now=NOW, frozen=True).app)
+    refused = open_plane.get("/_mock/clock", headers={"Origin": "http://attacker.net:8080"},
+                             base_url="http://attacker.net:8080")
+    assert refused.status_code == 403 and refused.json["error"] == "host_refused"
     # with an admin token any name may reach it (the token decides), its pages included
-    assert control_request_refusal("http://mock.internal:8080", "mock.internal:8080",
-                                   open_without_token=False) is None
+    guarded = validating(KontextMock(seed=7, now=NOW, frozen=True, admin_token="adm-123456789").app)
+    answer = guarded.get("/_mock/clock", base_url="http://mock.internal:8080", headers={
+        "Origin": "http://mock.internal:8080", "Authorization": "Bearer adm-123456789"})
+    assert answer.status_code == 200
 
 
 def test_the_dashboards_own_writes_reach_the_control_plane(client: FlaskClient,

@@ -5,7 +5,7 @@ plain HTML, CSS and JavaScript, no build step) and are read once. They are answe
 a Content-Security-Policy that lets the page load and call nothing but the mock's own
 origin, and with no framing allowed: a page that framed the dashboard could trick a
 click on "Revoke all sessions" (clickjacking), and the page's own requests are the only
-ones the control plane takes from a browser (``origins.control_request_refusal``).
+ones the control plane takes from a browser (``origins.control_origin_refusal``).
 """
 
 from __future__ import annotations
