@@ -1,8 +1,8 @@
 """Real Chromium for the dashboard's tests: Playwright driving Debian's ``chromium``.
 
-One browser per xdist worker (session scope); one served mock per worker, restored to
-its seeded state before each test, as the pytest plugin does; a fresh browser context
-and page per test. Every page must log no console error that its test did not expect,
+One browser per xdist worker for the module's tests; one served mock per worker,
+restored to its seeded state before each test, as the pytest plugin does; a fresh
+browser context and page per test. Every page must log no console error that its test did not expect,
 and ask nothing of any origin but the mock's. A failing test leaves a screenshot in
 ``build/browser-failures/``.
 
@@ -83,9 +83,13 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Chromium, launched once per worker."""
+    """Chromium, launched once per worker for the module's tests.
+
+    Not for the session: while Playwright's synchronous API is started, its event loop
+    counts as running in this thread, and a later test's ``asyncio.run()`` would fail.
+    """
     reason = browser_unavailable()
     if reason is not None:
         if _in_ci():
