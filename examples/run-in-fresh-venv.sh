@@ -25,8 +25,18 @@ pip=("$work/venv/bin/python" -m pip --quiet --disable-pip-version-check)
 cp -r "$here/sessions-client" "$work/sessions-client"
 "${pip[@]}" install "${wheel[0]}" "$work/sessions-client[test]" 2> >(grep -v "is ignored: it is neither" >&2)
 
-echo "== running the example's tests"
 cd "$work/sessions-client"
+echo "== the dashboard's files are in the wheel"
+"$work/venv/bin/python" - <<'PY'
+from mock_server import KontextMock
+
+client = KontextMock().app.test_client()
+for path in ("/_mock/ui/", "/_mock/ui/dashboard.js", "/_mock/ui/dashboard.css"):
+    answer = client.get(path)
+    assert answer.status_code == 200 and len(answer.data) > 1000, (path, answer.status_code)
+PY
+
+echo "== running the example's tests"
 # The plugin must load through its entry point, not from a conftest or the checkout.
 "$work/venv/bin/python" -m pytest -p no:cacheprovider -q --kontext-transport=http
 "$work/venv/bin/python" -m pytest -p no:cacheprovider -q --kontext-transport=inprocess

@@ -3,7 +3,10 @@
 Without an admin token the control plane is open, but only while the mock is bound to
 loopback and the request comes from this machine: local development needs no
 credentials. With an admin token every control request must carry it as a bearer
-token; the public API's tokens are a different thing and never open it.
+token; the public API's tokens are a different thing and never open it. The one
+exception is the dashboard's files (operations whose security allows no credentials):
+they hold no data, and a browser cannot send a header when it opens a page, so they are
+served without the token and the page asks for it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from flask import request
 from .auth import secrets_equal
 from .errors import ApiError
 from .origins import is_loopback
+from .spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
     from .mock import KontextMock
@@ -41,14 +45,25 @@ def _local_peer(address: str | None) -> bool:
         return False
 
 
+def _anonymous_operations() -> frozenset[str]:
+    """The control operations whose security lists "no credentials" among its
+    alternatives (``security: [{adminToken: []}, {}]`` in control.yaml)."""
+    spec = load_spec(str(default_spec_path("control.yaml")))
+    return frozenset(op.operation_id for op in spec if any(not alt for alt in op.security))
+
+
 def guard(mock: KontextMock) -> Callable[[], None]:
     """The check the control plane's routes run before anything else."""
+
+    anonymous = _anonymous_operations()
 
     def check() -> None:
         token = mock.config.admin_token
         if token:
             scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
             if scheme.lower() != "bearer" or not secrets_equal(given.strip(), token):
+                if request.endpoint in anonymous:  # routes are named by operationId
+                    return  # the dashboard's files: they hold no data, and ask for the token
                 raise ApiError(
                     401, "unauthorized",
                     "the control plane needs the mock's admin token"

@@ -24,6 +24,7 @@ from .origins import check_origin
 from .persistence import FLUSH_INTERVAL, StateFileError, open_state_file
 from .scenarios import ScenarioError
 from .serve import is_loopback, serve_forever
+from .ui import PATH as DASHBOARD_PATH
 
 __all__ = ["main"]
 
@@ -288,6 +289,7 @@ def banner(mock: KontextMock, host: str, port: int) -> str:
         f"  clock:         {clock}\n"
         f"  dev token:     {c.dev_token}\n"
         f"  dev client:    {c.dev_client_id} / {c.dev_client_secret}\n"
+        f"  dashboard:     {base}{DASHBOARD_PATH}\n"
         f"  application:   {c.dev_application_id} (dev)\n"
         f"  applications:\n{apps}\n"
         f"  try:\n"

@@ -20,6 +20,7 @@ from .errors import ApiError, UnprocessableError, json_response
 from .records import application_record
 from .routing import Call, Handler
 from .streams import StreamPlan, event_stream
+from .ui import file_response, redirect_response
 
 if TYPE_CHECKING:
     from .mock import KontextMock
@@ -152,6 +153,14 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         mock.update_session(session_id, **call.body)
         return json_response(mock.session_detail(session_id))
 
+    def list_applications(call: Call) -> Response:
+        return json_response({"items": mock.applications()})
+
+    def page_sessions(call: Call) -> Response:
+        p = call.params
+        return json_response(mock.session_page(
+            p["applicationId"], status=p["status"], offset=p["offset"], limit=p["limit"]))
+
     def revoke_application(call: Call) -> Response:
         count = mock.revoke_all(call.params["applicationId"])
         return json_response({"success": True, "disconnectedCount": count})
@@ -188,7 +197,8 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         return rate_limit_state()
 
     def read_journal(call: Call) -> Response:
-        items = mock.journal.entries(call.params.get("method"), call.params.get("path"))
+        items = mock.journal.entries(call.params.get("method"), call.params.get("path"),
+                                     _int(call.params.get("limit")))
         return json_response({"items": items})
 
     def clear_journal(call: Call) -> Response:
@@ -219,6 +229,15 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         events = mock.events.since(call.params.get("since") or 0, _types(call))
         return json_response({"items": [e.to_dict() for e in events]})
 
+    def redirect_dashboard(call: Call) -> Response:
+        return redirect_response()
+
+    def get_dashboard(call: Call) -> Response:
+        return file_response("index.html")
+
+    def get_dashboard_file(call: Call) -> Response:
+        return file_response(call.params["file"])
+
     return {
         "getControlSpec": get_control_spec,
         "getClock": get_clock,
@@ -237,6 +256,8 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         "createSession": create_session,
         "getMockSession": get_mock_session,
         "updateSession": update_session,
+        "listMockApplications": list_applications,
+        "pageSessions": page_sessions,
         "revokeApplication": revoke_application,
         "listFaults": list_faults,
         "addFault": add_fault,
@@ -248,4 +269,7 @@ def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
         "clearJournal": clear_journal,
         "streamEvents": stream_events,
         "eventHistory": event_history,
+        "redirectDashboard": redirect_dashboard,
+        "getDashboard": get_dashboard,
+        "getDashboardFile": get_dashboard_file,
     }

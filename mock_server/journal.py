@@ -7,6 +7,7 @@ only when someone reads the journal.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections import deque
@@ -76,15 +77,22 @@ class Journal:
         """Keep one request (the oldest is forgotten beyond the journal's size)."""
         self._items.append(item)  # deque.append is atomic; no lock on the hot path
 
-    def entries(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
-        """The recorded requests, oldest first; ``path`` may be a glob (``*`` matches any text)."""
+    def entries(
+        self, method: str | None = None, path: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The recorded requests, oldest first; ``path`` may be a glob (``*`` matches any text);
+        ``limit``: only the latest that many of those."""
         wanted_method = method.upper() if method else None
-        return [
-            _entry(item)
-            for item in self._snapshot()
+        matching = (
+            item
+            for item in reversed(self._snapshot())
             if (wanted_method is None or item.method == wanted_method)
             and (path is None or item.path == path or fnmatchcase(item.path, path))
-        ]
+        )
+        # Newest first, so that a limit stops early: only the kept entries are built.
+        latest = [_entry(item) for item in itertools.islice(matching, limit)]
+        latest.reverse()
+        return latest
 
     def clear(self) -> int:
         """Forget every entry; how many there were."""

@@ -53,6 +53,7 @@ from .rate_limit import PRODUCTION_PER_MINUTE, RateLimiter
 from .records import (
     SESSION_FIELDS,
     RecordError,
+    application_record,
     build_session,
     check_instant,
     checked_client_info,
@@ -257,6 +258,19 @@ class KontextMock:
             ]
         return sorted(ids, key=lambda i: (i != self.config.dev_application_id, i))
 
+    def applications(self) -> list[dict[str, Any]]:
+        """Every application with its organization's name and how many sessions it holds:
+        the dev application first, then by organization and application name."""
+        with self.store.lock:
+            orgs = self.store.organizations
+            rows = [
+                {**application_record(app), "organizationName": orgs[app.organization_id].name,
+                 "sessions": len(self.store.application_sessions(app.id))}
+                for app in self.store.applications.values()
+            ]
+        dev = self.config.dev_application_id
+        return sorted(rows, key=lambda r: (r["id"] != dev, r["organizationName"], r["name"], r["id"]))
+
     # -- clock -----------------------------------------------------------------------------
 
     def now(self) -> datetime:
@@ -407,6 +421,26 @@ class KontextMock:
                 s.to_public(d)
                 for s, d in self.select_sessions(application_id, status, limit, organization_id)
             ]
+
+    def session_page(
+        self, application_id: str, *, status: str = "active", offset: int = 0, limit: int = 100,
+    ) -> dict[str, Any]:
+        """A page of an application's sessions (any organization) from ``offset`` on, in
+        list order and filtered as the list is: ``items``, ``total`` (how many pass the
+        filter) and ``counts`` of every session by derived status."""
+        wanted = STATUS_FILTERS[status]
+        with self.store.lock:
+            self.visible_application(application_id, None)
+            sessions = self.store.application_sessions(application_id)
+            every, _ = pick_sessions(sessions, STATUS_FILTERS["all"], len(sessions),
+                                     self.clock.now(), self.config.idle_after)
+            counts = dict.fromkeys(STATUS_FILTERS["all"], 0)
+            for _, derived in every:
+                counts[derived] += 1
+            picked = [(s, d) for s, d in every if d in wanted]
+            items = [s.to_public(d) for s, d in picked[offset:offset + limit]]
+        return {"items": items, "total": len(picked), "offset": offset, "limit": limit,
+                "counts": counts}
 
     def find_session(
         self, application_id: str, session_id: str, organization_id: str | None = None

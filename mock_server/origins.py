@@ -15,8 +15,10 @@ Pure decisions over a request's ``Origin`` and ``Host``; the request pipeline
   without an admin token, still answers loopback and allowed names only.
 * **Origin on the control plane.** On loopback the control plane needs no credentials, so
   a page the developer visits could otherwise reset or fault the mock with a "simple"
-  cross-site request. It refuses any request that carries an ``Origin`` header (browsers
-  send one on every cross-origin request and on same-origin writes).
+  cross-site request. It refuses any request whose ``Origin`` header (browsers send one
+  on every cross-origin request and on same-origin writes) is not the mock's own origin,
+  which only its dashboard (``/_mock/ui/``) has. (Under a rebound DNS name a page is the
+  mock's own origin: the Host rule tells it apart.)
 """
 
 from __future__ import annotations
@@ -118,12 +120,38 @@ def host_refusal(host: str | None, *, control: bool, bound_to: str, open_control
                 f" not {host[:100]!r}")
     return None
 
+def control_origin_refusal(origin: str | None, host: str, scheme: str = "http") -> str | None:
+    """Why a control-plane request with this ``Origin`` is refused (None: it has none, or
+    it is the mock's own origin, ``scheme://Host``: its dashboard's requests).
 
-def control_origin_refusal(origin: str | None) -> str | None:
-    """Why a control-plane request with this ``Origin`` is refused (None: it has none)."""
-    if origin is None:
+    Any other page's request (another origin, ``null``) is refused, so a page the
+    developer visits cannot drive the mock (CSRF). A page under a rebound DNS name is the
+    mock's own origin under that name: the ``Host`` rule refuses it.
+    """
+    if origin is None or _same_origin(origin, scheme, host):
         return None
-    return f"the control plane does not answer requests made by web pages (Origin: {origin[:100]})"
+    return ("the control plane answers web pages of its own origin only, its dashboard"
+            f" (Origin: {origin[:100]})")
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _same_origin(origin: str, scheme: str, host: str) -> bool:
+    """True when ``origin`` is ``scheme://host`` (case aside; a default port written or not)."""
+    given_scheme, sep, given_host = origin.strip().lower().partition("://")
+    return bool(sep) and given_scheme == scheme.lower() and (
+        _without_default_port(given_host, given_scheme)
+        == _without_default_port(host.strip().lower(), given_scheme)
+    )
+
+
+def _without_default_port(host: str, scheme: str) -> str:
+    port = _DEFAULT_PORTS.get(scheme)
+    name, sep, written = host.rpartition(":")
+    if sep and written == port and (name.endswith("]") or ":" not in name):
+        return name
+    return host
 
 
 def cors_headers(origin: str | None, allowed: Sequence[str]) -> list[tuple[str, str]]:

@@ -239,7 +239,7 @@ class Pipeline:
         if origin is None:
             return None
         if exchange.control:
-            reason = control_origin_refusal(origin)
+            reason = control_origin_refusal(origin, exchange.header("host") or "")
             return None if reason is None else error_answer(403, "cross_origin_refused", reason)
         if exchange.method == "OPTIONS" and exchange.header("access-control-request-method"):
             headers = preflight_headers(origin, exchange.header("access-control-request-headers"),

@@ -1,5 +1,5 @@
 """The control plane is closed whenever the mock is reachable from other machines, opens
-only to the admin token (never to an API token), and never to a web page.
+only to the admin token (never to an API token), and to no web page but its own dashboard.
 
 The non-loopback cases use the configuration the CLI builds for ``--host 0.0.0.0`` and the
 CLI's own start-up path with the server call replaced, so no test binds beyond loopback.
@@ -8,6 +8,7 @@ CLI's own start-up path with the server call replaced, so no test binds beyond l
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient
 
 import mock_server.cli as cli
 from mock_server import KontextMock
+from mock_server.origins import control_origin_refusal
 from mock_server.serve import start
 from mock_server.spec import Operation, Spec
 
@@ -25,6 +27,10 @@ from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 
 CONTROL = Spec.from_file(Path(cli.__file__).resolve().parent / "control.yaml")
 OPERATIONS = list(CONTROL)
+# The dashboard's page and files hold no data: with an admin token they are served without
+# it (the page then asks for it); every other operation needs it.
+PAGE_OPERATIONS = [op for op in OPERATIONS if any(not alt for alt in op.security)]
+DATA_OPERATIONS = [op for op in OPERATIONS if op not in PAGE_OPERATIONS]
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 SOME_ID = "44444444-4444-4444-8444-444444444444"
 
@@ -97,7 +103,7 @@ def started_by_the_cli(monkeypatch: pytest.MonkeyPatch,
     return captured["app"], token
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+@pytest.mark.parametrize("op", DATA_OPERATIONS, ids=lambda op: op.operation_id)
 def test_the_cli_generates_an_admin_token_and_nothing_else_opens_the_control_plane(
     started_by_the_cli: tuple[Flask, str], op: Operation
 ) -> None:
@@ -115,6 +121,24 @@ def test_the_cli_generates_an_admin_token_and_nothing_else_opens_the_control_pla
         ok = control_request(client, op, {"Authorization": f"Bearer {admin}"},
                              REMOTE_ADDR="203.0.113.9")
         assert ok.status_code == 200
+
+
+def test_only_the_dashboards_files_are_served_without_the_admin_token(
+    started_by_the_cli: tuple[Flask, str]
+) -> None:
+    assert {op.operation_id for op in PAGE_OPERATIONS} == {
+        "redirectDashboard", "getDashboard", "getDashboardFile"}
+    app, admin = started_by_the_cli
+    client = validating(app)
+    for path in ("/_mock/ui/", "/_mock/ui/dashboard.js", "/_mock/ui/dashboard.css"):
+        page = client.get(path, base_url="http://mock.internal:8080",
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
+        assert page.status_code == 200, path
+        assert admin.encode() not in page.data
+    assert client.get("/_mock/ui", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 308
+    # what the page then asks for is refused without the token
+    data = client.get("/_mock/applications", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert data.status_code == 401
 
 
 def test_the_admin_token_is_not_an_api_token(started_by_the_cli: tuple[Flask, str]) -> None:
@@ -150,6 +174,65 @@ def test_no_web_page_reaches_the_control_plane(mock: KontextMock, op: Operation,
     assert response.status_code == 403
     assert response.json["error"] == "cross_origin_refused"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(("origin", "host"), [
+    ("http://localhost:8080", "localhost:8080"), ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+    ("http://[::1]:8080", "[::1]:8080"), ("http://localhost", "localhost"),
+    ("http://localhost", "localhost:80"), ("http://localhost:80", "localhost"),
+    ("HTTP://LocalHost:8080", "localhost:8080"), (None, "localhost:8080"),
+])
+def test_the_mocks_own_origin_is_let_through(origin: str | None, host: str) -> None:
+    assert control_origin_refusal(origin, host) is None
+
+
+@pytest.mark.parametrize(("origin", "host"), [
+    ("http://localhost:3000", "localhost:8080"),  # another port is another origin
+    ("http://127.0.0.1:8080", "localhost:8080"),  # so is another name for this machine
+    ("https://localhost:8080", "localhost:8080"), ("http://localhost:8080.evil.example", "localhost:8080"),
+    ("http://evil.example", "localhost:8080"), ("null", "localhost:8080"), ("", "localhost:8080"),
+    ("http://localhost:8080/", "localhost:8080"), ("localhost:8080", "localhost:8080"),
+    ("http://[::1]:8080", "[::1]:8081"), ("http://mock.internal", "mock.internal:8080"),
+])
+def test_every_other_origin_is_refused(origin: str, host: str) -> None:
+    refusal = control_origin_refusal(origin, host)
+    assert refusal is not None and "its own origin only" in refusal
+
+
+def test_the_scheme_is_part_of_the_origin() -> None:
+    assert control_origin_refusal("https://mock.example:443", "mock.example", "https") is None
+    assert control_origin_refusal("http://mock.example", "mock.example", "https") is not None
+    assert control_origin_refusal("https://mock.example", "mock.example", "http") is not None
+
+
+def test_a_rebound_name_is_its_own_origin_and_its_host_refuses_it() -> None:
+    # A page of attacker.net that points attacker.net at 127.0.0.1 is same-origin with the
+    # mock under that name: only the Host tells it apart, while no token protects the plane.
+    assert control_origin_refusal("http://attacker.net:8080", "attacker.net:8080") is None
+    open_plane = validating(KontextMock(seed=7, now=NOW, frozen=True).app)
+    refused = open_plane.get("/_mock/clock", headers={"Origin": "http://attacker.net:8080"},
+                             base_url="http://attacker.net:8080")
+    assert refused.json["error"] == "host_refused"
+    # with an admin token any name may reach it (the token decides), its pages included
+    guarded = validating(KontextMock(seed=7, now=NOW, frozen=True, admin_token="adm-123456789").app)
+    answer = guarded.get("/_mock/clock", base_url="http://mock.internal:8080", headers={
+        "Origin": "http://mock.internal:8080", "Authorization": "Bearer adm-123456789"})
+    assert answer.status_code == 200
+
+
+def test_the_dashboards_own_writes_reach_the_control_plane(client: FlaskClient,
+                                                           mock: KontextMock) -> None:
+    # a browser sends Origin on its same-origin writes: the page's own requests
+    start = mock.now()
+    own = client.post("/_mock/clock/advance", json={"by": "PT1M"},
+                      headers={"Origin": "http://localhost:8080"}, base_url="http://localhost:8080")
+    assert own.status_code == 200 and mock.now() - start == timedelta(minutes=1)
+    for origin, host, why in (("http://localhost:3000", "localhost:8080", "cross_origin_refused"),
+                              ("http://attacker.net:8080", "attacker.net:8080", "host_refused")):
+        refused = client.post("/_mock/clock/advance", json={"by": "PT1M"},
+                              headers={"Origin": origin}, base_url=f"http://{host}")
+        assert refused.json["error"] == why, origin
+    assert mock.now() - start == timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("host", ["attacker.net", "attacker.net:8080", "127.0.0.1.nip.io:8080",
