@@ -117,6 +117,8 @@ class EventBus:
     def __init__(self, history: int = 10_000) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        #: the id of the last event published (0: none yet)
+        self.last_id = 0
         self._subscribers: list[Subscription] = []
         self.history: deque[Event] = deque(maxlen=history)
         #: open subscriptions of event streams (see :attr:`Subscription.stream`)
@@ -127,6 +129,7 @@ class EventBus:
         """Record an event and hand it to every subscriber that wants it."""
         with self._lock:
             event = Event(next(self._ids), type_, time, data)
+            self.last_id = event.id
             self.history.append(event)
             subscribers = list(self._subscribers)
         for sub in subscribers:

@@ -1,7 +1,8 @@
 """Server-sent events: the event bus as a ``text/event-stream``.
 
 A stream subscribes first, then replays recorded events after ``since`` (so a client
-that reconnects with ``Last-Event-ID`` misses nothing), then sends live events as they
+that reconnects with ``Last-Event-ID`` misses nothing; an id the mock never gave, from a
+run before it restarted, replays all it has), then sends live events as they
 are published, and a keep-alive comment every ``keepalive`` seconds. It ends after
 ``limit`` events or ``timeout`` seconds when given, when its subscription is closed, and
 when its client leaves.
@@ -69,12 +70,18 @@ class _Sender:
         self.mock = mock
         self.plan = plan
         self.sent = 0
-        self.last_id = plan.since or 0
+        since = plan.since
+        if since is not None and since > mock.events.last_id:
+            # An id this mock never gave: the client saw an earlier run of it (the mock
+            # restarted, its ids with it), so it gets everything this run has.
+            since = 0
+        self.since = since
+        self.last_id = since or 0
 
     def history(self) -> list[Event]:
-        if self.plan.since is None:
+        if self.since is None:
             return []
-        return self.mock.events.since(self.plan.since, self.plan.types)
+        return self.mock.events.since(self.since, self.plan.types)
 
     def take(self, event: Event) -> bytes | None:
         """The chunk for ``event`` (None: already sent from the history)."""

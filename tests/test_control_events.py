@@ -98,6 +98,18 @@ def test_a_client_resumes_after_the_last_event_it_saw(live: LiveMock) -> None:
     assert replayed["id"] == second.id
 
 
+def test_an_id_from_before_a_restart_replays_everything(live: LiveMock) -> None:
+    # the mock restarted (its ids with it) while the client held id 500 of the earlier run
+    live.mock.add_session()
+    (made,) = live.mock.events.since(0)
+    stream = EventStream(live.url, headers={"Last-Event-ID": "500"}, limit=1)
+    try:
+        (replayed,) = list(stream.events())
+    finally:
+        stream.close()
+    assert replayed["id"] == made.id
+
+
 def test_the_control_client_tails_events(live: LiveMock) -> None:
     live.mock.add_session()
     events = list(ControlClient(live.url).events(since=0, limit=1))
