@@ -23,8 +23,16 @@ serve: $(STAMP) ## run the mock on http://127.0.0.1:8080 (ARGS="--seed 7 --froze
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP) ## mypy --strict over the mock, the plugin and the contract kit
-	$(BIN)/mypy mock_server fixtures contracts
+# mypy reads no install-time name mapping: it checks kontext_mock through a tree of links
+# laid out as the wheel installs it (mock_server/ as kontext_mock, with contracts/ and
+# fixtures/ inside).
+TYPECHECK := build/typecheck
+
+typecheck: $(STAMP) ## mypy --strict over kontext_mock (the mock, the contract kit, the plugin)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kontext_mock
+	for entry in mock_server/*; do ln -s "$(CURDIR)/$$entry" $(TYPECHECK)/kontext_mock/; done
+	ln -s "$(CURDIR)/contracts" "$(CURDIR)/fixtures" $(TYPECHECK)/kontext_mock/
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p kontext_mock
 
 test: $(STAMP) lint typecheck ## lint, types, the whole test suite, then the example project from a fresh venv
 	$(BIN)/pytest -n 2 $(ARGS)
@@ -34,4 +42,4 @@ bench: $(STAMP) ## the mock beside Prism and a bare-Flask ceiling; writes bench/
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info

@@ -3,7 +3,7 @@
 #
 #   bench/ab.sh TREE_A TREE_B [ROUNDS]      e.g. bench/ab.sh /tmp/before . 5
 #
-# Each tree's mock_server is served by `python -m mock_server.cli serve` from that tree
+# Each tree's mock is served by `python -m kontext_mock.cli serve` from that tree
 # (with this checkout's .venv, or $PYTHON), one round at a time, A then B; take medians.
 # Needs wrk (apt-get install wrk).
 set -euo pipefail
@@ -17,7 +17,7 @@ rps() { wrk -t2 -c16 -d3s -H "$AUTH" "$1" | awk '/Requests\/sec/ {print $2}'; }
 for round in $(seq 1 "$ROUNDS"); do
   for side in A B; do
     tree=${!side}; port=$(free_port)
-    (cd "$tree" && exec "$PYTHON" -m mock_server.cli serve --port "$port" --seed 1 \
+    (cd "$tree" && exec "$PYTHON" -m kontext_mock.cli serve --port "$port" --seed 1 \
       --sessions 150 >/dev/null 2>&1) &
     pid=$!
     for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/_mock/clock" >/dev/null && break; sleep 0.1; done

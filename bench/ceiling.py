@@ -2,7 +2,7 @@
 
 It answers the benchmark's requests with canned bodies, captured from the mock by
 ``run.py`` (same bytes, so the same sizes), with no validation, no state, no hooks: what
-Flask plus the server cost on their own. Served by ``mock_server.serve.serve_forever``
+Flask plus the server cost on their own. Served by ``kontext_mock.http.serve.serve_forever``
 with the mock's thread count, exactly as ``kontext-mock serve`` serves the mock.
 
     python bench/ceiling.py --port 8090 --bodies bench/.work/bodies.json
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
-from mock_server.serve import serve_forever
+from kontext_mock.http.serve import serve_forever
 
 
 def create_app(bodies: dict[str, bytes]) -> Flask:

@@ -25,9 +25,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mock_server import KontextMock, format_instant  # noqa: E402
-from mock_server.serve import start  # noqa: E402
-from mock_server.ui import FILES, content  # noqa: E402
+from kontext_mock import KontextMock, format_instant  # noqa: E402
+from kontext_mock.http.serve import start  # noqa: E402
+from kontext_mock.http.ui import FILES, content  # noqa: E402
 from tests.browser import CHROMIUM, LAUNCH_ARGS  # noqa: E402
 
 NOW = "2026-01-01T12:00:00Z"

@@ -2,7 +2,7 @@
 
 Revoke-all only does work on an application that still has connected sessions, so the
 revoke workload needs a freshly seeded application per request. This launcher builds the
-mock from the CLI's own options (``mock_server.cli``), adds ``--fresh-apps`` applications
+mock from the CLI's own options (``kontext_mock.cli``), adds ``--fresh-apps`` applications
 to the dev organization (each with ``--fresh-sessions`` seeded sessions, the default
 status mix), writes their ids to ``--fresh-ids``, and serves with ``serve_forever`` and
 the CLI's thread count.
@@ -19,11 +19,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from mock_server.cli import banner, build_parser, config_from_args
-from mock_server.fakedata import SessionFaker
-from mock_server.mock import KontextMock
-from mock_server.model import Application
-from mock_server.serve import serve_forever
+from kontext_mock.cli import banner, build_parser, config_from_args
+from kontext_mock.core.fakedata import SessionFaker
+from kontext_mock.core.records import Application
+from kontext_mock.http.serve import serve_forever
+from kontext_mock.mock import KontextMock
 
 
 def add_fresh_applications(mock: KontextMock, count: int, sessions: int = 20,

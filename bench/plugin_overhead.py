@@ -73,8 +73,8 @@ def test_uses_the_mock(kontext_mock, n):
 
 def library_reset(repeat: int = 2000) -> float:
     """Median milliseconds of one ``checkout`` (restore + runtime reset + handle)."""
-    from fixtures import KontextServer
-    from mock_server import MockConfig
+    from kontext_mock import MockConfig
+    from kontext_mock.fixtures import KontextServer
 
     server = KontextServer(MockConfig(frozen=True))
     server.checkout()

@@ -190,8 +190,8 @@ def hostile_section() -> list[str]:
 
 
 def stream_release_section() -> list[str]:
-    from mock_server import KontextMock
-    from mock_server.serve import start
+    from kontext_mock import KontextMock
+    from kontext_mock.http.serve import start
 
     mock = KontextMock(seed=1)
     server = start(mock.app, "127.0.0.1", 0)

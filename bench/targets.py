@@ -123,7 +123,7 @@ def mock_cmd(port: int, serve_args: list[str], fresh_apps: int = 0,
              fresh_ids: Path | None = None) -> list[str]:
     """The mock: ``kontext-mock serve`` itself, or the launcher when fresh apps are wanted."""
     if not fresh_apps:
-        return [PYTHON, "-m", "mock_server.cli", "serve", "--port", str(port), *serve_args]
+        return [PYTHON, "-m", "kontext_mock.cli", "serve", "--port", str(port), *serve_args]
     return [PYTHON, str(HERE / "mock_target.py"), "--fresh-apps", str(fresh_apps),
             "--fresh-ids", str(fresh_ids), "--", "--port", str(port), *serve_args]
 

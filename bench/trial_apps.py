@@ -51,8 +51,8 @@ def serve(server: str, port: int) -> None:
     if server == "kontext":
         import socket
 
-        from mock_server.exchange import Answer, error_answer
-        from mock_server.httpserver import HttpServer, new_event_loop
+        from kontext_mock.http.exchange import Answer, error_answer
+        from kontext_mock.http.server import HttpServer, new_event_loop
 
         class Trivial:
             def start(self, loop: Any, workers: Any) -> None: ...

@@ -1,6 +1,6 @@
 """kontext-contract: check any implementation of the Kontext sessions API against its contract.
 
->>> from contracts import Options, Target, run_contract
+>>> from kontext_mock.contracts import Options, Target, run_contract
 >>> report = run_contract(Target("http://127.0.0.1:8080", token="dev-token"))  # doctest: +SKIP
 >>> report.ok, report.failed_rules()  # doctest: +SKIP
 
@@ -12,16 +12,16 @@ assumptions with stable ids (``openapi.yaml``'s ``x-assumption``): enforced agai
 mock, reported as drift against anything else.
 """
 
-from .errors import ContractError, TargetUnavailableError
-from .junit import to_junit, write_junit
-from .options import Options, Target
-from .report import AssumptionVerdict, Report, RuleResult, Violation
-from .rules import LAYERS, Rule
+from kontext_mock.contracts.errors import ContractError, TargetUnavailableError
+from kontext_mock.contracts.junit import to_junit, write_junit
+from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.report import AssumptionVerdict, Report, RuleResult, Violation
+from kontext_mock.contracts.rules import LAYERS, Rule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .rules import RULES
-    from .runner import run_contract
+    from kontext_mock.contracts.rules import RULES
+    from kontext_mock.contracts.runner import run_contract
 
 __all__ = [
     "LAYERS",
@@ -46,11 +46,11 @@ def __getattr__(name: str) -> object:
     # modules; importing the package (as the pytest plugin does in every pytest run) must
     # not pay for them.
     if name == "run_contract":
-        from .runner import run_contract
+        from kontext_mock.contracts.runner import run_contract
 
         return run_contract
     if name == "RULES":
-        from .rules import catalog
+        from kontext_mock.contracts.rules import catalog
 
         return catalog()
-    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

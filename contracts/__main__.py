@@ -1,5 +1,5 @@
 """``python -m contracts``: the same as ``kontext-contract``."""
 
-from .cli import main
+from kontext_mock.contracts.cli import main
 
 raise SystemExit(main())

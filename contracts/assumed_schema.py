@@ -14,19 +14,19 @@ from collections import Counter
 
 from jsonschema import Draft202012Validator
 
-from .assumptions import (
+from kontext_mock.contracts.assumptions import (
     AGENT_STATE_SHAPE,
     ERROR_SHAPE,
     HEARTBEAT_ENDED,
     read_assumptions,
     view_with,
 )
-from .drift import Ledger
-from .http import Exchange
-from .report import Violation
-from .rules import register
-from .schema_views import Compiler, reached, response_schemas
-from .spec import ApiSpec
+from kontext_mock.contracts.drift import Ledger
+from kontext_mock.contracts.http import Exchange
+from kontext_mock.contracts.openapi import ApiSpec
+from kontext_mock.contracts.report import Violation
+from kontext_mock.contracts.rules import register
+from kontext_mock.contracts.schema_views import Compiler, reached, response_schemas
 
 __all__ = ["RULE", "AssumedSchema"]
 

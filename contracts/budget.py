@@ -38,7 +38,7 @@ def default_budget(rate_limit: str | None) -> int:
     :data:`DEFAULT_BUDGET`; never less than a read-only run needs to exercise every rule."""
     if rate_limit is None:
         return DEFAULT_BUDGET
-    from .ratelimit import parse_rate
+    from kontext_mock.contracts.pacing import parse_rate
 
     limit, window = parse_rate(rate_limit)
     return max(_PREFLIGHT + _SEMANTIC_LEAST + _SCHEMA_LEAST, int(limit * 120 / window))

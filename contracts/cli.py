@@ -15,12 +15,12 @@ import traceback
 from collections.abc import Sequence
 from datetime import timedelta
 
-from .assumptions import MODES
-from .errors import ContractError
-from .junit import write_junit
-from .options import Options, Target
-from .ratelimit import parse_rate
-from .rules import LAYERS, catalog
+from kontext_mock.contracts.assumptions import MODES
+from kontext_mock.contracts.errors import ContractError
+from kontext_mock.contracts.junit import write_junit
+from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.pacing import parse_rate
+from kontext_mock.contracts.rules import LAYERS, catalog
 
 __all__ = ["build_parser", "main"]
 
@@ -69,7 +69,7 @@ def _rate(text: str) -> str:
 
 
 def _duration(text: str) -> timedelta:
-    from mock_server.durations import DurationError, parse_duration
+    from kontext_mock.core.durations import DurationError, parse_duration
 
     try:
         return parse_duration(text)
@@ -178,9 +178,9 @@ def list_rules() -> str:
 
 def list_assumptions(spec: str | None) -> str:
     """Every assumption of the spec: its id, what it assumes, and what checks it."""
-    from .assumptions import read_assumptions
-    from .drift import checked_by
-    from .spec import ApiSpec
+    from kontext_mock.contracts.assumptions import read_assumptions
+    from kontext_mock.contracts.drift import checked_by
+    from kontext_mock.contracts.openapi import ApiSpec
 
     assumptions = read_assumptions(ApiSpec.load(spec).raw)
     checkers = checked_by(assumptions.values(), catalog().values())
@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--base-url is required (or KONTEXT_BASE_URL)")
 
     _quiet_hypothesis_storage()
-    from .drift import write_drift_report
-    from .runner import run_contract
+    from kontext_mock.contracts.drift import write_drift_report
+    from kontext_mock.contracts.runner import run_contract
 
     def progress(line: str) -> None:
         if not args.quiet:

@@ -6,16 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .budget import Plan
-from .drift import Ledger
-from .http import ApiClient, Exchange
-from .invariants import PassiveRules
-from .options import Options
-from .report import Status, Violation
-from .spec import ApiSpec
+from kontext_mock.contracts.budget import Plan
+from kontext_mock.contracts.drift import Ledger
+from kontext_mock.contracts.http import ApiClient, Exchange
+from kontext_mock.contracts.invariants import PassiveRules
+from kontext_mock.contracts.openapi import ApiSpec
+from kontext_mock.contracts.options import Options
+from kontext_mock.contracts.report import Status, Violation
 
 if TYPE_CHECKING:
-    from .control import ControlPlane
+    from kontext_mock.contracts.control import ControlPlane
 
 __all__ = ["BadAnswerError", "Outcome", "RunContext"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import requests
 
-from .errors import ContractError, TargetUnavailableError
+from kontext_mock.contracts.errors import ContractError, TargetUnavailableError
 
 __all__ = ["ControlPlane"]
 

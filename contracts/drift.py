@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from .assumptions import SpecAssumption
-from .report import AssumptionVerdict, Report, RuleResult, Violation
-from .rules import Rule
+from kontext_mock.contracts.assumptions import SpecAssumption
+from kontext_mock.contracts.report import AssumptionVerdict, Report, RuleResult, Violation
+from kontext_mock.contracts.rules import Rule
 
 __all__ = ["Ledger", "checked_by", "verdicts", "write_drift_report"]
 

@@ -9,8 +9,8 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import strategies as st
 
-from .errors import ContractError
-from .report import Violation
+from kontext_mock.contracts.errors import ContractError
+from kontext_mock.contracts.report import Violation
 
 __all__ = ["falsify"]
 

@@ -20,9 +20,9 @@ import orjson
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from .budget import BudgetSpentError
-from .errors import ContractError, ReadOnlyError, TargetUnavailableError
-from .ratelimit import RateLimiter, retry_after_seconds
+from kontext_mock.contracts.budget import BudgetSpentError
+from kontext_mock.contracts.errors import ContractError, ReadOnlyError, TargetUnavailableError
+from kontext_mock.contracts.pacing import RateLimiter, retry_after_seconds
 
 __all__ = ["DEFAULT_AUTH", "ApiClient", "Exchange", "NotJsonError", "Redactor"]
 

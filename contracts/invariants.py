@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .assumptions import DISCONNECTED_AT, IDLE_THRESHOLD, PRECEDENCE, TIMES_ORDERED
-from .drift import Ledger
-from .http import Exchange, dumps
-from .report import Violation
-from .rules import Rule, register, registered
-from .spec import ApiSpec
+from kontext_mock.contracts.assumptions import DISCONNECTED_AT, IDLE_THRESHOLD, PRECEDENCE, TIMES_ORDERED
+from kontext_mock.contracts.drift import Ledger
+from kontext_mock.contracts.http import Exchange, dumps
+from kontext_mock.contracts.openapi import ApiSpec
+from kontext_mock.contracts.report import Violation
+from kontext_mock.contracts.rules import Rule, register, registered
 
 __all__ = ["PassiveRules", "parse_time"]
 

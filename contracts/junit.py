@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .report import Report
-from .rules import LAYERS
+from kontext_mock.contracts.report import Report
+from kontext_mock.contracts.rules import LAYERS
 
 __all__ = ["to_junit", "write_junit"]
 

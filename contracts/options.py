@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from .rules import LAYERS
+from kontext_mock.contracts.rules import LAYERS
 
 __all__ = ["Options", "Target"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .errors import ContractError
-from .http import ApiClient, Exchange
-from .spec import ApiSpec
+from kontext_mock.contracts.errors import ContractError
+from kontext_mock.contracts.http import ApiClient, Exchange
+from kontext_mock.contracts.openapi import ApiSpec
 
 __all__ = ["check_application", "check_is_this_api", "served_operations"]
 

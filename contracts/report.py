@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .rules import LAYERS, Rule
+from kontext_mock.contracts.rules import LAYERS, Rule
 
 __all__ = ["AssumptionVerdict", "Report", "RuleResult", "Status", "Violation", "keep_first"]
 

@@ -26,8 +26,8 @@ LAYERS = ("schema", "semantic", "stateful")
 #: object in an answer (``session``), or by a schemathesis check (``schemathesis``)
 KINDS = ("step", "along", "exchange", "session", "schemathesis")
 # The modules whose imports register every rule, in the order the output lists them.
-_CHECK_MODULES = ("contracts.schema_checks", "contracts.invariants", "contracts.semantic",
-                  "contracts.assumed_schema", "contracts.stateful", "contracts.lifecycle")
+_CHECK_MODULES = tuple(f"{__package__}.{name}" for name in (
+    "schema_checks", "invariants", "semantic", "assumed_schema", "stateful", "state_machine"))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

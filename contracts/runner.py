@@ -9,26 +9,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from .assumed_schema import RULE as ASSUMED_SCHEMA_RULE
-from .assumed_schema import AssumedSchema
-from .assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
-from .budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
-from .context import Outcome, RunContext
-from .control import ControlPlane
-from .drift import Ledger, verdicts
-from .errors import ContractError
-from .http import ApiClient
-from .invariants import PassiveRules
-from .options import Options, Target
-from .probe import check_application, check_is_this_api, served_operations
-from .ratelimit import RateLimiter
-from .report import Report, RuleResult
-from .rules import LAYERS, catalog, rule
-from .schema_layer import SchemaLayer
-from .semantic import SemanticLayer
-from .spec import ApiSpec
-from .stateful import StatefulLayer
-from .undocumented import Undocumented
+from kontext_mock.contracts.assumed_schema import RULE as ASSUMED_SCHEMA_RULE
+from kontext_mock.contracts.assumed_schema import AssumedSchema
+from kontext_mock.contracts.assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
+from kontext_mock.contracts.budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
+from kontext_mock.contracts.context import Outcome, RunContext
+from kontext_mock.contracts.control import ControlPlane
+from kontext_mock.contracts.drift import Ledger, verdicts
+from kontext_mock.contracts.errors import ContractError
+from kontext_mock.contracts.http import ApiClient
+from kontext_mock.contracts.invariants import PassiveRules
+from kontext_mock.contracts.openapi import ApiSpec
+from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.pacing import RateLimiter
+from kontext_mock.contracts.probe import check_application, check_is_this_api, served_operations
+from kontext_mock.contracts.report import Report, RuleResult
+from kontext_mock.contracts.rules import LAYERS, catalog, rule
+from kontext_mock.contracts.schema_layer import SchemaLayer
+from kontext_mock.contracts.semantic import SemanticLayer
+from kontext_mock.contracts.stateful import StatefulLayer
+from kontext_mock.contracts.undocumented import Undocumented
 
 __all__ = ["DEFAULT_IDLE_AFTER", "run_contract"]
 

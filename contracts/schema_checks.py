@@ -6,7 +6,7 @@ only names them, without importing schemathesis, so listing the rules stays chea
 
 from __future__ import annotations
 
-from .rules import Rule, add, schema_rule_name
+from kontext_mock.contracts.rules import Rule, add, schema_rule_name
 
 __all__ = ["OFF", "SCHEMA_CHECKS"]
 

@@ -26,14 +26,14 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
-from .budget import BudgetSpentError
-from .context import Outcome, RunContext
-from .errors import ContractError, ReadOnlyError, TargetUnavailableError
-from .http import Exchange
-from .ratelimit import retry_after_seconds
-from .report import Violation
-from .rules import schema_rule_name
-from .schema_checks import OFF
+from kontext_mock.contracts.budget import BudgetSpentError
+from kontext_mock.contracts.context import Outcome, RunContext
+from kontext_mock.contracts.errors import ContractError, ReadOnlyError, TargetUnavailableError
+from kontext_mock.contracts.http import Exchange
+from kontext_mock.contracts.pacing import retry_after_seconds
+from kontext_mock.contracts.report import Violation
+from kontext_mock.contracts.rules import schema_rule_name
+from kontext_mock.contracts.schema_checks import OFF
 
 if TYPE_CHECKING:
     from schemathesis.schemas import BaseSchema

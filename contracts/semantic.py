@@ -23,7 +23,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .assumptions import (
+from kontext_mock.contracts.assumptions import (
     ERROR_SHAPE,
     FILTER_ACTIVE,
     FILTER_INACTIVE,
@@ -34,13 +34,13 @@ from .assumptions import (
     MALFORMED_ID_400,
     OPENAPI_PUBLIC,
 )
-from .budget import BudgetSpentError
-from .context import BadAnswerError, Outcome, RunContext
-from .falsify import falsify
-from .http import Exchange, dumps
-from .invariants import parse_time
-from .report import Violation, keep_first
-from .rules import register, registered
+from kontext_mock.contracts.budget import BudgetSpentError
+from kontext_mock.contracts.context import BadAnswerError, Outcome, RunContext
+from kontext_mock.contracts.falsify import falsify
+from kontext_mock.contracts.http import Exchange, dumps
+from kontext_mock.contracts.invariants import parse_time
+from kontext_mock.contracts.report import Violation, keep_first
+from kontext_mock.contracts.rules import register, registered
 
 __all__ = ["FILTERS", "SemanticLayer", "effective_filter"]
 

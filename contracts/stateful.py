@@ -15,13 +15,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .assumptions import REVOKE_SCOPE
-from .budget import BudgetSpentError
-from .context import BadAnswerError, Outcome, RunContext
-from .http import Exchange
-from .invariants import parse_time
-from .report import Violation
-from .rules import register, registered
+from kontext_mock.contracts.assumptions import REVOKE_SCOPE
+from kontext_mock.contracts.budget import BudgetSpentError
+from kontext_mock.contracts.context import BadAnswerError, Outcome, RunContext
+from kontext_mock.contracts.http import Exchange
+from kontext_mock.contracts.invariants import parse_time
+from kontext_mock.contracts.report import Violation
+from kontext_mock.contracts.rules import register, registered
 
 __all__ = ["StatefulLayer"]
 

@@ -12,11 +12,10 @@ import os
 
 import pytest
 
-from contracts import LAYERS, Options, Report, Target, run_contract
-from contracts.errors import ContractError
-from contracts.rules import catalog
-
-from .pytest_plugin import OPTIONS
+from kontext_mock.contracts import LAYERS, Options, Report, Target, run_contract
+from kontext_mock.contracts.errors import ContractError
+from kontext_mock.contracts.pytest_plugin import OPTIONS
+from kontext_mock.contracts.rules import catalog
 
 
 def _option(config: pytest.Config, name: str) -> str | None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from .http import Exchange
-from .schema_views import ResponseSchema, resolve, response_schemas
-from .spec import ApiSpec
+from kontext_mock.contracts.http import Exchange
+from kontext_mock.contracts.openapi import ApiSpec
+from kontext_mock.contracts.schema_views import ResponseSchema, resolve, response_schemas
 
 __all__ = ["HTTP_HEADERS", "Undocumented"]
 

@@ -23,12 +23,25 @@ echo "== installing it and the example into a fresh venv"
 pip=("$work/venv/bin/python" -m pip --quiet --disable-pip-version-check)
 # A copy of the example, so nothing (caches, build dirs) is written into the checkout.
 cp -r "$here/sessions-client" "$work/sessions-client"
-"${pip[@]}" install "${wheel[0]}" "$work/sessions-client[test]" 2> >(grep -v "is ignored: it is neither" >&2)
+# PyPI's own "fixtures" (a testing library) beside it: kontext-mock installs one name,
+# kontext_mock, so the two never meet.
+"${pip[@]}" install "${wheel[0]}" "$work/sessions-client[test]" fixtures
 
 cd "$work/sessions-client"
-echo "== the dashboard's files are in the wheel"
+echo "== the wheel installs kontext_mock only, beside PyPI's fixtures; the dashboard's files are in it"
 "$work/venv/bin/python" - <<'PY'
-from mock_server import KontextMock
+import importlib.metadata
+from pathlib import Path
+
+import fixtures  # PyPI's: untouched by kontext-mock
+from kontext_mock import KontextMock
+from kontext_mock.fixtures import KontextServer
+
+assert hasattr(fixtures, "Fixture"), fixtures.__file__  # the testing library's own
+assert KontextServer.__module__ == "kontext_mock.fixtures.server"
+files = importlib.metadata.files("kontext-mock") or []
+tops = {Path(str(f)).parts[0] for f in files if not str(f).startswith("kontext_mock-")}
+assert tops <= {"kontext_mock", "..", "bin"}, tops
 
 client = KontextMock().app.test_client()
 for path in ("/_mock/ui/", "/_mock/ui/dashboard.js", "/_mock/ui/dashboard.css"):

@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from .fakedata import SessionFaker
+from kontext_mock.core.fakedata import SessionFaker
 
 __all__ = ["Anonymizer"]
 

@@ -1,8 +1,8 @@
 """``kontext-mock``: serve the mock, or drive a running one through its control plane.
 
 A thin layer: it parses options and calls the library (:class:`KontextMock` to serve,
-:class:`~mock_server.control_client.ControlClient` for the control commands,
-:func:`~mock_server.recording.record` to record a real account into a scenario).
+:class:`~kontext_mock.client.ControlClient` for the control commands,
+:func:`~kontext_mock.recording.record` to record a real account into a scenario).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from collections.abc import Sequence
 
 import orjson
 
-from . import admin
-from .config import MockConfig
-from .control_client import DEFAULT_URL, ControlClient, ControlError
-from .durations import DurationError, format_instant, parse_duration, parse_instant
-from .errors import ApiError
-from .mock import KontextMock
-from .origins import check_origin
-from .persistence import FLUSH_INTERVAL, StateFileError, open_state_file
-from .scenarios import ScenarioError
-from .serve import is_loopback, serve_forever
-from .ui import PATH as DASHBOARD_PATH
+from kontext_mock.client import DEFAULT_URL, ControlClient, ControlError
+from kontext_mock.config import MockConfig
+from kontext_mock.core.durations import DurationError, format_instant, parse_duration, parse_instant
+from kontext_mock.core.errors import ApiError
+from kontext_mock.core.scenarios import ScenarioError
+from kontext_mock.http import admin
+from kontext_mock.http.origins import check_origin
+from kontext_mock.http.serve import is_loopback, serve_forever
+from kontext_mock.http.ui import PATH as DASHBOARD_PATH
+from kontext_mock.mock import KontextMock
+from kontext_mock.statefile import FLUSH_INTERVAL, StateFileError, open_state_file
 
 __all__ = ["main"]
 
@@ -223,7 +223,7 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 def run_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Record a real account into a scenario file; 2 when it cannot be read."""
-    from .recording import RecordingError, record
+    from kontext_mock.recording import RecordingError, record
 
     if not args.base_url:
         parser.error("record needs --base-url (or KONTEXT_BASE_URL)")

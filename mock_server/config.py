@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from .durations import parse_duration, parse_instant
+from kontext_mock.core.durations import parse_duration, parse_instant
 
 __all__ = ["DEFAULT_STATUS_MIX", "DEV_SCOPES", "MockConfig"]
 

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import scenarios as scenario_files
-from .auth import KNOWN_SCOPES, covers, secrets_equal
-from .clock import ClockError, VirtualClock
-from .config import MockConfig
-from .durations import format_instant, parse_duration, parse_instant
-from .errors import (
+from kontext_mock.config import MockConfig
+from kontext_mock.core import scenarios as scenario_files
+from kontext_mock.core.clock import ClockError, VirtualClock
+from kontext_mock.core.credentials import KNOWN_SCOPES, covers, secrets_equal
+from kontext_mock.core.durations import format_instant, parse_duration, parse_instant
+from kontext_mock.core.errors import (
     ApiError,
     ConflictError,
     NotFoundError,
@@ -32,12 +32,24 @@ from .errors import (
     UnprocessableError,
     ValidationError,
 )
-from .events import EventBus
-from .fakedata import SessionFaker, generate
-from .faults import Faults
-from .journal import Journal
-from .lifecycle import Lifecycles, script_from_spec
-from .model import (
+from kontext_mock.core.events import EventBus
+from kontext_mock.core.fakedata import SessionFaker, generate
+from kontext_mock.core.faults import Faults
+from kontext_mock.core.fields import (
+    SESSION_FIELDS,
+    RecordError,
+    application_record,
+    build_session,
+    check_instant,
+    checked_client_info,
+    client_record,
+    scopes_of,
+    update_session,
+)
+from kontext_mock.core.journal import Journal
+from kontext_mock.core.lifecycles import Lifecycles, script_from_spec
+from kontext_mock.core.ratelimit import PRODUCTION_PER_MINUTE, RateLimiter
+from kontext_mock.core.records import (
     CONNECTED,
     DISCONNECTED,
     STATUS_FILTERS,
@@ -49,20 +61,8 @@ from .model import (
     Session,
     pick_sessions,
 )
-from .rate_limit import PRODUCTION_PER_MINUTE, RateLimiter
-from .records import (
-    SESSION_FIELDS,
-    RecordError,
-    application_record,
-    build_session,
-    check_instant,
-    checked_client_info,
-    client_record,
-    scopes_of,
-    update_session,
-)
-from .state import export_state, read_state
-from .store import Store, StoreError, StoreSnapshot
+from kontext_mock.core.statedoc import export_state, read_state
+from kontext_mock.core.store import Store, StoreError, StoreSnapshot
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -138,7 +138,7 @@ class KontextMock:
     def app(self) -> Flask:
         """The Flask (WSGI) application serving this mock, built on first use."""
         if self._app is None:
-            from .app import create_app
+            from kontext_mock.http.app import create_app
 
             self._app = create_app(self)
         return self._app
@@ -780,7 +780,7 @@ class KontextMock:
     def load_scenario(self, name_or_path: str | Path) -> None:
         """Replace the state with a scenario: a name of ``fixtures/scenarios/`` (or of a
         folder in ``config.scenario_dirs``), or a path to a ``.yaml`` file. A bad scenario
-        raises :class:`~mock_server.scenarios.ScenarioError` naming file, line and field, and
+        raises :class:`~kontext_mock.core.scenarios.ScenarioError` naming file, line and field, and
         changes nothing."""
         self._install(scenario_files.load(name_or_path, self.config, self.clock.now()))
 

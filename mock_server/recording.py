@@ -30,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from .anonymize import Anonymizer
-from .config import MockConfig
-from .durations import format_instant, parse_duration, parse_instant
-from .model import derived_status
+from kontext_mock.anonymize import Anonymizer
+from kontext_mock.config import MockConfig
+from kontext_mock.core.durations import format_instant, parse_duration, parse_instant
+from kontext_mock.core.records import derived_status
 
 __all__ = ["Recording", "RecordingError", "record"]
 
@@ -119,9 +119,9 @@ def record(
     Raises :class:`RecordingError` when the target cannot be read (down, credentials
     refused, an application not found, no way to list applications and none named).
     """
-    from contracts.errors import ContractError
-    from contracts.http import ApiClient
-    from contracts.ratelimit import RateLimiter
+    from kontext_mock.contracts.errors import ContractError
+    from kontext_mock.contracts.http import ApiClient
+    from kontext_mock.contracts.pacing import RateLimiter
 
     say = progress or (lambda line: None)
     if not token and not (client_id and client_secret):

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from mock_server import KontextMock
-from mock_server.model import CONNECTED, DISCONNECTED, STATUS_FILTERS, Session
+from kontext_mock import KontextMock
+from kontext_mock.core.records import CONNECTED, DISCONNECTED, STATUS_FILTERS, Session
 
 __all__ = ["VARIANTS", "Variant", "rewrite"]
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mock_server import KontextMock
-from mock_server.mock import MockSnapshot
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock
+from kontext_mock.http.serve import RunningServer, start
+from kontext_mock.mock import MockSnapshot
 
 from .conftest import NOW
 

@@ -17,10 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 
-from mock_server import KontextMock, MockConfig
-from mock_server.exchange import EDGE_ERRORS
-from mock_server.serve import RunningServer, start
-from mock_server.spec import ResponseMismatch, Spec, load_spec
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.serve import RunningServer, start
+from kontext_mock.http.spec import ResponseMismatch, Spec, load_spec
 
 from .second_implementation import OtherSessionsApi
 from .second_implementation import build as build_second_implementation

@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from mock_server import KontextMock, MockConfig
-from mock_server.model import CONNECTED
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.core.records import CONNECTED
 
 from .broken_variants import WsgiApp, rewrite
 

@@ -18,7 +18,7 @@ def serve_process(
     """Start ``kontext-mock serve --port 0 ARGS``; yield its loopback URL, the lines it
     printed up to one containing ``until``, and the process. Stops it with ``stop``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *args],
+        [sys.executable, "-m", "kontext_mock.cli", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

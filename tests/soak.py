@@ -29,8 +29,8 @@ from typing import Any
 
 import requests
 
-from mock_server import KontextMock, MockConfig, parse_instant
-from mock_server.serve import start
+from kontext_mock import KontextMock, MockConfig, parse_instant
+from kontext_mock.http.serve import start
 
 DEV_TOKEN = {"Authorization": "Bearer dev-token"}
 AGENT_BODY = {"tokenIdentifier": "t", "authenticatedUserId": "u", "clientSessionId": "c"}

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 import yaml
 
-from contracts.assumptions import (
+from kontext_mock.contracts.assumptions import (
     KIT_ASSUMPTIONS,
     documented_view,
     marked_nodes,
     read_assumptions,
     view_with,
 )
-from contracts.cli import main
-from contracts.drift import checked_by
-from contracts.rules import catalog, rule
-from contracts.schema_views import reached, response_schemas
+from kontext_mock.contracts.cli import main
+from kontext_mock.contracts.drift import checked_by
+from kontext_mock.contracts.rules import catalog, rule
+from kontext_mock.contracts.schema_views import reached, response_schemas
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "openapi.yaml").read_text())
 LIST = "/api/v1/applications/{applicationId}/sessions"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from contracts import Options, Report, Target, run_contract
-from contracts.budget import DEFAULT_BUDGET, PHASES, Plan, default_budget
-from mock_server import KontextMock
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock
+from kontext_mock.contracts import Options, Report, Target, run_contract
+from kontext_mock.contracts.budget import DEFAULT_BUDGET, PHASES, Plan, default_budget
+from kontext_mock.http.serve import RunningServer, start
 
 SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts.cli import main
-from mock_server import KontextMock, MockConfig
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.contracts.cli import main
+from kontext_mock.http.serve import RunningServer, start
 
 from .broken_variants import LimitIgnored, malformed_token_accepted, no_auth_at_all
 
@@ -25,7 +25,7 @@ DEV_APP = MockConfig().dev_application_id
 def kontext_contract(*args: str) -> subprocess.CompletedProcess[str]:
     """The console script, as a CI job runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "contracts", *args],
+        [sys.executable, "-m", "kontext_mock.contracts", *args],
         capture_output=True, text=True, timeout=120,
     )
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Options, Report, Target, run_contract
-from contracts.cli import main
-from mock_server import MockConfig
-from mock_server.serve import RunningServer, start
+from kontext_mock import MockConfig
+from kontext_mock.contracts import Options, Report, Target, run_contract
+from kontext_mock.contracts.cli import main
+from kontext_mock.http.serve import RunningServer, start
 
 from .second_implementation import DIFFERENCES, REGION, OtherSessionsApi
 
@@ -110,7 +110,7 @@ def test_the_drift_report_is_written_as_json(
 def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocumented(
     tmp_path: Path,
 ) -> None:
-    from mock_server import KontextMock
+    from kontext_mock import KontextMock
 
     server = start(KontextMock(seed=7).app, "127.0.0.1", 0)
     try:

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-import contracts.runner
-from contracts import Options, Target, run_contract
-from contracts.http import ApiClient
-from contracts.ratelimit import RateLimiter, parse_rate, retry_after_seconds
-from mock_server import KontextMock, MockConfig
-from mock_server.serve import start
+from kontext_mock import KontextMock, MockConfig, contracts
+from kontext_mock.contracts import Options, Target, run_contract
+from kontext_mock.contracts.http import ApiClient
+from kontext_mock.contracts.pacing import RateLimiter, parse_rate, retry_after_seconds
+from kontext_mock.http.serve import start
 
 DEV_APP = MockConfig().dev_application_id
 

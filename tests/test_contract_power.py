@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from contracts import Options, Report, Target, run_contract
-from mock_server import KontextMock, MockConfig
-from mock_server.serve import start
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.contracts import Options, Report, Target, run_contract
+from kontext_mock.http.serve import start
 
 from .broken_variants import VARIANTS, Variant, WsgiApp
 

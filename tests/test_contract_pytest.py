@@ -7,9 +7,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from contracts import Options, Target, run_contract
-from mock_server import KontextMock, MockConfig
-from mock_server.serve import start
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.contracts import Options, Target, run_contract
+from kontext_mock.http.serve import start
 
 DEV_APP = MockConfig().dev_application_id
 
@@ -19,7 +19,7 @@ def test_pytest_pyargs_contracts_reports_one_test_per_rule(tmp_path: Path) -> No
     junit = tmp_path / "pytest-contract.xml"
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "--pyargs", "contracts", "-q",
+            [sys.executable, "-m", "pytest", "--pyargs", "kontext_mock.contracts", "-q",
              "-p", "no:cacheprovider", "-p", "no:xdist", "--kontext-base-url", server.url,
              "--kontext-token", "dev-token", "--kontext-application-id", DEV_APP,
              "--kontext-contract-max-examples", "3", "--kontext-contract-seed", "11",
@@ -41,7 +41,7 @@ def test_pytest_pyargs_contracts_reports_one_test_per_rule(tmp_path: Path) -> No
 
 def test_without_a_base_url_the_pytest_suite_skips(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "contracts", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "--pyargs", "kontext_mock.contracts", "-q", "-p", "no:cacheprovider",
          "-p", "no:xdist"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin"},

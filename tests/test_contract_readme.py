@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from contracts import RULES
-from contracts.assumptions import read_assumptions
-from contracts.cli import build_parser
-from mock_server import KontextMock
-from mock_server.serve import start
+from kontext_mock import KontextMock
+from kontext_mock.contracts import RULES
+from kontext_mock.contracts.assumptions import read_assumptions
+from kontext_mock.contracts.cli import build_parser
+from kontext_mock.http.serve import start
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "### Contract-testing your implementation in CI"

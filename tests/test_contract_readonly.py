@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from contracts import Options, Target, run_contract
-from mock_server import KontextMock, MockConfig
-from mock_server.serve import start
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.contracts import Options, Target, run_contract
+from kontext_mock.http.serve import start
 
 DEV_APP = MockConfig().dev_application_id
 SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}

@@ -7,9 +7,9 @@ import pytest
 import schemathesis.specs.openapi.checks  # noqa: F401 - registers the OpenAPI checks
 from schemathesis.checks import CHECKS
 
-import contracts
-from contracts.rules import KINDS, LAYERS, Rule, add, catalog, register
-from contracts.schema_checks import OFF
+from kontext_mock import contracts
+from kontext_mock.contracts.rules import KINDS, LAYERS, Rule, add, catalog, register
+from kontext_mock.contracts.schema_checks import OFF
 
 
 def test_every_catalogued_rule_has_a_check() -> None:

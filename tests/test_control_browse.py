@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
+from kontext_mock import KontextMock
 
 from .conftest import AUTH, DEV_APP
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mock_server.cli import main
+from kontext_mock.cli import main
 
 from .conftest import AUTH, DEV_APP, LiveMock
 
@@ -106,7 +106,7 @@ def test_serve_refuses_an_empty_admin_token(capsys: pytest.CaptureFixture[str]) 
 
 def test_serve_off_loopback_generates_prints_and_requires_an_admin_token() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+        [sys.executable, "-m", "kontext_mock.cli", "serve", "--host", "0.0.0.0", "--port", "0",
          "--scenario", "two-orgs", "--frozen"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import ClockError, DurationError, KontextMock
+from kontext_mock import ClockError, DurationError, KontextMock
 
 from .conftest import AUTH, DEV_APP, NOW
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import ApiError, KontextMock
+from kontext_mock import ApiError, KontextMock
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION, NOW
 

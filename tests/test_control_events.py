@@ -11,9 +11,9 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server.control_client import ControlClient
-from mock_server.streams import StreamPlan, event_stream
+from kontext_mock import KontextMock
+from kontext_mock.client import ControlClient
+from kontext_mock.http.streams import StreamPlan, event_stream
 
 from .conftest import AUTH, DEV_APP, LiveMock
 

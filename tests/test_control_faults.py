@@ -12,9 +12,9 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from mock_server import ApiError, KontextMock
-from mock_server.faults import ConnectionDroppedError
-from mock_server.spec import load_spec
+from kontext_mock import ApiError, KontextMock
+from kontext_mock.core.faults import ConnectionDroppedError
+from kontext_mock.http.spec import load_spec
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
 

@@ -7,7 +7,7 @@ import base64
 
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
+from kontext_mock import KontextMock
 
 from .conftest import AUTH, DEV_APP, LiveMock
 

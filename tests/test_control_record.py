@@ -11,10 +11,10 @@ import pytest
 import requests
 import yaml
 
-from fixtures import KontextServer
-from mock_server import KontextMock, MockConfig
-from mock_server.cli import main
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.cli import main
+from kontext_mock.fixtures import KontextServer
+from kontext_mock.http.serve import RunningServer, start
 
 from .second_implementation import REGION, OtherSessionsApi
 from .serving import serve_process

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from fixtures import KontextServer
-from mock_server import ApiError, KontextMock, MockConfig
-from mock_server.scenarios import ScenarioError
+from kontext_mock import ApiError, KontextMock, MockConfig
+from kontext_mock.core.scenarios import ScenarioError
+from kontext_mock.fixtures import KontextServer
 
 from .conftest import AUTH, DEV_APP, NOW
 

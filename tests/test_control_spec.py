@@ -13,10 +13,10 @@ from openapi_spec_validator import validate
 from schemathesis.engine import events as engine_events
 from schemathesis.engine.recorder import ScenarioRecorder
 
-from mock_server import KontextMock
-from mock_server.control_api import handlers
-from mock_server.serve import start
-from mock_server.spec import default_spec_path, load_spec
+from kontext_mock import KontextMock
+from kontext_mock.http.control import handlers
+from kontext_mock.http.serve import start
+from kontext_mock.http.spec import default_spec_path, load_spec
 
 from .conftest import NOW
 

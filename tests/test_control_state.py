@@ -11,8 +11,8 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server.serve import start
+from kontext_mock import KontextMock
+from kontext_mock.http.serve import start
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 

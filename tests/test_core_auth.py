@@ -7,9 +7,9 @@ import base64
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server import mock as mock_module
-from mock_server.model import OAuthClient
+from kontext_mock import KontextMock
+from kontext_mock import mock as mock_module
+from kontext_mock.core.records import OAuthClient
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
+from kontext_mock import KontextMock
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 

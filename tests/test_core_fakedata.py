@@ -7,8 +7,8 @@ from collections import Counter
 import orjson
 import pytest
 
-from mock_server import KontextMock
-from mock_server.fakedata import apportion
+from kontext_mock import KontextMock
+from kontext_mock.core.fakedata import apportion
 
 NOW = "2026-05-05T05:05:05Z"
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from mock_server import KontextMock
-from mock_server.cli import banner
+from kontext_mock import KontextMock
+from kontext_mock.cli import banner
 
 from .serving import serve_process
 
@@ -64,7 +64,7 @@ def test_same_seed_now_and_frozen_give_byte_identical_lists() -> None:
 
 def test_bad_options_are_a_usage_error_not_a_traceback() -> None:
     for args in (["--idle-after", "soon"], ["--now", "yesterday"]):
-        proc = subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", *args],
+        proc = subprocess.run([sys.executable, "-m", "kontext_mock.cli", "serve", *args],
                               capture_output=True, text=True, timeout=20)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and "error:" in proc.stderr

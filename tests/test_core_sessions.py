@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock, derived_status, parse_instant
-from mock_server.model import STATUS_FILTERS
+from kontext_mock import KontextMock, derived_status, parse_instant
+from kontext_mock.core.records import STATUS_FILTERS
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mock_server.spec import default_spec_path, load_spec
+from kontext_mock.http.spec import default_spec_path, load_spec
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 DOC = yaml.safe_load(SPEC_PATH.read_text())

@@ -7,8 +7,8 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server.model import Session
+from kontext_mock import KontextMock
+from kontext_mock.core.records import Session
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION, NOW
 

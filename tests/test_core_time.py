@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server import ClockError, DurationError, VirtualClock, parse_duration, parse_instant
-from mock_server.durations import format_instant
+from kontext_mock import ClockError, DurationError, VirtualClock, parse_duration, parse_instant
+from kontext_mock.core.durations import format_instant
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from mock_server import KontextMock, cli, format_instant, parse_instant
-from mock_server.serve import start
+from kontext_mock import KontextMock, cli, format_instant, parse_instant
+from kontext_mock.http.serve import start
 
 from .browser import REBOUND_NAME, Dashboard, dashboard_on, foreign_page, require_playwright
 from .conftest import AUTH, DEV_APP, NOW

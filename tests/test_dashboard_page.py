@@ -8,10 +8,10 @@ import re
 
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server.cli import banner
-from mock_server.spec import default_spec_path, load_spec
-from mock_server.ui import FILES, POLICY, content
+from kontext_mock import KontextMock
+from kontext_mock.cli import banner
+from kontext_mock.http.spec import default_spec_path, load_spec
+from kontext_mock.http.ui import FILES, POLICY, content
 
 from .conftest import NOW
 

@@ -19,17 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from mock_server import KontextMock, derived_status, spec
-from mock_server.express import ExpressLane
-from mock_server.model import (
+from kontext_mock import KontextMock, derived_status
+from kontext_mock.core.records import (
     STATUS_FILTERS,
     Application,
     Session,
     pick_sessions,
     session_list_json,
 )
-from mock_server.pipeline import Pipeline
-from mock_server.spec import Parameter, load_spec, quick_check
+from kontext_mock.http import spec
+from kontext_mock.http.express import ExpressLane
+from kontext_mock.http.pipeline import Pipeline
+from kontext_mock.http.spec import Parameter, load_spec, quick_check
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 
@@ -108,7 +109,7 @@ def test_an_invalid_parameter_still_gets_the_validators_message(client: FlaskCli
 
 
 def every_parameter() -> list[Parameter]:
-    from mock_server.spec import default_spec_path
+    from kontext_mock.http.spec import default_spec_path
 
     specs = [load_spec(), load_spec(str(default_spec_path("control.yaml")))]
     return [p for s in specs for op in s for p in op.parameters]
@@ -141,7 +142,7 @@ def test_quick_checks_accept_only_what_the_validator_accepts(value: Any) -> None
 
 
 def body_operations() -> list[Any]:
-    from mock_server.spec import default_spec_path
+    from kontext_mock.http.spec import default_spec_path
 
     specs = [load_spec(), load_spec(str(default_spec_path("control.yaml")))]
     return [op for s in specs for op in s if op.body_accepts is not None]

@@ -39,9 +39,10 @@ def test_a_run_that_uses_no_kontext_fixture_builds_nothing(pytester: pytest.Pyte
 import sys
 
 def test_nothing_loaded():
-    assert "fixtures.plugin" in sys.modules  # the plugin is there ...
-    assert "mock_server" not in sys.modules  # ... but the mock was never imported
-    assert "fixtures.server" not in sys.modules
+    assert "kontext_mock.fixtures.plugin" in sys.modules  # the plugin is there ...
+    assert "kontext_mock.mock" not in sys.modules  # ... but the mock was never imported
+    assert "kontext_mock.fixtures.server" not in sys.modules
+    assert "flask" not in sys.modules
 """))
 
     result.assert_outcomes(passed=1)
@@ -90,8 +91,8 @@ def test_seed(kontext_mock):
 def test_kontext_server_can_be_overridden(pytester: pytest.Pytester) -> None:
     pytester.makeconftest("""
 import pytest
-from fixtures import KontextServer
-from mock_server import MockConfig
+from kontext_mock.fixtures import KontextServer
+from kontext_mock import MockConfig
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ HEADER = '''
 import json, os
 import pytest
 import requests
-from mock_server import KontextMock
+from kontext_mock import KontextMock
 
 
 def fingerprint(mock):

@@ -107,7 +107,7 @@ def test_the_marker_sets_seed_clock_and_idle_threshold(pytester: pytest.Pytester
     result = run(pytester, """
 import datetime as dt
 import pytest
-from mock_server import KontextMock
+from kontext_mock import KontextMock
 
 
 @pytest.mark.kontext(seed=7, now="2030-01-01T00:00:00Z", idle_after="2m")

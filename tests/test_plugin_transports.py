@@ -1,4 +1,4 @@
-"""``mock_server.transports``: requests and httpx reach a WSGI app without a socket."""
+"""``kontext_mock.http.transports``: requests and httpx reach a WSGI app without a socket."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import httpx
 import pytest
 import requests
 
-from mock_server import KontextMock
-from mock_server.transports import (
+from kontext_mock import KontextMock
+from kontext_mock.http.transports import (
     WSGIAdapter,
     async_httpx_client,
     httpx_client,

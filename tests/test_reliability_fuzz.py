@@ -19,10 +19,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server import KontextMock
-from mock_server.auth import parse_basic
-from mock_server.durations import DurationError, parse_duration, parse_instant
-from mock_server.errors import OAuthError
+from kontext_mock import KontextMock
+from kontext_mock.core.credentials import parse_basic
+from kontext_mock.core.durations import DurationError, parse_duration, parse_instant
+from kontext_mock.core.errors import OAuthError
 
 from .conftest import NOW, ValidatingClient
 

@@ -21,11 +21,11 @@ import orjson
 import pytest
 import requests
 
-from mock_server import KontextMock
-from mock_server.limits import MAX_JSON_DEPTH
-from mock_server.persistence import StateFile, read_state_file
-from mock_server.records import MAX_STORED_DEPTH
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock
+from kontext_mock.core.fields import MAX_STORED_DEPTH
+from kontext_mock.http.limits import MAX_JSON_DEPTH
+from kontext_mock.http.serve import RunningServer, start
+from kontext_mock.statefile import StateFile, read_state_file
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
 from .serving import serve_process

@@ -15,10 +15,10 @@ import orjson
 import pytest
 import requests
 
-from mock_server import KontextMock
-from mock_server.exchange import EDGE_ERRORS
-from mock_server.limits import CONTROL_MAX_BODY_BYTES, SERVER_MAX_HEAD_BYTES
-from mock_server.serve import RunningServer, ServerLimits, start
+from kontext_mock import KontextMock
+from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES, SERVER_MAX_HEAD_BYTES
+from kontext_mock.http.serve import RunningServer, ServerLimits, start
 
 from .conftest import AUTH, DEV_APP, LiveMock, check_response
 

@@ -21,9 +21,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from mock_server import KontextMock
-from mock_server.errors import ApiError
-from mock_server.scenarios import ScenarioError, builtin_folder
+from kontext_mock import KontextMock
+from kontext_mock.core.errors import ApiError
+from kontext_mock.core.scenarios import ScenarioError, builtin_folder
 
 from .conftest import NOW, ValidatingClient
 

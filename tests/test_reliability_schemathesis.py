@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from mock_server import KontextMock
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock
+from kontext_mock.http.serve import RunningServer, start
 
 from .conftest import NOW
 

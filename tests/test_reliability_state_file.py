@@ -27,8 +27,8 @@ import orjson
 import pytest
 import requests
 
-from mock_server import KontextMock
-from mock_server.persistence import StateFile, StateFileError, read_state_file, write_atomic
+from kontext_mock import KontextMock
+from kontext_mock.statefile import StateFile, StateFileError, read_state_file, write_atomic
 
 from .conftest import AUTH, DEV_APP, NOW
 from .serving import serve_process
@@ -119,7 +119,7 @@ def test_a_second_server_on_the_same_file_is_refused(tmp_path: Path) -> None:
 def test_the_cli_refuses_a_corrupt_file_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text('{"format": "kontext-mock-state/1", "clock": {}}')
-    proc = subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", "--port", "0",
+    proc = subprocess.run([sys.executable, "-m", "kontext_mock.cli", "serve", "--port", "0",
                            "--state-file", str(path)], capture_output=True, text=True, timeout=20)
     assert proc.returncode == 2
     assert str(path) in proc.stderr and "Traceback" not in proc.stderr

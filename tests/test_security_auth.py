@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock
-from mock_server import auth as auth_module
-from mock_server.auth import KNOWN_SCOPES
-from mock_server.model import OAuthClient
-from mock_server.spec import Operation, load_spec
+from kontext_mock import KontextMock
+from kontext_mock.core import credentials as auth_module
+from kontext_mock.core.credentials import KNOWN_SCOPES
+from kontext_mock.core.records import OAuthClient
+from kontext_mock.http.spec import Operation, load_spec
 
 from .conftest import DEV_APP
 

@@ -17,11 +17,11 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-import mock_server.cli as cli
-from mock_server import KontextMock
-from mock_server.origins import control_origin_refusal
-from mock_server.serve import start
-from mock_server.spec import Operation, Spec
+import kontext_mock.cli as cli
+from kontext_mock import KontextMock
+from kontext_mock.http.origins import control_origin_refusal
+from kontext_mock.http.serve import start
+from kontext_mock.http.spec import Operation, Spec
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 

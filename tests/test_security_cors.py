@@ -8,9 +8,9 @@ import sys
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import KontextMock, MockConfig
-from mock_server.cli import build_parser, config_from_args
-from mock_server.origins import OriginError, check_origin
+from kontext_mock import KontextMock, MockConfig
+from kontext_mock.cli import build_parser, config_from_args
+from kontext_mock.http.origins import OriginError, check_origin
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 
@@ -129,7 +129,7 @@ def test_the_environment_can_give_origins() -> None:
 
 
 def test_a_bad_origin_is_a_usage_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", "--cors-origin", "*"],
+    proc = subprocess.run([sys.executable, "-m", "kontext_mock.cli", "serve", "--cors-origin", "*"],
                           capture_output=True, text=True, timeout=20)
     assert proc.returncode == 2
     assert "not an origin" in proc.stderr and "Traceback" not in proc.stderr

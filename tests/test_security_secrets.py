@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mock_server.model import OAuthClient
+from kontext_mock.core.records import OAuthClient
 
 from .conftest import DEV_APP, LiveMock
 

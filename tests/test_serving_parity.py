@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server import KontextMock
-from mock_server.serve import RunningServer, start
+from kontext_mock import KontextMock
+from kontext_mock.http.serve import RunningServer, start
 
 from .conftest import DEV_APP, DEV_SESSION, NOW
 

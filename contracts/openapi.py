@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .errors import ContractError
+from kontext_mock.contracts.errors import ContractError
 
 __all__ = ["ApiSpec", "SpecOperation", "default_spec_path"]
 
@@ -23,14 +23,8 @@ WRITE_OPERATIONS = frozenset(
 
 
 def default_spec_path() -> Path:
-    """The packaged ``openapi.yaml`` (beside ``mock_server``), or the source tree's."""
-    try:
-        packaged = resources.files("mock_server").joinpath("openapi.yaml")
-        if packaged.is_file():
-            return Path(str(packaged))
-    except ModuleNotFoundError:  # pragma: no cover - the kit installed without the mock
-        pass
-    return Path(__file__).resolve().parent.parent / "openapi.yaml"
+    """The packaged ``openapi.yaml``."""
+    return Path(str(resources.files("kontext_mock").joinpath("openapi.yaml")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +67,7 @@ class ApiSpec:
     @cached_property
     def documented(self) -> dict[str, Any]:
         """The documented view: the document without what exists only for an assumption."""
-        from .assumptions import documented_view
+        from kontext_mock.contracts.assumptions import documented_view
 
         return documented_view(self.raw)
 

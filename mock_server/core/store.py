@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .model import CONNECTED, AccessToken, Application, OAuthClient, Organization, Session
+from kontext_mock.core.records import CONNECTED, AccessToken, Application, OAuthClient, Organization, Session
 
 __all__ = ["Changes", "Store", "StoreError", "StoreSnapshot"]
 

@@ -15,7 +15,7 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .exchange import Answer, json_answer
+from kontext_mock.http.exchange import Answer, json_answer
 
 __all__ = [
     "ApiError",

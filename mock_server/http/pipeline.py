@@ -33,21 +33,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from flask import Flask
 
-from .errors import ApiError, log
-from .exchange import Answer, Exchange, error_answer
-from .express import ExpressLane
-from .faults import ConnectionDroppedError, fault_error
-from .journal import Recorded
-from .limits import CONTROL_MAX_BODY_BYTES
-from .origins import check_origin, control_origin_refusal, cors_headers, host_refusal, preflight_headers
-from .requestids import request_id_for
-from .spec import ResponseMismatch, Spec
-from .streams import async_event_stream
-from .wsgi import call_wsgi, environ_for, read_exchange
+from kontext_mock.core.errors import ApiError, log
+from kontext_mock.core.faults import ConnectionDroppedError, fault_error
+from kontext_mock.core.journal import Recorded
+from kontext_mock.http.exchange import Answer, Exchange, error_answer
+from kontext_mock.http.express import ExpressLane
+from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
+from kontext_mock.http.origins import (
+    check_origin,
+    control_origin_refusal,
+    cors_headers,
+    host_refusal,
+    preflight_headers,
+)
+from kontext_mock.http.requestids import request_id_for
+from kontext_mock.http.spec import ResponseMismatch, Spec
+from kontext_mock.http.streams import async_event_stream
+from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
 if TYPE_CHECKING:
-    from .api import Body
-    from .mock import KontextMock
+    from kontext_mock.http.public import Body
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["CONTROL_PREFIX", "InProcessFront", "Pipeline", "ServedMock", "is_control"]
 
@@ -383,7 +389,7 @@ def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
 
 
 class ServedMock:
-    """The mock as an :class:`~mock_server.httpserver.HttpApplication` of the HTTP server."""
+    """The mock as an :class:`~kontext_mock.http.server.HttpApplication` of the HTTP server."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
@@ -418,7 +424,11 @@ class ServedMock:
     async def respond(self, exchange: Exchange) -> Answer:
         """A fault's latency (on the loop), then the handler in a worker thread."""
         if exchange.delay:
-            await asyncio.sleep(exchange.delay)
+            # counted from the request's arrival, and never short (a loop's timer may fire
+            # a little early)
+            until = exchange.started + exchange.delay
+            while (left := until - time.perf_counter()) > 0:
+                await asyncio.sleep(left)
         answer = self.pipeline.after_delay(exchange)
         if answer is not None:
             return answer
@@ -464,8 +474,9 @@ class InProcessFront:
         else:
             answer = pipeline.admit(exchange)
             if answer is None:
-                if exchange.delay:
-                    time.sleep(exchange.delay)
+                until = exchange.started + exchange.delay
+                while (left := until - time.perf_counter()) > 0:
+                    time.sleep(left)
                 answer = pipeline.after_delay(exchange)
             if answer is None:
                 answer = pipeline.respond(exchange, "sync")

@@ -19,11 +19,10 @@ from typing import Any
 
 import orjson
 
-from .auth import KNOWN_SCOPES
-from .durations import DurationError, format_instant, parse_duration, parse_instant
-from .fakedata import DERIVED_STATES, SessionFaker
-from .limits import JsonDepthError, json_depth
-from .model import (
+from kontext_mock.core.credentials import KNOWN_SCOPES
+from kontext_mock.core.durations import DurationError, format_instant, parse_duration, parse_instant
+from kontext_mock.core.fakedata import DERIVED_STATES, SessionFaker
+from kontext_mock.core.records import (
     CONNECTED,
     DISCONNECTED,
     AccessToken,
@@ -32,6 +31,7 @@ from .model import (
     Organization,
     Session,
 )
+from kontext_mock.http.limits import JsonDepthError, json_depth
 
 __all__ = [
     "MAX_STORED_DEPTH",

@@ -26,19 +26,19 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from .assumptions import (
+from kontext_mock.contracts.assumptions import (
     AGENT_APPLICATION,
     DISCONNECT_IDEMPOTENT,
     HEARTBEAT_ENDED,
     REVOKE_SCOPE,
     USER_AGENT_FALLBACK,
 )
-from .context import Outcome, RunContext
-from .control import ControlPlane
-from .http import Exchange, dumps
-from .invariants import parse_time
-from .report import Violation
-from .rules import register
+from kontext_mock.contracts.context import Outcome, RunContext
+from kontext_mock.contracts.control import ControlPlane
+from kontext_mock.contracts.http import Exchange, dumps
+from kontext_mock.contracts.invariants import parse_time
+from kontext_mock.contracts.report import Violation
+from kontext_mock.contracts.rules import register
 
 __all__ = ["lifecycle_model", "run_lifecycle_model"]
 

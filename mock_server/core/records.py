@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .durations import format_instant
+from kontext_mock.core.durations import format_instant
 
 __all__ = [
     "CONNECTED",

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .durations import DurationError, format_instant, parse_duration, parse_instant
-from .model import CONNECTED, Session
-from .records import RecordError, parse_time
-from .store import Store
+from kontext_mock.core.durations import DurationError, format_instant, parse_duration, parse_instant
+from kontext_mock.core.fields import RecordError, parse_time
+from kontext_mock.core.records import CONNECTED, Session
+from kontext_mock.core.store import Store
 
 __all__ = ["ENDINGS", "Lifecycles", "Script", "script_from_spec"]
 

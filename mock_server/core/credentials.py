@@ -6,7 +6,7 @@ import base64
 import hmac
 from urllib.parse import unquote
 
-from .errors import ForbiddenError, OAuthError, UnauthorizedError
+from kontext_mock.core.errors import ForbiddenError, OAuthError, UnauthorizedError
 
 __all__ = [
     "ALL_SCOPE",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import translate
 from typing import Any, NamedTuple
 
-from .errors import ApiError, OAuthError, ValidationError
+from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
 
 __all__ = [
     "ConnectionDroppedError",

@@ -1,7 +1,7 @@
 """WSGI at the edges of the HTTP layer.
 
-An :class:`~mock_server.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
-answer an :class:`~mock_server.exchange.Answer`, wherever a WSGI app is called: the
+An :class:`~kontext_mock.http.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
+answer an :class:`~kontext_mock.http.exchange.Answer`, wherever a WSGI app is called: the
 mock's Flask path, and any other WSGI app the server is asked to serve
 (:class:`WsgiApplication`, e.g. a test's middleware around the mock, or the benchmark's
 bare Flask app). The other way round, :func:`read_exchange` reads a request that arrived
@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from typing import Any
 
-from .exchange import Answer, Exchange, error_answer
-from .requestids import new_request_id
+from kontext_mock.http.exchange import Answer, Exchange, error_answer
+from kontext_mock.http.requestids import new_request_id
 
 __all__ = [
     "WsgiApp",
@@ -185,7 +185,7 @@ def _chain(first: Iterator[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class WsgiApplication:
-    """Any WSGI app, served by :class:`~mock_server.httpserver.HttpServer` from its worker
+    """Any WSGI app, served by :class:`~kontext_mock.http.server.HttpServer` from its worker
     threads. A request whose client left before a worker took it is not run."""
 
     def __init__(self, app: WsgiApp, max_body_bytes: int) -> None:

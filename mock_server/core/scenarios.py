@@ -15,26 +15,26 @@ name is a file name without ``.yaml``, never a path. Any problem is a
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 
-from .config import MockConfig
-from .durations import DurationError, parse_duration
-from .errors import ApiError, NotFoundError
-from .fakedata import DERIVED_STATES, SessionFaker
-from .lifecycle import Script, script_from_spec
-from .model import AccessToken, Application, OAuthClient, Organization, Session
-from .records import RecordError, build_session, parse_time, scopes_of
-from .store import Store, StoreError
+from kontext_mock.config import MockConfig
+from kontext_mock.core.durations import DurationError, parse_duration
+from kontext_mock.core.errors import ApiError, NotFoundError
+from kontext_mock.core.fakedata import DERIVED_STATES, SessionFaker
+from kontext_mock.core.fields import RecordError, build_session, parse_time, scopes_of
+from kontext_mock.core.lifecycles import Script, script_from_spec
+from kontext_mock.core.records import AccessToken, Application, OAuthClient, Organization, Session
+from kontext_mock.core.store import Store, StoreError
 
 __all__ = [
     "NAME_PATTERN",
@@ -234,14 +234,11 @@ class Blueprint:
 
 
 def builtin_folder() -> Path:
-    """``fixtures/scenarios``: packaged with the plugin, or at the source tree's top."""
-    try:
-        packaged = Path(str(resources.files("fixtures").joinpath("scenarios")))
-        if packaged.is_dir():
-            return packaged
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+    """``fixtures/scenarios``: the plugin's package's folder (found, not imported: the
+    plugin's package is pytest's business, not the server's)."""
+    spec = importlib.util.find_spec("kontext_mock.fixtures")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations))) / "scenarios"
 
 
 def _folders(config: MockConfig) -> list[Path]:

@@ -5,9 +5,9 @@ runs it in the foreground until SIGINT or SIGTERM. State lives in one process, s
 server runs one event loop and a pool of worker threads, never forked workers.
 
 Given a mock's Flask app (``mock.app``), the server drives the mock's request pipeline
-itself (:class:`~mock_server.pipeline.ServedMock`); given any other WSGI app (a test's
+itself (:class:`~kontext_mock.http.pipeline.ServedMock`); given any other WSGI app (a test's
 middleware around the mock, the benchmark's bare Flask app), it calls it from its worker
-threads (:class:`~mock_server.wsgi.WsgiApplication`).
+threads (:class:`~kontext_mock.http.wsgi.WsgiApplication`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .app import pipeline_of
-from .httpserver import HttpApplication, HttpServer, ServerLimits, new_event_loop
-from .limits import SERVER_MAX_BODY_BYTES
-from .origins import is_loopback
-from .pipeline import ServedMock
-from .wsgi import WsgiApplication
+from kontext_mock.http.app import pipeline_of
+from kontext_mock.http.limits import SERVER_MAX_BODY_BYTES
+from kontext_mock.http.origins import is_loopback
+from kontext_mock.http.pipeline import ServedMock
+from kontext_mock.http.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
+from kontext_mock.http.wsgi import WsgiApplication
 
 __all__ = ["RunningServer", "ServerLimits", "is_loopback", "listen", "serve_forever", "start"]
 

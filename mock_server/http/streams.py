@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from .events import Event, StreamsFullError
+from kontext_mock.core.events import Event, StreamsFullError
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["StreamPlan", "async_event_stream", "encode", "event_stream"]
 

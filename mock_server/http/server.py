@@ -10,7 +10,7 @@ httptools' (the llhttp parser of Node.js), and the rest is the connection bookke
 below.
 
 The server knows HTTP, not the mock. It parses a request, bounds it, and hands the whole
-:class:`~mock_server.exchange.Exchange` to an :class:`HttpApplication`, which answers
+:class:`~kontext_mock.http.exchange.Exchange` to an :class:`HttpApplication`, which answers
 either at once on the loop (:meth:`HttpApplication.quick`, for what never waits) or as a
 coroutine (:meth:`HttpApplication.respond`, which may use the server's worker threads).
 
@@ -45,7 +45,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from .exchange import Answer, Exchange
+from kontext_mock.http.exchange import Answer, Exchange
 
 __all__ = ["HttpApplication", "HttpServer", "ServerLimits", "new_event_loop"]
 

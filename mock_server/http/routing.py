@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
-from .auth import ScopeCheck, parse_bearer
-from .errors import ApiError, OAuthError, ValidationError
-from .limits import JsonDepthError, parse_json
-from .model import AccessToken
-from .spec import Operation, Spec
+from kontext_mock.core.credentials import ScopeCheck, parse_bearer
+from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
+from kontext_mock.core.records import AccessToken
+from kontext_mock.http.limits import JsonDepthError, parse_json
+from kontext_mock.http.spec import Operation, Spec
 
 __all__ = ["Call", "Handler", "bind"]
 

@@ -17,8 +17,8 @@ from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from .durations import format_instant
-from .limits import parse_json
+from kontext_mock.core.durations import format_instant
+from kontext_mock.http.limits import parse_json
 
 __all__ = ["REDACTED", "Journal", "Recorded", "redact_body", "redact_headers"]
 

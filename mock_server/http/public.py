@@ -1,7 +1,7 @@
 """Handlers of the public API's operations (sessions, agent sessions, OAuth tokens).
 
-Each handler gets a validated :class:`~mock_server.routing.Call` and asks the
-:class:`~mock_server.mock.KontextMock` core; none validates input or builds an error.
+Each handler gets a validated :class:`~kontext_mock.http.routing.Call` and asks the
+:class:`~kontext_mock.mock.KontextMock` core; none validates input or builds an error.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import orjson
 from flask import Response, request
 
-from .auth import parse_basic
-from .errors import ApiError, OAuthError, json_response
-from .model import session_list_json
-from .routing import Call, Handler
-from .spec import load_spec
+from kontext_mock.core.credentials import parse_basic
+from kontext_mock.core.errors import ApiError, OAuthError, json_response
+from kontext_mock.core.records import session_list_json
+from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.spec import load_spec
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["Body", "handlers", "read_bodies"]
 

@@ -3,7 +3,7 @@
 Flask's request context, URL adapter and response object cost several times the mock's
 own work on a read. So for a read it can answer exactly as the Flask path would, the
 lane is the handler: it calls the same body functions as the Flask handlers
-(:func:`~mock_server.api.read_bodies`) and answers in the same bytes and headers.
+(:func:`~kontext_mock.http.public.read_bodies`) and answers in the same bytes and headers.
 Everything around the handler (request id, ``Date``, limits, Host and Origin rules, CORS,
 faults, the rate limit, the journal, strict mode) is the request pipeline's, which runs
 the same steps whichever handler answers (``pipeline.py``).
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, signals
 
-from .api import Body
-from .auth import ScopeCheck, parse_bearer
-from .exchange import Answer, Exchange
-from .routing import Call
-from .spec import Operation, Parameter, Spec
+from kontext_mock.core.credentials import ScopeCheck, parse_bearer
+from kontext_mock.http.exchange import Answer, Exchange
+from kontext_mock.http.public import Body
+from kontext_mock.http.routing import Call
+from kontext_mock.http.spec import Operation, Parameter, Spec
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["ExpressLane"]
 

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .durations import DurationError, format_instant, parse_instant
-from .errors import UnprocessableError
-from .faults import FaultRule
-from .lifecycle import Script
-from .model import Application, Organization
-from .records import (
+from kontext_mock.core.durations import DurationError, format_instant, parse_instant
+from kontext_mock.core.errors import UnprocessableError
+from kontext_mock.core.faults import FaultRule
+from kontext_mock.core.fields import (
     RecordError,
     application_record,
     check_instant,
@@ -29,10 +27,12 @@ from .records import (
     token_from_record,
     token_record,
 )
-from .store import Store, StoreError
+from kontext_mock.core.lifecycles import Script
+from kontext_mock.core.records import Application, Organization
+from kontext_mock.core.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["FORMAT", "Imported", "export_state", "read_state"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .durations import format_instant
+from kontext_mock.core.durations import format_instant
 
 __all__ = ["MAX_QUEUED", "Event", "EventBus", "StreamsFullError", "Subscription"]
 

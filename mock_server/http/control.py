@@ -1,7 +1,7 @@
 """Handlers of the control plane's operations (``control.yaml``, under ``/_mock``).
 
-Like the public API's handlers, each gets a validated :class:`~mock_server.routing.Call`
-and asks the :class:`~mock_server.mock.KontextMock`; the Python methods are the
+Like the public API's handlers, each gets a validated :class:`~kontext_mock.http.routing.Call`
+and asks the :class:`~kontext_mock.mock.KontextMock`; the Python methods are the
 operations, these only translate. Values the schema cannot judge (a duration that does
 not parse, an instant out of range) come back from the mock as ``ValueError`` and are
 answered 422 here.
@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
-from .clock import ClockError
-from .durations import DurationError
-from .errors import ApiError, UnprocessableError, json_response
-from .records import application_record
-from .routing import Call, Handler
-from .streams import StreamPlan, event_stream
-from .ui import file_response, redirect_response
+from kontext_mock.core.clock import ClockError
+from kontext_mock.core.durations import DurationError
+from kontext_mock.core.errors import ApiError, UnprocessableError, json_response
+from kontext_mock.core.fields import application_record
+from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.streams import StreamPlan, event_stream
+from kontext_mock.http.ui import file_response, redirect_response
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
-    from .spec import Spec
+    from kontext_mock.http.spec import Spec
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["STREAM_RETRY_AFTER", "handlers"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from .spec import Operation
+    from kontext_mock.http.spec import Operation
 
 __all__ = ["EDGE_ERRORS", "Answer", "Exchange", "Stream", "error_answer", "json_answer"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from faker import Faker
 
-from .config import MockConfig
-from .model import DISCONNECTED, Application, OAuthClient, Organization, Session
+from kontext_mock.config import MockConfig
+from kontext_mock.core.records import DISCONNECTED, Application, OAuthClient, Organization, Session
 
 __all__ = ["Population", "SessionFaker", "apportion", "generate"]
 

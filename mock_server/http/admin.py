@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from flask import request
 
-from .auth import secrets_equal
-from .errors import ApiError
-from .origins import is_loopback
-from .spec import default_spec_path, load_spec
+from kontext_mock.core.credentials import secrets_equal
+from kontext_mock.core.errors import ApiError
+from kontext_mock.http.origins import is_loopback
+from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["generate_token", "guard"]
 

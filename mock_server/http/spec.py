@@ -51,11 +51,8 @@ compilations = 0
 
 
 def default_spec_path(name: str = "openapi.yaml") -> Path:
-    """Where the public spec is: packaged beside this module, or at the source tree's top."""
-    packaged = resources.files("mock_server").joinpath(name)
-    if packaged.is_file():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / name
+    """A spec of the package: ``openapi.yaml`` (the public API's) or ``control.yaml``."""
+    return Path(str(resources.files("kontext_mock").joinpath(name)))
 
 
 class ResponseMismatch(AssertionError):  # noqa: N818 - an assertion, read as one

@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .errors import ApiError, log
-from .model import Session
-from .records import application_record, client_record, organization_record, token_record
-from .state import export_state
+from kontext_mock.core.errors import ApiError, log
+from kontext_mock.core.fields import application_record, client_record, organization_record, token_record
+from kontext_mock.core.records import Session
+from kontext_mock.core.statedoc import export_state
 
 if TYPE_CHECKING:
-    from .lifecycle import Script
-    from .mock import KontextMock
+    from kontext_mock.core.lifecycles import Script
+    from kontext_mock.mock import KontextMock
 
 __all__ = [
     "StateFile",

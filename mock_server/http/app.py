@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from . import admin, errors
-from .api import handlers, read_bodies
-from .control_api import handlers as control_handlers
-from .pipeline import InProcessFront, Pipeline
-from .routing import bind
-from .spec import default_spec_path, load_spec
+from kontext_mock.core import errors
+from kontext_mock.http import admin
+from kontext_mock.http.control import handlers as control_handlers
+from kontext_mock.http.pipeline import InProcessFront, Pipeline
+from kontext_mock.http.public import handlers, read_bodies
+from kontext_mock.http.routing import bind
+from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
-    from .mock import KontextMock
+    from kontext_mock.mock import KontextMock
 
 __all__ = ["create_app", "pipeline_of"]
 
