@@ -321,7 +321,7 @@ class StateFile:
                 return self._staged
         record: dict[str, Any]
         if changes.everything:
-            record = {"state": export_state(mock)}
+            record = {"state": export_state(mock.state)}
         else:
             store = mock.store
             put: dict[str, list[Any]] = {}
@@ -355,7 +355,7 @@ class StateFile:
 
     def _meta_now(self) -> dict[str, Any]:
         """The parts of the state document besides its records (small, written whole)."""
-        return export_state(self.mock, records=False)
+        return export_state(self.mock.state, records=False)
 
     def _run(self) -> None:
         while True:
@@ -409,7 +409,7 @@ class StateFile:
         """Write the whole state to ``PATH`` and empty the log."""
         with self.mock.store.lock:
             seq = self._stage()
-            document = export_state(self.mock)
+            document = export_state(self.mock.state)
         document["logSeq"] = seq
         write_atomic(self.path, orjson.dumps(document))
         with self._cond:

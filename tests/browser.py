@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kontext_mock import KontextMock
+from kontext_mock.core.state import MockSnapshot
 from kontext_mock.http.serve import RunningServer, start
-from kontext_mock.mock import MockSnapshot
 
 from .conftest import NOW
 

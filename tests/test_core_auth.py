@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
-from kontext_mock import mock as mock_module
+from kontext_mock.core import tokens as tokens_module
 from kontext_mock.core.records import OAuthClient
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
@@ -67,8 +67,8 @@ def test_token_expires_on_the_mock_clock(client: FlaskClient, mock: KontextMock)
 def test_tokens_expired_for_a_day_are_forgotten_once_many_were_issued(
         client: FlaskClient, mock: KontextMock, monkeypatch: pytest.MonkeyPatch) -> None:
     # A long load test asks for tokens without end; the mock must not keep them all.
-    monkeypatch.setattr(mock_module, "TOKEN_SWEEP_FROM", 8)
-    mock._token_sweep_at = 8
+    monkeypatch.setattr(tokens_module, "TOKEN_SWEEP_FROM", 8)
+    mock.tokens.sweep_at = 8
     old = [token_for(client) for _ in range(3)]
     mock.advance("P1DT1H1S")  # expired (1 h) more than a day ago
     recent = token_for(client)
@@ -82,7 +82,7 @@ def test_tokens_expired_for_a_day_are_forgotten_once_many_were_issued(
     assert "expired" in client.get(LIST, headers=bearer(recent)).json["message"]
     assert client.get(LIST, headers=bearer(fresh[0])).status_code == 200
     # the next sweep waits for twice what that one kept
-    assert len(known) < mock._token_sweep_at <= 2 * len(known)
+    assert len(known) < mock.tokens.sweep_at <= 2 * len(known)
 
 
 def test_the_dev_token_does_not_expire(client: FlaskClient, mock: KontextMock) -> None:

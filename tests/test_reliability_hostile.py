@@ -23,7 +23,7 @@ import requests
 
 from kontext_mock import KontextMock
 from kontext_mock.core.fields import MAX_STORED_DEPTH
-from kontext_mock.http.limits import MAX_JSON_DEPTH
+from kontext_mock.core.nesting import MAX_JSON_DEPTH
 from kontext_mock.http.serve import RunningServer, start
 from kontext_mock.statefile import StateFile, read_state_file
 

@@ -1,21 +1,14 @@
-"""Errors as the API reports them, and the one place that turns any failure into JSON.
+"""Errors as the API reports them: a status, a snake_case code, a message.
 
-Routes raise; they never build an error body. ``register`` installs handlers that turn
-:class:`ApiError`, werkzeug's HTTP errors and unexpected exceptions into the documented
-JSON shapes (``{"error", "message", ...}``, or RFC 6749's ``{"error",
-"error_description"}`` for the token endpoint).
+The mock raises these wherever a request cannot be done (a record not found, a token
+refused, input that does not hold together); they know their HTTP status and body, and
+``kontext_mock.http.errors`` turns them into answers, in one place.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-import orjson
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
-
-from kontext_mock.http.exchange import Answer, json_answer
 
 __all__ = [
     "ApiError",
@@ -26,22 +19,9 @@ __all__ = [
     "UnauthorizedError",
     "UnprocessableError",
     "ValidationError",
-    "json_response",
-    "register",
 ]
 
 log = logging.getLogger("kontext_mock")
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A JSON response; ``body`` may be pre-serialized bytes."""
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
-    response = Response(data, status=status, mimetype="application/json")
-    if headers:
-        response.headers.update(headers)
-    return response
 
 
 class ApiError(Exception):
@@ -67,13 +47,7 @@ class ApiError(Exception):
         """The JSON body of the answer."""
         return {"error": self.code, "message": self.message, **self.extra}
 
-    def to_response(self) -> Response:
-        """The whole answer, for the Flask path."""
-        return json_response(self.body(), self.status, self.headers)
 
-    def to_answer(self) -> Answer:
-        """The whole answer, for the request pipeline."""
-        return json_answer(self.body(), self.status, self.headers)
 
 
 class ValidationError(ApiError):
@@ -152,47 +126,3 @@ class OAuthError(ApiError):
     def body(self) -> dict[str, Any]:
         """RFC 6749's error body."""
         return {"error": self.code, "error_description": self.message}
-
-
-# werkzeug's HTTP errors that reach us without a route having run (unknown path, wrong
-# method, body too large, malformed body), in the API's words.
-_HTTP_CODES = {
-    400: "validation_error",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    431: "request_header_fields_too_large",
-}
-
-
-def _http_error(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    code = _HTTP_CODES.get(status, "http_error")
-    headers: dict[str, str] = {}
-    if status == 404:
-        message = f"no route for {request.method} {request.path}"
-    elif status == 405:
-        allowed = exc.valid_methods or []  # type: ignore[attr-defined]
-        message = f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}"
-        headers["Allow"] = ", ".join(allowed)
-    elif status == 413:
-        message = "the request body is too large"
-    else:
-        message = exc.description or exc.name
-    if status == 400:
-        err: ApiError = ValidationError([{"location": "body", "field": None, "message": message}])
-        return err.to_response()
-    return ApiError(status, code, message, headers=headers).to_response()
-
-
-def _unexpected(exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.path)
-    return ApiError(500, "internal_error", "an unexpected error occurred").to_response()
-
-
-def register(app: Flask) -> None:
-    """Install the error handlers on ``app``."""
-    app.register_error_handler(ApiError, lambda exc: exc.to_response())
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected)

@@ -13,15 +13,17 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from kontext_mock.core.credentials import KNOWN_SCOPES
 from kontext_mock.core.durations import DurationError, format_instant, parse_duration, parse_instant
+from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fakedata import DERIVED_STATES, SessionFaker
+from kontext_mock.core.nesting import JsonDepthError, json_depth
 from kontext_mock.core.records import (
     CONNECTED,
     DISCONNECTED,
@@ -31,7 +33,6 @@ from kontext_mock.core.records import (
     Organization,
     Session,
 )
-from kontext_mock.http.limits import JsonDepthError, json_depth
 
 __all__ = [
     "MAX_STORED_DEPTH",
@@ -47,8 +48,11 @@ __all__ = [
     "session_from_record",
     "token_from_record",
     "token_record",
+    "unprocessable",
     "update_session",
 ]
+
+_T = TypeVar("_T")
 
 #: how deep a free-form value kept with a session (``clientInfo``) may nest: every document
 #: that holds it stays far inside the 64 levels a JSON body may have (limits.MAX_JSON_DEPTH)
@@ -89,6 +93,19 @@ class RecordError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
+
+
+def unprocessable(make: Callable[[], _T], field: str | None = None) -> _T:
+    """``make()``, with a RecordError (or ValueError) turned into the 422 it is, naming the
+    field (``field.subfield`` when ``make`` names one inside ``field``)."""
+    try:
+        return make()
+    except RecordError as exc:
+        name = f"{field}.{exc.field}" if field and exc.field and exc.field != field else (
+            exc.field or field)
+        raise UnprocessableError([{"field": name, "message": exc.message}]) from None
+    except ValueError as exc:
+        raise UnprocessableError([{"field": field, "message": str(exc)}]) from None
 
 
 def check_instant(instant: datetime, field: str | None = None) -> datetime:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from kontext_mock.core.durations import format_instant
-from kontext_mock.http.limits import parse_json
+from kontext_mock.core.nesting import parse_json
 
 __all__ = ["REDACTED", "Journal", "Recorded", "redact_body", "redact_headers"]
 

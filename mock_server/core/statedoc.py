@@ -32,7 +32,7 @@ from kontext_mock.core.records import Application, Organization
 from kontext_mock.core.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.state import MockState
 
 __all__ = ["FORMAT", "Imported", "export_state", "read_state"]
 
@@ -54,7 +54,7 @@ class Imported:
     sessions_made: int
 
 
-def export_state(mock: KontextMock, *, records: bool = True) -> dict[str, Any]:
+def export_state(mock: MockState, *, records: bool = True) -> dict[str, Any]:
     """The mock's whole state as JSON-ready data (call with the store's lock held);
     ``records=False`` leaves out the records and lifecycles (what a state file's log
     writes whole with every change)."""

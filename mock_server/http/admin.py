@@ -24,7 +24,7 @@ from kontext_mock.http.origins import is_loopback
 from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.engine import MockEngine
 
 __all__ = ["generate_token", "guard"]
 
@@ -52,7 +52,7 @@ def _anonymous_operations() -> frozenset[str]:
     return frozenset(op.operation_id for op in spec if any(not alt for alt in op.security))
 
 
-def guard(mock: KontextMock) -> Callable[[], None]:
+def guard(mock: MockEngine) -> Callable[[], None]:
     """The check the control plane's routes run before anything else."""
 
     anonymous = _anonymous_operations()

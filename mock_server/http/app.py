@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from kontext_mock.core import errors
-from kontext_mock.http import admin
+from kontext_mock.http import admin, errors
 from kontext_mock.http.control import handlers as control_handlers
 from kontext_mock.http.pipeline import InProcessFront, Pipeline
 from kontext_mock.http.public import handlers, read_bodies
@@ -23,12 +22,12 @@ from kontext_mock.http.routing import bind
 from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.engine import MockEngine
 
 __all__ = ["create_app", "pipeline_of"]
 
 
-def create_app(mock: KontextMock) -> Flask:
+def create_app(mock: MockEngine) -> Flask:
     """A WSGI application serving ``mock``'s public API and its control plane."""
     app = Flask("kontext_mock")
     app.config.update(JSON_SORT_KEYS=False)

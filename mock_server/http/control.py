@@ -1,7 +1,7 @@
 """Handlers of the control plane's operations (``control.yaml``, under ``/_mock``).
 
 Like the public API's handlers, each gets a validated :class:`~kontext_mock.http.routing.Call`
-and asks the :class:`~kontext_mock.mock.KontextMock`; the Python methods are the
+and asks the :class:`~kontext_mock.core.engine.MockEngine`; the Python methods are the
 operations, these only translate. Values the schema cannot judge (a duration that does
 not parse, an instant out of range) come back from the mock as ``ValueError`` and are
 answered 422 here.
@@ -16,15 +16,16 @@ from flask import Response, request
 
 from kontext_mock.core.clock import ClockError
 from kontext_mock.core.durations import DurationError
-from kontext_mock.core.errors import ApiError, UnprocessableError, json_response
+from kontext_mock.core.errors import ApiError, UnprocessableError
 from kontext_mock.core.fields import application_record
+from kontext_mock.http.errors import json_response
 from kontext_mock.http.routing import Call, Handler
 from kontext_mock.http.streams import StreamPlan, event_stream
 from kontext_mock.http.ui import file_response, redirect_response
 
 if TYPE_CHECKING:
+    from kontext_mock.core.engine import MockEngine
     from kontext_mock.http.spec import Spec
-    from kontext_mock.mock import KontextMock
 
 __all__ = ["STREAM_RETRY_AFTER", "handlers"]
 
@@ -49,7 +50,7 @@ def _types(call: Call) -> frozenset[str] | None:
     return frozenset(raw.split(",")) if raw else None
 
 
-def handlers(mock: KontextMock, spec: Spec) -> dict[str, Handler]:
+def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
     """The handler of every control-plane operation, by operationId."""
 
     def clock_state() -> Response:

@@ -36,7 +36,7 @@ from kontext_mock.http.routing import Call
 from kontext_mock.http.spec import Operation, Parameter, Spec
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.engine import MockEngine
 
 __all__ = ["ExpressLane"]
 
@@ -64,7 +64,7 @@ class _Route:
 class ExpressLane:
     """The handler of the hot reads, beside the Flask path; ``enabled`` switches it off."""
 
-    def __init__(self, app: Flask, mock: KontextMock, spec: Spec, bodies: dict[str, Body]) -> None:
+    def __init__(self, app: Flask, mock: MockEngine, spec: Spec, bodies: dict[str, Body]) -> None:
         self.enabled = True
         self._app = app
         self._mock = mock

@@ -3,26 +3,13 @@
 Every limit here is refused in the API's JSON error shape, with ``x-request-id``,
 whoever meets it first: the HTTP server while reading (``httpserver.py``: a head over
 64 KiB or 200 fields, a body over the route's limit), or the request pipeline
-(``pipeline.py``: header fields over ``MockConfig.max_header_bytes``). JSON bodies are
-parsed here, once, with one nesting limit for every route, so nothing deeper than
-:data:`MAX_JSON_DEPTH` is ever validated, stored, journaled or saved.
+(``pipeline.py``: header fields over ``MockConfig.max_header_bytes``). How deep a JSON
+body may nest is ``kontext_mock.core.nesting``'s.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
-__all__ = [
-    "CONTROL_MAX_BODY_BYTES",
-    "MAX_JSON_DEPTH",
-    "SERVER_MAX_BODY_BYTES",
-    "SERVER_MAX_HEAD_BYTES",
-    "JsonDepthError",
-    "json_depth",
-    "parse_json",
-]
+__all__ = ["CONTROL_MAX_BODY_BYTES", "SERVER_MAX_BODY_BYTES", "SERVER_MAX_HEAD_BYTES"]
 
 #: the largest body any route takes: the control plane's (a 10,000-session state import is
 #: about 7 MB); the public API's routes take ``MockConfig.max_body_bytes`` (64 KiB)
@@ -32,50 +19,3 @@ SERVER_MAX_BODY_BYTES = CONTROL_MAX_BODY_BYTES
 #: the server's bound on a request head (request line and header fields); the pipeline
 #: refuses header fields over ``MockConfig.max_header_bytes`` (16 KiB) below it
 SERVER_MAX_HEAD_BYTES = 64 * 1024
-#: the deepest nesting of arrays and objects a JSON body may have; far above any document
-#: of the API (a state export is 3 levels deep, clientInfo a few) and far below what the
-#: parser (1,024) and the serializer (254) refuse
-MAX_JSON_DEPTH = 64
-
-
-class JsonDepthError(ValueError):
-    """A JSON document nested deeper than :data:`MAX_JSON_DEPTH`."""
-
-    def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
-        super().__init__(f"JSON nested deeper than {limit} levels (the most the mock accepts)")
-
-
-def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep ``value`` nests arrays and objects (a scalar is 0), counted without recursion;
-    :class:`JsonDepthError` as soon as it passes ``limit``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list | tuple):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            raise JsonDepthError(limit)
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
-    return deepest
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Parse a JSON document no deeper than :data:`MAX_JSON_DEPTH`.
-
-    ``orjson.JSONDecodeError`` when it is not JSON, :class:`JsonDepthError` when it nests
-    too deep (the parser's own limit, 1,024, is reported as the same error).
-    """
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
-            raise JsonDepthError() from None
-        raise
-    json_depth(value)
-    return value

@@ -36,6 +36,7 @@ from flask import Flask
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.core.faults import ConnectionDroppedError, fault_error
 from kontext_mock.core.journal import Recorded
+from kontext_mock.http.errors import answer_for
 from kontext_mock.http.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.express import ExpressLane
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
@@ -52,8 +53,8 @@ from kontext_mock.http.streams import async_event_stream
 from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
 if TYPE_CHECKING:
+    from kontext_mock.core.engine import MockEngine
     from kontext_mock.http.public import Body
-    from kontext_mock.mock import KontextMock
 
 __all__ = ["CONTROL_PREFIX", "InProcessFront", "Pipeline", "ServedMock", "is_control"]
 
@@ -99,7 +100,7 @@ class _HttpDate:
 class Pipeline:
     """The steps around a mock's handlers (see the module's docstring)."""
 
-    def __init__(self, mock: KontextMock, app: Flask, spec: Spec, control_spec: Spec,
+    def __init__(self, mock: MockEngine, app: Flask, spec: Spec, control_spec: Spec,
                  bodies: dict[str, Body]) -> None:
         self.mock = mock
         #: the Flask app's own WSGI callable: routing, validation, handlers, error answers
@@ -263,11 +264,11 @@ class Pipeline:
         wait = limiter.hit(credential, exchange.now or self.mock.now())
         if wait is None:
             return None
-        return ApiError(
+        return answer_for(ApiError(
             429, "rate_limited",
             f"more than {limiter.per_minute} requests a minute with this credential; retry in {wait} s",
             headers={"Retry-After": str(wait)},
-        ).to_answer()
+        ))
 
     def _fault(self, exchange: Exchange) -> Answer | None:
         faults = self.mock.faults
@@ -281,8 +282,8 @@ class Pipeline:
         if decision.drop:
             exchange.then = _DROPPED
         elif decision.status is not None:
-            answer = fault_error(decision.status, decision.fault_id,
-                                 self._endpoint(exchange)).to_answer()
+            answer = answer_for(fault_error(decision.status, decision.fault_id,
+                                            self._endpoint(exchange)))
             answer.injected = True
             exchange.then = answer
         return None

@@ -1,7 +1,7 @@
 """Handlers of the public API's operations (sessions, agent sessions, OAuth tokens).
 
 Each handler gets a validated :class:`~kontext_mock.http.routing.Call` and asks the
-:class:`~kontext_mock.mock.KontextMock` core; none validates input or builds an error.
+:class:`~kontext_mock.core.engine.MockEngine`; none validates input or builds an error.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import orjson
 from flask import Response, request
 
 from kontext_mock.core.credentials import parse_basic
-from kontext_mock.core.errors import ApiError, OAuthError, json_response
+from kontext_mock.core.errors import ApiError, OAuthError
 from kontext_mock.core.records import session_list_json
+from kontext_mock.http.errors import json_response
 from kontext_mock.http.routing import Call, Handler
 from kontext_mock.http.spec import load_spec
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.engine import MockEngine
 
 __all__ = ["Body", "handlers", "read_bodies"]
 
@@ -33,7 +34,7 @@ def org_of(call: Call) -> str:
     return call.token.organization_id
 
 
-def read_bodies(mock: KontextMock) -> dict[str, Body]:
+def read_bodies(mock: MockEngine) -> dict[str, Body]:
     """The JSON body of each read of the sessions API, by operationId: the Flask handlers
     answer with it, and so does the express lane (``express.py``), from this one code."""
 
@@ -58,7 +59,7 @@ def read_bodies(mock: KontextMock) -> dict[str, Body]:
     return {"listSessions": list_sessions, "getSession": get_session}
 
 
-def handlers(mock: KontextMock) -> dict[str, Handler]:
+def handlers(mock: MockEngine) -> dict[str, Handler]:
     """The handler of every public operation, by operationId."""
     reads = read_bodies(mock)
 

@@ -16,8 +16,8 @@ from flask import Flask, Response, request
 
 from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
+from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
-from kontext_mock.http.limits import JsonDepthError, parse_json
 from kontext_mock.http.spec import Operation, Spec
 
 __all__ = ["Call", "Handler", "bind"]

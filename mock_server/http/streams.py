@@ -27,7 +27,7 @@ import orjson
 from kontext_mock.core.events import Event, StreamsFullError
 
 if TYPE_CHECKING:
-    from kontext_mock.mock import KontextMock
+    from kontext_mock.core.engine import MockEngine
 
 __all__ = ["StreamPlan", "async_event_stream", "encode", "event_stream"]
 
@@ -46,7 +46,7 @@ class StreamPlan:
     timeout: float | None = None
     keepalive: float = 15.0
 
-    def bounded(self, mock: KontextMock) -> StreamPlan:
+    def bounded(self, mock: MockEngine) -> StreamPlan:
         """The plan with the mock's ``event_stream_max`` applied to its timeout."""
         cap = mock.config.event_stream_max
         if cap is None:
@@ -66,7 +66,7 @@ class _Sender:
     """The part both kinds of stream share: history first, then live events, no repeats,
     and the count towards ``limit``."""
 
-    def __init__(self, mock: KontextMock, plan: StreamPlan) -> None:
+    def __init__(self, mock: MockEngine, plan: StreamPlan) -> None:
         self.mock = mock
         self.plan = plan
         self.sent = 0
@@ -96,7 +96,7 @@ class _Sender:
         return self.plan.limit is not None and self.sent >= self.plan.limit
 
 
-def event_stream(mock: KontextMock, plan: StreamPlan,
+def event_stream(mock: MockEngine, plan: StreamPlan,
                  gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
     """The stream's chunks for a thread that may block (in-process clients, other servers);
     it also ends once ``gone()`` says the client left (looked at every second)."""
@@ -140,7 +140,7 @@ def event_stream(mock: KontextMock, plan: StreamPlan,
         subscription.close()
 
 
-async def async_event_stream(mock: KontextMock, plan: StreamPlan) -> AsyncIterator[bytes]:
+async def async_event_stream(mock: MockEngine, plan: StreamPlan) -> AsyncIterator[bytes]:
     """The stream's chunks on an event loop: it waits for events without a thread (the
     publishing thread wakes it through the loop)."""
     plan = plan.bounded(mock)

@@ -1,0 +1,85 @@
+"""Errors into answers, in one place: routes raise, they never build an error body.
+
+``register`` installs handlers on the Flask app that turn :class:`ApiError`, werkzeug's
+HTTP errors and unexpected exceptions into the documented JSON shapes (``{"error",
+"message", ...}``, or RFC 6749's ``{"error", "error_description"}`` for the token
+endpoint); :func:`answer_for` does the same for the request pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from kontext_mock.core.errors import ApiError, ValidationError, log
+from kontext_mock.http.exchange import Answer, json_answer
+
+__all__ = ["answer_for", "json_response", "register", "response_for"]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response; ``body`` may be pre-serialized bytes."""
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = Response(data, status=status, mimetype="application/json")
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def response_for(exc: ApiError) -> Response:
+    """The Flask path's answer to an error."""
+    return json_response(exc.body(), exc.status, exc.headers)
+
+
+def answer_for(exc: ApiError) -> Answer:
+    """The request pipeline's answer to an error."""
+    return json_answer(exc.body(), exc.status, exc.headers)
+
+
+# werkzeug's HTTP errors that reach us without a route having run (unknown path, wrong
+# method, body too large, malformed body), in the API's words.
+_HTTP_CODES = {
+    400: "validation_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    431: "request_header_fields_too_large",
+}
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "http_error")
+    headers: dict[str, str] = {}
+    if status == 404:
+        message = f"no route for {request.method} {request.path}"
+    elif status == 405:
+        allowed = exc.valid_methods or []  # type: ignore[attr-defined]
+        message = f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}"
+        headers["Allow"] = ", ".join(allowed)
+    elif status == 413:
+        message = "the request body is too large"
+    else:
+        message = exc.description or exc.name
+    if status == 400:
+        err: ApiError = ValidationError([{"location": "body", "field": None, "message": message}])
+        return response_for(err)
+    return response_for(ApiError(status, code, message, headers=headers))
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return response_for(ApiError(500, "internal_error", "an unexpected error occurred"))
+
+
+def register(app: Flask) -> None:
+    """Install the error handlers on ``app``."""
+    app.register_error_handler(ApiError, response_for)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
