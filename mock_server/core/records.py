@@ -54,11 +54,18 @@ def derived_status(
     (no activity for ``idle_after``), else active. A session with no recorded activity
     counts as idle: nothing says it was active recently.
     """
+    return _derive(status, token_expires_at, last_active_at, now, now - idle_after)
+
+
+def _derive(status: str, token_expires_at: datetime | None, last_active_at: datetime | None,
+            now: datetime, idle_since: datetime) -> DerivedStatus:
+    """The rule of :func:`derived_status`, written once; ``idle_since`` is ``now`` less the
+    idle threshold (a list computes it once for all its sessions)."""
     if status == DISCONNECTED:
         return "disconnected"
     if token_expires_at is not None and token_expires_at <= now:
         return "expired"
-    if last_active_at is None or now - last_active_at >= idle_after:
+    if last_active_at is None or last_active_at <= idle_since:
         return "idle"
     return "active"
 
@@ -137,17 +144,9 @@ class Session:
         return (-self.created_at.timestamp(), self.id)
 
     def derived_status(self, now: datetime, idle_after: timedelta) -> DerivedStatus:
-        """This session's derivedStatus at ``now`` (:func:`derived_status`, inlined: a list
-        asks it of every session it passes)."""
-        if self.status == DISCONNECTED:
-            return "disconnected"
-        expires = self.token_expires_at
-        if expires is not None and expires <= now:
-            return "expired"
-        last = self.last_active_at
-        if last is None or now - last >= idle_after:
-            return "idle"
-        return "active"
+        """This session's derivedStatus at ``now`` (:func:`derived_status`)."""
+        return _derive(self.status, self.token_expires_at, self.last_active_at, now,
+                       now - idle_after)
 
     def changed(self) -> None:
         """Drop the cached serialization; call after every change to a field."""
@@ -212,22 +211,15 @@ def pick_sessions(
     idle_after: timedelta,
 ) -> tuple[list[tuple[Session, DerivedStatus]], int]:
     """The first ``limit`` of ``sessions`` whose derivedStatus at ``now`` is in ``wanted``,
-    each with it, and how many sessions were looked at. :func:`derived_status` inlined in
-    one loop: a list runs it over every session it passes."""
+    each with it, and how many sessions were looked at."""
     picked: list[tuple[Session, DerivedStatus]] = []
     idle_since = now - idle_after  # no activity since then: idle
-    derived: DerivedStatus
+    derive = _derive  # (a local name: the loop runs for every session a list passes)
     scanned = 0
     for session in sessions:
         scanned += 1
-        if session.status == DISCONNECTED:
-            derived = "disconnected"
-        elif (expires := session.token_expires_at) is not None and expires <= now:
-            derived = "expired"
-        elif (last := session.last_active_at) is None or last <= idle_since:
-            derived = "idle"
-        else:
-            derived = "active"
+        derived = derive(session.status, session.token_expires_at, session.last_active_at,
+                          now, idle_since)
         if derived in wanted:
             picked.append((session, derived))
             if len(picked) >= limit:
