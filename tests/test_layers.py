@@ -1,0 +1,56 @@
+"""The package's layers, one way: the core knows no HTTP, the HTTP layer knows no
+command line, plugin or kit; the CLIs, the plugin and the kit sit on top.
+
+Read from the source (type-only imports included): a new import that crosses a layer the
+wrong way fails here, whatever the tests run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "mock_server"
+#: for each layer: the folder, and the kontext_mock modules it may not import
+LAYERS = {
+    "core": (PACKAGE / "core", ("kontext_mock.http", "kontext_mock.mock", "kontext_mock.cli",
+                                "kontext_mock.statefile", "kontext_mock.client",
+                                "kontext_mock.recording", "kontext_mock.contracts",
+                                "kontext_mock.fixtures")),
+    "http": (PACKAGE / "http", ("kontext_mock.mock", "kontext_mock.cli", "kontext_mock.statefile",
+                                "kontext_mock.client", "kontext_mock.recording",
+                                "kontext_mock.contracts", "kontext_mock.fixtures")),
+}
+
+
+def imports(path: Path) -> list[str]:
+    """Every module ``path`` imports (absolute imports: the package uses no relative ones)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return found
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_layer_imports_nothing_above_it(layer: str) -> None:
+    folder, above = LAYERS[layer]
+    crossing = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted(folder.rglob("*.py"))
+        for name in imports(path)
+        if any(name == a or name.startswith(a + ".") for a in above)
+    ]
+    assert crossing == []
+
+
+def test_the_layers_hold_the_modules_they_say() -> None:
+    # a module added at the top of the package is a decision about its layer
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__", "anonymize", "cli", "client", "config", "mock", "recording",
+                   "statefile"]
