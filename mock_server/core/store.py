@@ -1,4 +1,4 @@
-"""The mock's state: organizations, applications, sessions, OAuth clients and tokens.
+"""The store: organizations, applications, sessions, OAuth clients and tokens, indexed.
 
 One lock guards everything (the mock serves from threads of one process). Sessions are
 indexed by application and kept in list order, so listing costs the application's own

@@ -1,6 +1,6 @@
 """One request and its answer, as every part of the HTTP layer sees them.
 
-The HTTP server (``httpserver.py``), the in-process WSGI front (``wsgi.py``), the request
+The HTTP server (``http/server.py``), the in-process WSGI front (``wsgi.py``), the request
 pipeline (``pipeline.py``) and the express lane all speak these two types; only the
 Flask path needs a WSGI environ, built from an :class:`Exchange` where it is called.
 """

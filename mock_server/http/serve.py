@@ -1,4 +1,4 @@
-"""Serving the mock, or any WSGI app, over HTTP with the mock's server (``httpserver.py``).
+"""Serving the mock, or any WSGI app, over HTTP with the mock's server (``http/server.py``).
 
 :func:`start` runs it in a background thread (tests, the pytest plugin); :func:`serve_forever`
 runs it in the foreground until SIGINT or SIGTERM. State lives in one process, so the
