@@ -78,10 +78,18 @@ class _Sender:
         self.since = since
         self.last_id = since or 0
 
-    def history(self) -> list[Event]:
-        if self.since is None:
-            return []
-        return self.mock.events.since(self.since, self.plan.types)
+    def opening(self) -> list[bytes]:
+        """What a stream sends first: the opening comment, then the history after
+        ``since`` (up to ``limit`` events)."""
+        chunks = [_OPENING]
+        if self.since is not None:
+            for event in self.mock.events.since(self.since, self.plan.types):
+                if self.done:
+                    break
+                chunk = self.take(event)
+                if chunk:
+                    chunks.append(chunk)
+        return chunks
 
     def take(self, event: Event) -> bytes | None:
         """The chunk for ``event`` (None: already sent from the history)."""
@@ -105,13 +113,9 @@ def event_stream(mock: MockEngine, plan: StreamPlan,
     subscription = mock.events.subscribe(plan.types, stream=True, cap=mock.config.max_event_streams)
     sender = _Sender(mock, plan)
     try:
-        yield _OPENING
-        for event in sender.history():
-            chunk = sender.take(event)
-            if chunk:
-                yield chunk
-            if sender.done:
-                return
+        yield from sender.opening()
+        if sender.done:
+            return
         quiet_since = time.monotonic()
         while True:
             wait = _TICK
@@ -158,13 +162,10 @@ async def async_event_stream(mock: MockEngine, plan: StreamPlan) -> AsyncIterato
     deadline = None if plan.timeout is None else loop.time() + plan.timeout
     sender = _Sender(mock, plan)
     try:
-        yield _OPENING
-        for event in sender.history():
-            chunk = sender.take(event)
-            if chunk:
-                yield chunk
-            if sender.done:
-                return
+        for chunk in sender.opening():
+            yield chunk
+        if sender.done:
+            return
         quiet_since = loop.time()
         while True:
             live = subscription.get_nowait()
