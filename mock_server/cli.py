@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from kontext_mock.client import DEFAULT_URL, ControlClient, ControlError
-from kontext_mock.config import MockConfig
-from kontext_mock.core.durations import DurationError, format_instant, parse_duration, parse_instant
+from kontext_mock.config import ConfigError, MockConfig, read_fields
+from kontext_mock.core.durations import DurationError, format_instant, parse_duration
 from kontext_mock.core.errors import ApiError
 from kontext_mock.core.scenarios import ScenarioError
 from kontext_mock.http import admin
-from kontext_mock.http.origins import check_origin
 from kontext_mock.http.serve import is_loopback, serve_forever
 from kontext_mock.http.ui import PATH as DASHBOARD_PATH
 from kontext_mock.mock import KontextMock
@@ -40,30 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="A stateful mock of the Kontext sessions API.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the mock server")
+    serve = sub.add_parser(
+        "serve", help="run the mock server",
+        epilog="Every MockConfig field can also be set by an environment variable "
+               "KONTEXT_MOCK_<FIELD> (e.g. KONTEXT_MOCK_IDLE_AFTER=2m); an option wins over it.")
     serve.add_argument("--host", default=_env("HOST", "127.0.0.1"),
                        help="address to bind (default 127.0.0.1; env KONTEXT_MOCK_HOST)")
-    serve.add_argument("--port", type=int, default=int(_env("PORT", "8080") or 8080),
+    # A text default goes through `type` too: a bad KONTEXT_MOCK_PORT is a usage error.
+    serve.add_argument("--port", type=int, default=_env("PORT", "8080"),
                        help="port (default 8080; 0 picks a free one; env KONTEXT_MOCK_PORT)")
-    serve.add_argument("--seed", type=int, default=None, help="seed of the fake data (default 1)")
+    serve.add_argument("--seed", default=None, help="seed of the fake data (default 1)")
     serve.add_argument("--now", default=None, metavar="INSTANT",
                        help="start a virtual clock at this ISO 8601 instant (default: system time)")
-    serve.add_argument("--frozen", action="store_true",
+    serve.add_argument("--frozen", action="store_true", default=None,
                        help="the clock moves only when told to (control plane or Python)")
     serve.add_argument("--idle-after", default=None, metavar="DURATION",
                        help="no activity for this long makes a session idle (default 5m)")
     serve.add_argument("--token-ttl", default=None, metavar="DURATION",
                        help="lifetime of /oauth2/token tokens (default 1h)")
-    serve.add_argument("--organizations", type=int, default=None,
+    serve.add_argument("--organizations", default=None, metavar="N",
                        help="seeded organizations besides the dev one (default 1)")
-    serve.add_argument("--applications", type=int, default=None,
+    serve.add_argument("--applications", default=None, metavar="N",
                        help="applications per seeded organization (default 2)")
-    serve.add_argument("--sessions", type=int, default=None,
+    serve.add_argument("--sessions", default=None, metavar="N",
                        help="sessions per application (default 20)")
     serve.add_argument("--dev-token", default=None, help="the static dev bearer token")
     serve.add_argument("--dev-client-id", default=None, help="the dev OAuth client id")
     serve.add_argument("--dev-client-secret", default=None, help="the dev OAuth client secret")
-    serve.add_argument("--strict", action="store_true",
+    serve.add_argument("--strict", action="store_true", default=None,
                        help="validate every response against openapi.yaml (500 on a mismatch)")
     serve.add_argument("--threads", type=int, default=8, help="server threads (default 8)")
     serve.add_argument("--cors-origin", action="append", default=None, metavar="ORIGIN",
@@ -129,14 +133,14 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                                 " ISO 8601 instant (set)")
     reset = sub.add_parser("reset", parents=[common], help="reset the running mock to its seed")
     reset.add_argument("--empty", action="store_true", help="keep only the dev records")
-    reset.add_argument("--seed", type=int, default=None)
+    reset.add_argument("--seed", default=None, metavar="N", help="seed with this seed from now on")
     seed = sub.add_parser("seed", parents=[common],
                           help="reseed the running mock with counts and a status mix")
-    seed.add_argument("--seed", type=int, default=None)
-    seed.add_argument("--organizations", type=int, default=None)
-    seed.add_argument("--applications", type=int, default=None)
-    seed.add_argument("--sessions", type=int, default=None, help="sessions per application")
-    seed.add_argument("--mix", default=None, metavar="STATE=WEIGHT,...",
+    seed.add_argument("--seed", default=None, metavar="N")
+    seed.add_argument("--organizations", default=None, metavar="N")
+    seed.add_argument("--applications", default=None, metavar="N")
+    seed.add_argument("--sessions", default=None, metavar="N", help="sessions per application")
+    seed.add_argument("--mix", default=None, metavar="STATE=WEIGHT,...", dest="status_mix",
                       help="e.g. active=0.5,idle=0.2,expired=0.1,disconnected=0.2")
     revoke = sub.add_parser("revoke", parents=[common],
                             help="revoke all sessions of an application")
@@ -152,11 +156,11 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     scenario.add_argument("name", nargs="?")
 
 
-def _mix(text: str) -> dict[str, float]:
-    try:
-        return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in text.split(","))}
-    except ValueError:
-        raise ValueError(f"not a status mix: {text!r} (e.g. active=0.5,idle=0.5)") from None
+def _options(args: argparse.Namespace, options: Mapping[str, str]) -> dict[str, Any]:
+    """The configuration fields given as options (field -> option), read by the
+    configuration's own rules; :class:`ConfigError` names the option."""
+    given = {field: getattr(args, field) for field in options}
+    return read_fields({k: v for k, v in given.items() if v is not None}, sources=options)
 
 
 def _clock_line(state: dict[str, object]) -> str:
@@ -179,13 +183,12 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             }[args.action]()
             print(_clock_line(state))
         elif args.command in ("reset", "seed"):
-            fields = {"seed": args.seed}
             if args.command == "reset":
+                fields = _options(args, {"seed": "--seed"})
                 fields["empty"] = args.empty or None
             else:
-                fields.update(organizations=args.organizations, applications=args.applications,
-                              sessions=args.sessions,
-                              statusMix=_mix(args.mix) if args.mix else None)
+                fields = _options(args, _SEED_OPTIONS)
+                fields["statusMix"] = fields.pop("status_mix", None)
             summary = client.reset(**fields)
             print(f"{summary['organizations']} organizations, {summary['applications']}"
                   f" applications, {summary['sessions']} sessions;"
@@ -211,7 +214,7 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             summary = client.load_scenario(args.name)
             print(f"loaded {args.name}: {summary['sessions']} sessions,"
                   f" clock {_clock_line(summary['clock'])}")
-    except ValueError as exc:
+    except ValueError as exc:  # ConfigError among them: an option the mock could not use
         parser.error(str(exc))
     except ControlError as exc:
         print(f"kontext-mock: {exc}", file=sys.stderr)
@@ -255,26 +258,26 @@ def run_record(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+#: the ``serve`` options that set a MockConfig field (field -> option)
+_SERVE_OPTIONS = {
+    "seed": "--seed", "now": "--now", "frozen": "--frozen", "idle_after": "--idle-after",
+    "token_ttl": "--token-ttl", "organizations": "--organizations",
+    "applications": "--applications", "sessions": "--sessions", "dev_token": "--dev-token",
+    "dev_client_id": "--dev-client-id", "dev_client_secret": "--dev-client-secret",
+    "strict": "--strict", "host": "--host", "admin_token": "--admin-token",
+    "cors_origins": "--cors-origin", "allowed_hosts": "--allow-host",
+}
+#: the ``seed`` command's options, read by the same rules
+_SEED_OPTIONS = {
+    "seed": "--seed", "organizations": "--organizations", "applications": "--applications",
+    "sessions": "--sessions", "status_mix": "--mix",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> MockConfig:
-    """The mock's configuration: defaults, then environment, then options."""
-    return MockConfig.from_env(
-        seed=args.seed,
-        now=parse_instant(args.now) if args.now else None,
-        frozen=args.frozen or None,
-        idle_after=parse_duration(args.idle_after) if args.idle_after else None,
-        token_ttl=parse_duration(args.token_ttl) if args.token_ttl else None,
-        organizations=args.organizations,
-        applications=args.applications,
-        sessions=args.sessions,
-        dev_token=args.dev_token,
-        dev_client_id=args.dev_client_id,
-        dev_client_secret=args.dev_client_secret,
-        strict=args.strict or None,
-        host=args.host,
-        admin_token=args.admin_token,
-        cors_origins=tuple(check_origin(o) for o in args.cors_origins) if args.cors_origins else None,
-        allowed_hosts=tuple(args.allowed_hosts) if args.allowed_hosts else None,
-    )
+    """The mock's configuration: defaults, then environment, then options; every value
+    read by the configuration's rules (:class:`ConfigError` names the option or variable)."""
+    return MockConfig.from_env(**_options(args, _SERVE_OPTIONS))
 
 
 def banner(mock: KontextMock, host: str, port: int) -> str:
@@ -315,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.admin_token = generated = admin.generate_token()
     try:
         config = config_from_args(args)
-    except (DurationError, ValueError) as exc:
+    except ConfigError as exc:
         parser.error(str(exc))
     if not is_loopback(args.host):
         print(f"kontext-mock: warning: bound to {args.host}, reachable from other machines",

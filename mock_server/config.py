@@ -1,16 +1,49 @@
-"""How a mock is set up: seed, population, thresholds and the well-known dev credentials."""
+"""How a mock is set up (:class:`MockConfig`), and the one set of rules that reads a setting.
+
+Every way of configuring a mock reads its values here: environment variables
+(:meth:`MockConfig.from_env`), ``kontext-mock serve``'s options, the pytest plugin's
+marker, options and ini keys, and ``KontextMock(**overrides)``. Each field has one
+reader (:data:`FIELD_READERS`); a reader takes a Python value or its text form, and a
+value it cannot use is refused with one :class:`ConfigError` whose message names the
+field, the value and what would do, whichever way it came in::
+
+    strict='ture': expected true or false (or 1/0, yes/no, on/off)
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from kontext_mock.core.durations import parse_duration, parse_instant
 
-__all__ = ["DEFAULT_STATUS_MIX", "DEV_SCOPES", "MockConfig"]
+__all__ = [
+    "DEFAULT_STATUS_MIX",
+    "DEV_SCOPES",
+    "FIELD_READERS",
+    "STATES",
+    "ConfigError",
+    "MockConfig",
+    "Reader",
+    "env_name",
+    "optional",
+    "read_bool",
+    "read_count",
+    "read_duration",
+    "read_field",
+    "read_fields",
+    "read_instant",
+    "read_int",
+    "read_status_mix",
+    "read_text",
+]
 
+#: the derived states a status mix weighs
+STATES = ("active", "idle", "expired", "disconnected")
 DEFAULT_STATUS_MIX: dict[str, float] = {
     "active": 0.5,
     "idle": 0.2,
@@ -85,39 +118,237 @@ class MockConfig:
     dev_scopes: frozenset[str] = DEV_SCOPES
 
     def with_changes(self, **changes: Any) -> MockConfig:
-        """A copy with some fields changed."""
+        """A copy with some fields changed (values as the fields hold them; to read text
+        or check values first, pass them through :func:`read_fields`)."""
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> MockConfig:
-        """Defaults, then ``KONTEXT_MOCK_<FIELD>`` environment variables, then ``overrides``."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> MockConfig:
+        """Defaults, then ``KONTEXT_MOCK_<FIELD>`` environment variables, then ``overrides``
+        (None: not given). Every value goes through the field's reader; :class:`ConfigError`
+        names the variable (or the field, for an override) and what was wrong."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"KONTEXT_MOCK_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = _from_text(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {name: env[env_name(name)] for name in FIELD_READERS if env_name(name) in env}
+        values = read_fields(given, sources={name: env_name(name) for name in given})
+        values.update(read_fields({k: v for k, v in overrides.items() if v is not None}))
         return cls(**values)
 
 
-def _from_text(name: str, raw: str) -> Any:
-    """Read one configuration field from its text form (environment variables)."""
-    default = getattr(MockConfig(), name)
-    if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, timedelta):
-        return parse_duration(raw)
-    if name == "now":
-        return parse_instant(raw)
-    if name == "event_stream_max":
-        return parse_duration(raw)
-    if isinstance(default, frozenset):
-        return frozenset(raw.split())
-    if isinstance(default, tuple):
-        return tuple(raw.split())
-    if isinstance(default, dict):
-        return {k: float(v) for k, v in (p.split("=", 1) for p in raw.split(","))}
-    return raw
+def env_name(name: str) -> str:
+    """The environment variable of a field: ``idle_after`` -> ``KONTEXT_MOCK_IDLE_AFTER``."""
+    return f"KONTEXT_MOCK_{name.upper()}"
+
+
+# -- reading values ------------------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it, shows the value and says what
+    would do. ``key`` is the setting's name (None for a problem with no one key)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+#: reads one value, given as a Python value or as text; ``ValueError`` says what would do
+Reader = Callable[[object], Any]
+_T = TypeVar("_T")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_WHOLE = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def read_bool(value: object) -> bool:
+    """``True``/``False``, or text: 1/0, true/false, yes/no, on/off (any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false (or 1/0, yes/no, on/off)")
+
+
+def read_int(value: object) -> int:
+    """A whole number, or its text (``"7"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        return int(value)
+    raise ValueError("expected a whole number")
+
+
+def read_count(value: object) -> int:
+    """A whole number of 0 or more."""
+    number = read_int(value)
+    if number < 0:
+        raise ValueError("expected a count of 0 or more")
+    return number
+
+
+def _read_size(value: object) -> int:
+    number = read_int(value)
+    if number < 1:
+        raise ValueError("expected a whole number of 1 or more")
+    return number
+
+
+def read_duration(value: object) -> timedelta:
+    """A ``timedelta``, seconds, or text: ISO 8601 (``PT10M``) or compact (``1h30m``)."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError("a duration must not be negative")
+        return value
+    if isinstance(value, str | int | float):
+        return parse_duration(value)  # its DurationError (a ValueError) says what would do
+    raise ValueError("expected a duration like 90, PT10M or 1h30m")
+
+
+def read_instant(value: object) -> datetime:
+    """An aware ``datetime``, or ISO 8601 text (``2026-01-01T12:00:00Z``); naive is UTC."""
+    if isinstance(value, str | datetime):
+        return parse_instant(value)
+    raise ValueError("expected an instant like 2026-01-01T12:00:00Z")
+
+
+def read_status_mix(value: object) -> dict[str, float]:
+    """Weights of the derived states: a mapping, or text like ``active=0.5,idle=0.5``."""
+    problem = f"expected weights of {', '.join(STATES)} like active=0.5,idle=0.5"
+    if isinstance(value, str):
+        pairs = [part.split("=", 1) for part in value.split(",")]
+        if not all(len(pair) == 2 for pair in pairs):
+            raise ValueError(problem)
+        value = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(problem)
+    unknown = sorted(str(k) for k in value if k not in STATES)
+    if unknown:
+        raise ValueError(f"unknown state {', '.join(unknown)} ({problem})")
+    mix: dict[str, float] = {}
+    for state, weight in value.items():
+        if isinstance(weight, bool) or not (
+            isinstance(weight, int | float) or (isinstance(weight, str) and _NUMBER.fullmatch(weight))
+        ):
+            raise ValueError(f"{state}: expected a weight of 0 or more ({problem})")
+        mix[state] = float(weight)
+        if not 0 <= mix[state] <= 1000:
+            raise ValueError(f"{state}: expected a weight from 0 to 1000")
+    return mix
+
+
+def read_text(value: object) -> str:
+    """Text that is not empty."""
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError("expected text that is not empty")
+
+
+def _words(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, Iterable) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError("expected names separated by spaces, or a list of them")
+
+
+def _read_origins(value: object) -> tuple[str, ...]:
+    from kontext_mock.http.origins import check_origin
+
+    return tuple(check_origin(origin) for origin in _words(value))
+
+
+def _read_scopes(value: object) -> frozenset[str]:
+    return frozenset(_words(value))
+
+
+def optional(reader: Callable[[object], _T]) -> Callable[[object], _T | None]:
+    """``reader``, with None for "none"."""
+
+    def read(value: object) -> _T | None:
+        return None if value is None else reader(value)
+
+    read.__doc__ = f"None, or {reader.__doc__ or 'a value'}"
+    return read
+
+
+#: every field of :class:`MockConfig`, with the function that reads its value
+FIELD_READERS: dict[str, Reader] = {
+    "seed": read_int,
+    "organizations": read_count,
+    "applications": read_count,
+    "sessions": read_count,
+    "status_mix": read_status_mix,
+    "now": optional(read_instant),
+    "frozen": read_bool,
+    "idle_after": read_duration,
+    "token_ttl": read_duration,
+    "session_token_ttl": read_duration,
+    "strict": read_bool,
+    "max_body_bytes": _read_size,
+    "max_header_bytes": _read_size,
+    "cors_origins": _read_origins,
+    "host": read_text,
+    "admin_token": optional(read_text),
+    "scenario_dirs": _words,
+    "max_sessions": read_count,
+    "journal_size": read_count,
+    "event_stream_max": optional(read_duration),
+    "max_event_streams": read_count,
+    "allowed_hosts": _words,
+    "dev_organization_id": read_text,
+    "dev_organization_name": read_text,
+    "dev_application_id": read_text,
+    "dev_application_name": read_text,
+    "dev_session_id": read_text,
+    "dev_client_id": read_text,
+    "dev_client_secret": read_text,
+    "dev_token": read_text,
+    "dev_scopes": _read_scopes,
+}
+assert set(FIELD_READERS) == {f.name for f in fields(MockConfig)}, "a field without a reader"
+
+
+def _shown(value: object) -> str:
+    # A number typed on a command line and the same number in Python read alike.
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return value.strip()
+    return repr(value)
+
+
+def read_field(key: str, value: object, readers: Mapping[str, Reader] = FIELD_READERS) -> Any:
+    """One setting, read by its reader: ``read_field("idle_after", "2m")`` -> 2 minutes.
+    :class:`ConfigError` (``idle_after='soon': not a duration ...``) when it cannot be used."""
+    if key not in readers:
+        raise ConfigError(f"unknown key {key} (known: {', '.join(readers)})", key)
+    try:
+        return readers[key](value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}={_shown(value)}: {exc}", key) from None
+
+
+def read_fields(values: Mapping[str, object], readers: Mapping[str, Reader] = FIELD_READERS,
+                *, sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Several settings, every key and value checked (unknown keys first).
+
+    ``sources`` names where a key's value came from (``--idle-after``,
+    ``KONTEXT_MOCK_IDLE_AFTER``); its error then starts with it.
+    """
+    unknown = sorted(set(values) - set(readers))
+    if unknown:
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+            f" (known: {', '.join(readers)})", unknown[0])
+    read: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            read[key] = read_field(key, value, readers)
+        except ConfigError as exc:
+            source = (sources or {}).get(key)
+            if source is None:
+                raise
+            raise ConfigError(f"{source}: {exc}", key) from None
+    return read
