@@ -20,6 +20,7 @@ import orjson
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from kontext_mock.client import connection_problem
 from kontext_mock.contracts.budget import BudgetSpentError
 from kontext_mock.contracts.errors import ContractError, ReadOnlyError, TargetUnavailableError
 from kontext_mock.contracts.pacing import RateLimiter, retry_after_seconds
@@ -287,7 +288,8 @@ class ApiClient:
                 if dropped < 2 and not _refused(exc):
                     time.sleep(0.5)
                     continue
-                raise TargetUnavailableError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
+                raise TargetUnavailableError(
+                    f"cannot reach {self.base_url}: {connection_problem(exc)}") from None
             except requests.Timeout:
                 raise TargetUnavailableError(
                     f"{method} {url} got no answer within {self.timeout:.0f} s"
@@ -355,16 +357,6 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
 
 def _refused(exc: requests.ConnectionError) -> bool:
     return "refused" in str(exc).lower() or "name or service not known" in str(exc).lower()
-
-
-def _reason(exc: requests.ConnectionError) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "No route to host",
-                   "Temporary failure in name resolution", "timed out", "Connection reset",
-                   "RemoteDisconnected", "nodename nor servname"):
-        if marker in text:
-            return marker.lower()
-    return text.split(":")[-1].strip(" ')>") or "connection failed"
 
 
 def dumps(value: Any) -> str:

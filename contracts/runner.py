@@ -195,7 +195,7 @@ def _restore(control: ControlPlane, saved: dict[str, Any], elapsed: float) -> st
         if clock.get("frozen") is False:
             now += timedelta(seconds=elapsed)
         try:
-            control.set_clock(now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            control.set_time(now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
                               frozen=bool(clock.get("frozen")))
         except ContractError as exc:
             done += f"; the clock could not be put back ({str(exc)[:200]})"
@@ -227,9 +227,9 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
             # another: their sessions are foreign to the application under test.
             extra["revoke_application"], made_foreign = _scratch_application(
                 control, org, "kontext-contract revoke", _REVOKE_MIX)
-            other = control.call("POST", "/organizations", {"name": "kontext-contract other"})
+            other = control.create_organization("kontext-contract other")
             _, elsewhere = _scratch_application(
-                control, str(other["organization"]["id"]), "kontext-contract other",
+                control, str(other["id"]), "kontext-contract other",
                 {"active": 1})
             made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org

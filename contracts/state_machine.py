@@ -133,7 +133,7 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
     # model then knows "now" exactly, to the millisecond the API reports.
     start = (parse_time(before["now"]) or datetime.now(UTC)).replace(microsecond=0)
     start += timedelta(seconds=1)
-    control.set_clock(_iso(start) or "", frozen=True)
+    control.set_time(_iso(start) or "", frozen=True)
     found: list[Violation] = []
     totals = {"steps": 0, "runs": 0}
 
@@ -359,7 +359,7 @@ def run_lifecycle_model(ctx: RunContext) -> Outcome:
     finally:
         if not before.get("frozen"):
             clock = control.clock()
-            control.set_clock(clock["now"], frozen=False)
+            control.set_time(clock["now"], frozen=False)
     detail = (f"a scripted walk and {max(0, totals['runs'] - 1)} random runs: "
               f"{totals['steps']} steps of agent sessions, revokes and clock moves agreed "
               "with the model")

@@ -1,4 +1,8 @@
-"""A client of a running mock's control plane (what the ``kontext-mock`` commands use).
+"""A client of a running mock's control plane (``/_mock``, see ``control.yaml``).
+
+The one client of it: the ``kontext-mock`` commands use it as it is, and the contract
+kit through :class:`kontext_mock.contracts.control.ControlPlane`, which turns its errors
+into the kit's.
 
 >>> mock = ControlClient("http://127.0.0.1:8080")
 >>> mock.advance("PT10M")["now"]
@@ -8,20 +12,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["DEFAULT_URL", "ControlClient", "ControlError"]
+__all__ = ["DEFAULT_URL", "ControlClient", "ControlError", "connection_problem"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class ControlError(Exception):
-    """The mock refused a control request, or could not be reached (``status`` None)."""
+    """The mock refused a control request (``status``, the mock's message), or could not be
+    reached (``status`` None)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -44,42 +49,81 @@ class ControlClient:
         if admin_token:
             self.http.headers["Authorization"] = f"Bearer {admin_token}"
 
-    def _call(self, method: str, path: str, body: Any = None,
+    @classmethod
+    def detect(cls, url: str, admin_token: str | None = None,
+               timeout: float = 30.0) -> Self | None:
+        """A client, when ``url`` has a control plane (``GET /_mock/clock`` answers with a
+        clock); else None (a real implementation of the API has none)."""
+        plane = cls(url, admin_token, timeout)
+        try:
+            clock = plane._send("GET", "/clock")
+        except ControlError:
+            clock = None
+        if isinstance(clock, dict) and "now" in clock:
+            return plane
+        plane.close()
+        return None
+
+    def call(self, method: str, path: str, body: Any = None,
+             params: dict[str, Any] | None = None) -> Any:
+        """One request to ``/_mock{path}``: its JSON answer (None when empty); when the
+        mock refuses it or cannot be reached, what :meth:`refusal` makes of the
+        :class:`ControlError`."""
+        try:
+            return self._send(method, path, body, params)
+        except ControlError as exc:
+            raise self.refusal(exc, method, path) from None
+
+    def refusal(self, error: ControlError, method: str, path: str) -> Exception:
+        """The exception :meth:`call` raises for ``error``: the error itself here; a
+        caller with errors of its own (the contract kit) overrides it."""
+        return error
+
+    def _send(self, method: str, path: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:
         try:
             response = self.http.request(
-                method, f"{self.url}/_mock{path}", params=params, timeout=self.timeout,
+                method, f"{self.url}/_mock{path}", timeout=self.timeout,
+                params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 data=None if body is None else orjson.dumps(body),
                 headers=None if body is None else {"Content-Type": "application/json"},
             )
         except self._errors as exc:
-            raise ControlError(f"cannot reach the mock at {self.url}: {exc}") from None
+            raise self._unreachable(exc) from None
         return _answer(response)
+
+    def _unreachable(self, exc: Exception) -> ControlError:
+        return ControlError(f"cannot reach the mock at {self.url}: {connection_problem(exc)}")
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.http.close()
 
     # -- clock -----------------------------------------------------------------------------
 
     def clock(self) -> dict[str, Any]:
         """``{"now", "frozen"}``."""
-        return self._call("GET", "/clock")  # type: ignore[no-any-return]
+        return dict(self.call("GET", "/clock"))
 
     def advance(self, by: str | float) -> dict[str, Any]:
         """Move the clock forward (``PT10M``, ``90``, ``1h30m``)."""
-        return self._call("POST", "/clock/advance", {"by": by})  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/clock/advance", {"by": by}))
 
     def set_time(self, to: str, frozen: bool | None = None) -> dict[str, Any]:
-        """Set the clock to an ISO 8601 instant."""
+        """Set the clock to an instant (ISO 8601, ``now``, or relative: ``+1h30m``),
+        optionally freezing or unfreezing it."""
         body: dict[str, Any] = {"to": to}
         if frozen is not None:
             body["frozen"] = frozen
-        return self._call("POST", "/clock/set", body)  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/clock/set", body))
 
     def freeze(self) -> dict[str, Any]:
         """Stop the clock."""
-        return self._call("POST", "/clock/freeze")  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/clock/freeze"))
 
     def unfreeze(self) -> dict[str, Any]:
         """Let the clock run."""
-        return self._call("POST", "/clock/unfreeze")  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/clock/unfreeze"))
 
     # -- state -----------------------------------------------------------------------------
 
@@ -87,28 +131,70 @@ class ControlClient:
         """Reset or seed (``seed``, ``empty``, ``organizations``, ``applications``,
         ``sessions``, ``statusMix``); returns the summary."""
         body = {k: v for k, v in fields.items() if v is not None}
-        return self._call("POST", "/reset", body)  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/reset", body))
 
     def scenarios(self) -> list[dict[str, str]]:
         """The scenarios the mock can load by name."""
-        return self._call("GET", "/scenarios")["items"]  # type: ignore[no-any-return]
+        return list(self.call("GET", "/scenarios")["items"])
 
     def load_scenario(self, name: str) -> dict[str, Any]:
         """Load a scenario by name."""
-        return self._call("POST", "/scenarios/load", {"name": name})  # type: ignore[no-any-return]
+        return dict(self.call("POST", "/scenarios/load", {"name": name}))
+
+    def load_scenario_text(self, text: str) -> dict[str, Any]:
+        """Load a scenario from its YAML text (the control plane never reads a path)."""
+        return dict(self.call("POST", "/scenarios/load", {"yaml": text}))
+
+    def export_state(self) -> dict[str, Any]:
+        """The whole state (records, clock, settings)."""
+        return dict(self.call("GET", "/state"))
+
+    def import_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Replace the whole state with an exported one; returns the summary."""
+        return dict(self.call("PUT", "/state", state))
+
+    # -- data ------------------------------------------------------------------------------
 
     def revoke(self, application_id: str) -> int:
         """Revoke all sessions of an application; how many were disconnected."""
-        answer = self._call("POST", f"/applications/{application_id}/revoke")
+        answer = self.call("POST", f"/applications/{application_id}/revoke")
         return int(answer["disconnectedCount"])
 
-    def export_state(self) -> dict[str, Any]:
-        """The whole state."""
-        return self._call("GET", "/state")  # type: ignore[no-any-return]
+    def create_organization(self, name: str) -> dict[str, Any]:
+        """A new organization."""
+        return dict(self.call("POST", "/organizations", {"name": name})["organization"])
 
-    def import_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Replace the whole state."""
-        return self._call("PUT", "/state", state)  # type: ignore[no-any-return]
+    def create_application(self, name: str, organization_id: str | None = None) -> dict[str, Any]:
+        """A new application (in the dev organization unless given)."""
+        body: dict[str, Any] = {"name": name}
+        if organization_id:
+            body["organizationId"] = organization_id
+        return dict(self.call("POST", "/applications", body)["application"])
+
+    def create_session(self, application_id: str, state: str = "active",
+                       **fields: Any) -> dict[str, Any]:
+        """A session of the application whose derived status is ``state`` now."""
+        body = {"applicationId": application_id, "state": state, **fields}
+        return dict(self.call("POST", "/sessions", body)["session"])
+
+    def update_session(self, session_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a session's stored facts."""
+        return dict(self.call("PATCH", f"/sessions/{session_id}", fields)["session"])
+
+    def create_client(self, client_id: str, secret: str, scopes: list[str],
+                      application_id: str | None = None, organization_id: str | None = None,
+                      token: str | None = None) -> dict[str, Any]:
+        """An OAuth client (with a static token when ``token`` is given)."""
+        body: dict[str, Any] = {"clientId": client_id, "clientSecret": secret, "scopes": scopes}
+        for key, value in (("applicationId", application_id), ("organizationId", organization_id),
+                           ("token", token)):
+            if value:
+                body[key] = value
+        return dict(self.call("POST", "/clients", body)["client"])
+
+    def journal(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """What clients sent to the public API."""
+        return list(self.call("GET", "/journal", params={"method": method, "path": path})["items"])
 
     # -- events ----------------------------------------------------------------------------
 
@@ -116,17 +202,14 @@ class ControlClient:
                limit: int | None = None, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Events from the server-sent stream, as they come (ends after ``limit`` or
         ``timeout`` when given, else when the connection ends)."""
-        params: dict[str, Any] = {}
-        if types:
-            params["types"] = ",".join(types)
-        for key, value in (("since", since), ("limit", limit), ("timeout", timeout)):
-            if value is not None:
-                params[key] = value
+        params: dict[str, Any] = {"types": ",".join(types) if types else None, "since": since,
+                                  "limit": limit, "timeout": timeout}
         try:
-            response = self.http.get(f"{self.url}/_mock/events", params=params, stream=True,
+            response = self.http.get(f"{self.url}/_mock/events", stream=True,
+                                     params={k: v for k, v in params.items() if v is not None},
                                      timeout=(self.timeout, None))
         except self._errors as exc:
-            raise ControlError(f"cannot reach the mock at {self.url}: {exc}") from None
+            raise self._unreachable(exc) from None
         with response:
             if response.status_code != 200:
                 _answer(response)
@@ -139,6 +222,18 @@ class ControlClient:
                     data = []
 
 
+def connection_problem(exc: Exception) -> str:
+    """What went wrong with a connection, in a few words ("connection refused"), not
+    the chain of urllib3's exceptions a ``requests`` error prints."""
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "No route to host",
+                   "Temporary failure in name resolution", "timed out", "Connection reset",
+                   "RemoteDisconnected", "nodename nor servname"):
+        if marker in text:
+            return marker.lower()
+    return text.split(":")[-1].strip(" ')>") or "connection failed"
+
+
 def _answer(response: requests.Response) -> Any:
     try:
         body = response.json() if response.content else None
@@ -146,5 +241,11 @@ def _answer(response: requests.Response) -> Any:
         body = None
     if response.status_code >= 400:
         message = body.get("message") if isinstance(body, dict) else None
-        raise ControlError(message or f"HTTP {response.status_code}", response.status_code)
+        if not message:
+            text = " ".join(response.text.split())[:300]
+            message = f"HTTP {response.status_code}{f': {text}' if text else ''}"
+        raise ControlError(message, response.status_code)
+    if body is None and response.content:
+        raise ControlError(f"not the mock's control plane: {response.url} answered no JSON",
+                           response.status_code)
     return body
