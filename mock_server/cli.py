@@ -8,17 +8,21 @@ A thin layer: it parses options and calls the library (:class:`KontextMock` to s
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from kontext_mock.client import DEFAULT_URL, ControlClient, ControlError
-from kontext_mock.config import ConfigError, MockConfig, read_fields
+from kontext_mock.config import ConfigError, MockConfig, read_duration, read_fields
 from kontext_mock.core.durations import DurationError, format_instant, parse_duration
 from kontext_mock.core.errors import ApiError
+from kontext_mock.core.fields import RecordError, parse_time
 from kontext_mock.core.scenarios import ScenarioError
 from kontext_mock.http import admin
 from kontext_mock.http.serve import is_loopback, serve_forever
@@ -130,8 +134,14 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     clock.add_argument("action", nargs="?", default="show",
                        choices=["show", "advance", "set", "freeze", "unfreeze"])
     clock.add_argument("value", nargs="?", help="a duration (advance: PT10M, 90, 1h30m) or an"
-                                                " ISO 8601 instant (set)")
-    reset = sub.add_parser("reset", parents=[common], help="reset the running mock to its seed")
+                                                " instant (set: ISO 8601, now, or +1h30m)")
+    reset = sub.add_parser(
+        "reset", parents=[common],
+        help="reseed the running mock's data (its current seed and counts); the clock stays",
+        description="Replace the running mock's data with freshly seeded data: the seed and counts"
+                    " it was last seeded with (--seed changes the seed), placed relative to the"
+                    " clock's now. The clock is not moved; faults, the rate limit, lifecycles,"
+                    " the journal and the event history are cleared.")
     reset.add_argument("--empty", action="store_true", help="keep only the dev records")
     reset.add_argument("--seed", default=None, metavar="N", help="seed with this seed from now on")
     seed = sub.add_parser("seed", parents=[common],
@@ -153,7 +163,8 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     scenario = sub.add_parser("scenario", parents=[common], help="list or load scenarios")
     scenario.add_argument("action", choices=["list", "load"])
-    scenario.add_argument("name", nargs="?")
+    scenario.add_argument("name", nargs="?", metavar="NAME|FILE.yaml",
+                          help="a scenario the mock knows by name, or a .yaml file here (sent as text)")
 
 
 def _options(args: argparse.Namespace, options: Mapping[str, str]) -> dict[str, Any]:
@@ -163,8 +174,36 @@ def _options(args: argparse.Namespace, options: Mapping[str, str]) -> dict[str, 
     return read_fields({k: v for k, v in given.items() if v is not None}, sources=options)
 
 
+def _clock_value(action: str, value: str) -> str:
+    """``value`` if the mock could read it (a duration to advance by, an instant to set)."""
+    try:
+        if action == "advance":
+            read_duration(value)
+        else:  # the mock's range is checked against its own clock, this only reads the text
+            parse_time(value, datetime.now(UTC))
+    except (ValueError, RecordError) as exc:
+        raise ValueError(f"clock {action} {value}: {exc}") from None
+    return value
+
+
+def _plural(count: object, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _clock_line(state: dict[str, object]) -> str:
     return f"{state['now']} ({'frozen' if state['frozen'] else 'running'})"
+
+
+def _load_scenario(client: ControlClient, name: str) -> dict[str, Any]:
+    """Load a scenario by name, or a file's text: the control plane never reads paths."""
+    if not (name.endswith((".yaml", ".yml")) or os.sep in name or "/" in name):
+        return client.load_scenario(name)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ControlError(f"cannot read the scenario file {name}: {reason}") from None
+    return client.load_scenario_text(text)
 
 
 def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -172,8 +211,10 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     client = ControlClient(args.url, args.admin_token)
     try:
         if args.command == "clock":
-            if args.action in ("advance", "set") and not args.value:
-                parser.error(f"clock {args.action} needs a value")
+            if args.action in ("advance", "set"):
+                if not args.value:
+                    parser.error(f"clock {args.action} needs a value")
+                _clock_value(args.action, args.value)
             state = {
                 "show": lambda: client.clock(),
                 "advance": lambda: client.advance(args.value),
@@ -190,11 +231,12 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 fields = _options(args, _SEED_OPTIONS)
                 fields["statusMix"] = fields.pop("status_mix", None)
             summary = client.reset(**fields)
-            print(f"{summary['organizations']} organizations, {summary['applications']}"
-                  f" applications, {summary['sessions']} sessions;"
+            print(f"{_plural(summary['organizations'], 'organization')},"
+                  f" {_plural(summary['applications'], 'application')},"
+                  f" {_plural(summary['sessions'], 'session')};"
                   f" clock {_clock_line(summary['clock'])}")
         elif args.command == "revoke":
-            print(f"disconnected {client.revoke(args.application_id)} sessions")
+            print(f"disconnected {_plural(client.revoke(args.application_id), 'session')}")
         elif args.command == "events":
             types = args.types.split(",") if args.types else None
             for event in client.events(types, args.since, args.count, args.timeout):
@@ -210,9 +252,9 @@ def run_control(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 print(f"{item['name']:<20} {item['description']}")
         else:
             if not args.name:
-                parser.error("scenario load needs a name")
-            summary = client.load_scenario(args.name)
-            print(f"loaded {args.name}: {summary['sessions']} sessions,"
+                parser.error("scenario load needs a name, or a .yaml file")
+            summary = _load_scenario(client, args.name)
+            print(f"loaded {args.name}: {_plural(summary['sessions'], 'session')},"
                   f" clock {_clock_line(summary['clock'])}")
     except ValueError as exc:  # ConfigError among them: an option the mock could not use
         parser.error(str(exc))
@@ -280,15 +322,22 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     return MockConfig.from_env(**_options(args, _SERVE_OPTIONS))
 
 
-def banner(mock: KontextMock, host: str, port: int) -> str:
-    """What ``serve`` prints on start: where it is, how to authenticate, a ready curl."""
+def banner(mock: KontextMock, host: str, port: int, admin_token: str | None = None) -> str:
+    """What ``serve`` prints on start: where it is, how to authenticate, a ready curl; a
+    generated ``admin_token`` comes second, where it is not missed."""
     c = mock.config
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     base = f"http://{shown}:{port}"
     apps = "\n".join(f"    {app_id}" for app_id in mock.application_ids()[:8])
     clock = f"{format_instant(mock.now())} ({'frozen' if mock.clock.frozen else 'running'})"
+    admin = (
+        f"  admin token:   {admin_token}\n"
+        f"                 generated for this run: the control plane (/_mock) and the dashboard\n"
+        f"                 need it, as Authorization: Bearer {admin_token}\n"
+    ) if admin_token else ""
     return (
         f"kontext-mock serving on {base}  (bound to {host}:{port})\n"
+        f"{admin}"
         f"  clock:         {clock}\n"
         f"  dev token:     {c.dev_token}\n"
         f"  dev client:    {c.dev_client_id} / {c.dev_client_secret}\n"
@@ -352,15 +401,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if state is not None:
             verb = "loaded from" if state.loaded else "created"
             print(f"kontext-mock: state file {verb} {state.path}", flush=True)
-        print(banner(mock, host, port), flush=True)
-        if generated:
-            print(f"  admin token:   {generated}  (the control plane /_mock needs it:"
-                  f" Authorization: Bearer ...)\n", flush=True)
+        print(banner(mock, host, port, admin_token=generated), flush=True)
 
     try:
         serve_forever(mock.app, args.host, args.port, threads=args.threads, on_ready=ready)
     except OSError as exc:
-        print(f"kontext-mock: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        hint = (f" (another program is using port {args.port}: pick another with --port,"
+                " or --port 0 for a free one)" if exc.errno == errno.EADDRINUSE else "")
+        print(f"kontext-mock: cannot serve on {args.host}:{args.port}: {exc}{hint}",
+              file=sys.stderr)
         return 2
     finally:
         if state is not None:

@@ -36,14 +36,47 @@ def test_clock_commands_show_and_move_the_running_mocks_clock(
     assert run(capsys, "clock", "freeze", *url)[1].endswith("(frozen)\n")
 
 
-def test_a_bad_duration_is_a_clear_cli_error_and_changes_nothing(
+def test_the_clock_is_set_relative_to_the_mocks_now(
     live: LiveMock, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = run(capsys, "clock", "advance", "soon", "--url", live.url)
-    assert code == 1 and "by" in err
-    code, _, err = run(capsys, "clock", "--url", live.url, "advance", "--", "-5m")
-    assert code == 1 and err.startswith("kontext-mock: ")
+    assert run(capsys, "clock", "set", "+1h30m", "--url", live.url)[1] == (
+        "2026-01-01T13:30:00.000Z (frozen)\n")
+
+
+@pytest.mark.parametrize(("argv", "complaint"), [
+    (("advance", "soon"), "clock advance soon: not a duration: 'soon' (use seconds like 90,"
+                          " ISO 8601 like PT10M, or 1h30m)"),
+    (("advance", "--", "-5m"), "clock advance -5m: duration must not be negative: '-5m'"),
+    (("set", "soon"), "clock set soon: not an ISO 8601 instant: 'soon'"),
+    (("set", "+soon"), "clock set +soon: not a duration: '+soon'"),
+])
+def test_a_bad_clock_value_is_a_usage_error_naming_it_and_changes_nothing(
+    live: LiveMock, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], complaint: str,
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["clock", "--url", live.url, *argv])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"kontext-mock: error: {complaint}" in err
     assert live.mock.clock_state()["now"] == "2026-01-01T12:00:00.000Z"
+
+
+@pytest.mark.parametrize(("argv", "complaint"), [
+    (("seed", "--sessions", "-1"), "--sessions: sessions=-1: expected a count of 0 or more"),
+    (("seed", "--seed", "seven"), "--seed: seed='seven': expected a whole number"),
+    (("seed", "--mix", "active=lots"), "--mix: status_mix='active=lots': active: expected a"
+                                       " weight of 0 or more"),
+    (("reset", "--seed", "1.5"), "--seed: seed=1.5: expected a whole number"),
+])
+def test_a_bad_seeding_option_is_a_usage_error_in_the_configurations_words(
+    live: LiveMock, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], complaint: str,
+) -> None:
+    before = live.mock.export_state()
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--url", live.url])
+    assert exited.value.code == 2
+    assert f"kontext-mock: error: {complaint}" in capsys.readouterr().err
+    assert live.mock.export_state() == before
 
 
 def test_reset_seed_revoke_and_scenario_commands(
@@ -52,16 +85,34 @@ def test_reset_seed_revoke_and_scenario_commands(
     url = ("--url", live.url)
     code, out, _ = run(capsys, "seed", "--seed", "3", "--organizations", "0", "--sessions", "6",
                        "--mix", "active=1", *url)
-    assert (code, out.split(";")[0]) == (0, "1 organizations, 1 applications, 6 sessions")
+    assert (code, out.split(";")[0]) == (0, "1 organization, 1 application, 6 sessions")
     assert run(capsys, "revoke", DEV_APP, *url)[1] == "disconnected 6 sessions\n"
     assert run(capsys, "revoke", DEV_APP, *url)[1] == "disconnected 0 sessions\n"
-    assert run(capsys, "reset", "--empty", *url)[1].startswith("1 organizations, 1 applications,"
+    assert run(capsys, "reset", "--empty", *url)[1].startswith("1 organization, 1 application,"
                                                               " 0 sessions")
     code, out, _ = run(capsys, "scenario", "list", *url)
     assert code == 0 and "two-orgs" in out and "large" in out
     assert run(capsys, "scenario", "load", "mixed", *url)[1].startswith("loaded mixed: 48 sessions")
     code, _, err = run(capsys, "scenario", "load", "nope", *url)
     assert code == 1 and "unknown scenario 'nope'" in err
+
+
+def test_scenario_load_sends_a_files_text_the_control_plane_never_reads_paths(
+    live: LiveMock, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("mine.yaml").write_text("organizations:\n  - dev: true\n    applications:\n"
+                                 "      - dev: true\n        sessions:\n          - state: idle\n"
+                                 "            repeat: 3\n")
+    code, out, _ = run(capsys, "scenario", "load", "./mine.yaml", "--url", live.url)
+    assert (code, out.split(",")[0]) == (0, "loaded ./mine.yaml: 3 sessions")
+    statuses = {s["derivedStatus"] for s in live.mock.list_sessions(DEV_APP, status="all")}
+    assert statuses == {"idle"}
+
+    code, _, err = run(capsys, "scenario", "load", "./missing.yaml", "--url", live.url)
+    assert (code, err) == (2, "kontext-mock: cannot read the scenario file ./missing.yaml:"
+                              " No such file or directory\n")
 
 
 def test_events_command_prints_the_events(
