@@ -9,6 +9,7 @@ installs the wheel with PyPI's ``fixtures`` into a fresh environment and imports
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -53,6 +54,21 @@ def test_entry_points_name_kontext_mock(wheel: zipfile.ZipFile) -> None:
     assert "kontext-mock = kontext_mock.cli:main" in text
     assert "kontext-contract = kontext_mock.contracts.cli:main" in text
     assert "kontext = kontext_mock.fixtures.plugin" in text
+
+
+def test_the_install_instructions_name_the_wheel_that_is_built(wheel: zipfile.ZipFile) -> None:
+    built = Path(str(wheel.filename)).name
+    for doc in ("README.md", "fixtures/README.md", "contracts/README.md"):
+        named = set(re.findall(r"kontext_mock-[\w.]+-py3-none-any\.whl", (ROOT / doc).read_text()))
+        assert named == {built}, doc
+
+
+def test_httpx_is_an_extra_the_httpx_helpers_ask_for(wheel: zipfile.ZipFile) -> None:
+    (metadata,) = (n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    lines = wheel.read(metadata).decode().splitlines()
+    assert "Provides-Extra: httpx" in lines
+    assert [line for line in lines if line.startswith("Requires-Dist: httpx")] == [
+        'Requires-Dist: httpx>=0.27; extra == "httpx"', 'Requires-Dist: httpx>=0.27; extra == "dev"']
 
 
 def test_no_code_imports_the_folders_by_their_own_names() -> None:

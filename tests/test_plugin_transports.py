@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -143,6 +144,20 @@ def test_httpx_clients_serve_the_mock(mock: KontextMock) -> None:
             return (await client.get(path)).json()
 
     assert asyncio.run(fetch())["items"] == expected
+
+
+def test_without_httpx_the_httpx_helpers_say_how_to_install_it(
+    kontext_mock: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)  # what an environment without it imports
+    for make, name in ((kontext_mock.httpx_client, "kontext_mock.httpx_client()"),
+                       (kontext_mock.async_httpx_client, "kontext_mock.async_httpx_client()"),
+                       (lambda: httpx_client(kontext_mock.mock.app, BASE), "httpx_client()")):
+        with pytest.raises(ModuleNotFoundError) as missing:
+            make()
+        assert str(missing.value) == (
+            f"{name} needs httpx, which kontext-mock does not install by itself:"
+            " pip install 'kontext-mock[httpx]' (or pip install httpx)")
 
 
 def test_an_app_error_is_a_500_answer_not_an_exception() -> None:

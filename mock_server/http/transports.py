@@ -7,7 +7,8 @@ real HTTP client and its real URLs; only the transport changes::
     session = requests_session(mock.app, "http://kontext.test")
     session.get("http://kontext.test/api/v1/...")      # no socket is opened
 
-``httpx`` is optional: it is imported only when an httpx transport is asked for.
+``httpx`` is optional (``pip install 'kontext-mock[httpx]'``): it is imported only when
+an httpx transport is asked for, and :func:`require_httpx` says how to install it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "httpx_client",
     "httpx_transport",
     "requests_session",
+    "require_httpx",
 ]
 
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -203,6 +205,18 @@ def requests_session(app: WsgiApp, base_url: str,
     return session
 
 
+def require_httpx(what: str) -> None:
+    """Nothing when ``httpx`` can be imported; else a ``ModuleNotFoundError`` that says
+    ``what`` needs it and how to install it (kontext-mock does not depend on it)."""
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        raise ModuleNotFoundError(
+            f"{what} needs httpx, which kontext-mock does not install by itself: "
+            "pip install 'kontext-mock[httpx]' (or pip install httpx)", name="httpx",
+        ) from None
+
+
 def httpx_transport(app: WsgiApp, *, raise_app_exceptions: bool = False) -> httpx.BaseTransport:
     """An ``httpx`` transport calling ``app`` in-process (``httpx.Client(transport=...)``).
 
@@ -210,6 +224,7 @@ def httpx_transport(app: WsgiApp, *, raise_app_exceptions: bool = False) -> http
     ``raise_app_exceptions`` is set; a connection the app drops raises
     ``httpx.RemoteProtocolError``, as it does over a socket.
     """
+    require_httpx("httpx_transport()")
     return _httpx_transport_class()(app=app, raise_app_exceptions=raise_app_exceptions)
 
 
@@ -231,6 +246,7 @@ def _httpx_transport_class() -> type[httpx.WSGITransport]:
 
 def httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.Client:
     """An ``httpx.Client`` on ``base_url`` whose requests go to ``app`` in-process."""
+    require_httpx("httpx_client()")
     import httpx
 
     return httpx.Client(base_url=base_url, transport=httpx_transport(app), **kwargs)
@@ -242,6 +258,7 @@ def async_httpx_transport(app: WsgiApp) -> httpx.AsyncBaseTransport:
     The response body is read whole before it is returned, so it does not suit endless
     responses (the event stream); use the sync transport for those.
     """
+    require_httpx("async_httpx_transport()")
     import anyio.to_thread
     import httpx
 
@@ -266,6 +283,7 @@ def async_httpx_transport(app: WsgiApp) -> httpx.AsyncBaseTransport:
 
 def async_httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` on ``base_url`` whose requests go to ``app`` in-process."""
+    require_httpx("async_httpx_client()")
     import httpx
 
     return httpx.AsyncClient(base_url=base_url, transport=async_httpx_transport(app), **kwargs)
