@@ -1,4 +1,5 @@
-"""Every example in ``fixtures/README.md`` runs, as the reader would run it.
+"""Every example in ``fixtures/README.md`` runs, as the reader would run it, over both
+transports; so does the first plugin test of the top-level ``README.md``.
 
 Python blocks are test modules (a block starting ``# conftest.py`` is the conftest of
 the next one); the ini block, the command line and the error text are checked against a
@@ -15,13 +16,16 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parent.parent / "fixtures" / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "fixtures" / "README.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+TRANSPORTS = ["--kontext-transport=http", "--kontext-transport=inprocess"]
 
 
-def blocks(language: str) -> list[str]:
+def blocks(language: str, text: str | None = None) -> list[str]:
     """The README's fenced blocks in one language, in order."""
-    return [body for lang, body in _BLOCK.findall(README.read_text()) if lang == language]
+    text = README.read_text() if text is None else text
+    return [body for lang, body in _BLOCK.findall(text) if lang == language]
 
 
 def examples() -> list[pytest.param]:
@@ -37,18 +41,30 @@ def examples() -> list[pytest.param]:
     return found
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(("source", "conftest"), examples())
 def test_the_example_passes(pytester: pytest.Pytester, source: str,
-                            conftest: str | None) -> None:
+                            conftest: str | None, transport: str) -> None:
     if conftest:
         pytester.makeconftest(conftest)
     pytester.makepyfile(test_example=source)
 
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", transport)
 
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1, result.stdout.str()
     assert set(outcomes) == {"passed"}, result.stdout.str()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_top_readmes_first_plugin_test_passes(pytester: pytest.Pytester,
+                                                  transport: str) -> None:
+    text = (ROOT / "README.md").read_text()
+    first = blocks("python", text[text.index("## The pytest plugin"):])[0]
+    assert "def test_lists_the_connected_sessions(kontext_mock)" in first
+    pytester.makepyfile(test_example=first)
+
+    pytester.runpytest("-p", "no:cacheprovider", transport).assert_outcomes(passed=1)
 
 
 CHECK_DEFAULTS = """
