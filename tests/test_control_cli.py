@@ -4,6 +4,7 @@ commands that drive a running mock (clock, reset, seed, revoke, events, scenario
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from kontext_mock.cli import main
+from kontext_mock import KontextMock
+from kontext_mock.cli import banner, main
 
 from .conftest import AUTH, DEV_APP, LiveMock
 
@@ -97,6 +99,23 @@ def test_reset_seed_revoke_and_scenario_commands(
     assert code == 1 and "unknown scenario 'nope'" in err
 
 
+def test_reset_keeps_the_clock_and_the_counts_last_seeded_as_its_help_says(
+    live: LiveMock, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = ("--url", live.url)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "kontext_mock.cli", "reset", "--help"],
+        capture_output=True, text=True, check=True).stdout
+    assert "The clock is not moved" in " ".join(help_text.split())
+    run(capsys, "clock", "advance", "1h", *url)
+    run(capsys, "seed", "--organizations", "0", "--sessions", "3", *url)
+
+    code, out, _ = run(capsys, "reset", *url)
+
+    assert (code, out) == (0, "1 organization, 1 application, 3 sessions;"
+                              " clock 2026-01-01T13:00:00.000Z (frozen)\n")
+
+
 def test_scenario_load_sends_a_files_text_the_control_plane_never_reads_paths(
     live: LiveMock, capsys: pytest.CaptureFixture[str], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -146,6 +165,28 @@ def test_serve_refuses_a_bad_scenario_naming_file_line_and_field(
     assert "is before createdAt" in err
     code, _, err = run(capsys, "serve", "--port", "0", "--scenario", "nope")
     assert code == 2 and "unknown scenario 'nope'" in err
+
+
+def test_a_port_in_use_is_a_clear_error_that_suggests_a_free_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port))
+    assert code == 2
+    assert err.startswith(f"kontext-mock: cannot serve on 127.0.0.1:{port}: ")
+    assert err.endswith(f"(another program is using port {port}: pick another with --port,"
+                        " or --port 0 for a free one)\n")
+
+
+def test_a_generated_admin_token_is_printed_before_the_rest_of_the_banner() -> None:
+    printed = banner(KontextMock(seed=3), "0.0.0.0", 8080, admin_token="t0ken")
+    lines = printed.splitlines()
+    assert lines[1] == "  admin token:   t0ken"
+    assert printed.index("t0ken") < printed.index("dev token:") < printed.index("Ctrl-C")
+    assert "admin token" not in banner(KontextMock(seed=3), "127.0.0.1", 8080)
 
 
 def test_serve_refuses_an_empty_admin_token(capsys: pytest.CaptureFixture[str]) -> None:
