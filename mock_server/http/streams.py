@@ -162,8 +162,8 @@ async def async_event_stream(mock: MockEngine, plan: StreamPlan) -> AsyncIterato
     deadline = None if plan.timeout is None else loop.time() + plan.timeout
     sender = _Sender(mock, plan)
     try:
-        for chunk in sender.opening():
-            yield chunk
+        for first in sender.opening():
+            yield first
         if sender.done:
             return
         quiet_since = loop.time()
