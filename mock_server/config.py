@@ -28,7 +28,9 @@ __all__ = [
     "STATES",
     "ConfigError",
     "MockConfig",
+    "OriginError",
     "Reader",
+    "check_origin",
     "env_name",
     "optional",
     "read_bool",
@@ -255,9 +257,30 @@ def _words(value: object) -> tuple[str, ...]:
     raise ValueError("expected names separated by spaces, or a list of them")
 
 
-def _read_origins(value: object) -> tuple[str, ...]:
-    from kontext_mock.http.origins import check_origin
+# scheme://host[:port] with no path: what a browser sends in its Origin header.
+_ORIGIN = re.compile(
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
+)
 
+
+class OriginError(ValueError):
+    """An origin that is not ``scheme://host[:port]``."""
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` without a trailing slash; :class:`OriginError` unless it is an exact origin
+    (what ``cors_origins`` may hold)."""
+    value = origin.strip().rstrip("/")
+    if not _ORIGIN.match(value):
+        raise OriginError(
+            f"not an origin: {origin!r} (give scheme://host[:port], e.g. http://localhost:3000;"
+            " wildcards and paths are not accepted)"
+        )
+    return value
+
+
+def _read_origins(value: object) -> tuple[str, ...]:
     return tuple(check_origin(origin) for origin in _words(value))
 
 

@@ -49,6 +49,15 @@ def test_a_layer_imports_nothing_above_it(layer: str) -> None:
     assert crossing == []
 
 
+def test_the_configuration_stands_below_the_layers() -> None:
+    # every layer reads MockConfig: it may use the core's parsers of text, nothing above
+    above = ("kontext_mock.http", "kontext_mock.mock", "kontext_mock.cli",
+             "kontext_mock.contracts", "kontext_mock.fixtures", "kontext_mock.core.engine")
+    crossing = [n for n in imports(PACKAGE / "config.py")
+                if any(n == a or n.startswith(a + ".") for a in above)]
+    assert crossing == []
+
+
 def test_the_layers_hold_the_modules_they_say() -> None:
     # a module added at the top of the package is a decision about its layer
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))

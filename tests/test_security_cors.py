@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.cli import build_parser, config_from_args
-from kontext_mock.http.origins import OriginError, check_origin
+from kontext_mock.config import OriginError, check_origin
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kontext_mock.core.clock import ClockError
-from kontext_mock.core.durations import format_instant, parse_duration, parse_instant
-from kontext_mock.core.fields import RecordError, check_instant
+from kontext_mock.core.durations import format_instant, parse_duration
+from kontext_mock.core.fields import RecordError, check_instant, parse_time
 from kontext_mock.core.state import MockState
 
 __all__ = ["Duration", "Timeline"]
@@ -41,9 +41,14 @@ class Timeline:
             return now
 
     def set_time(self, instant: datetime | str) -> datetime:
-        """Move the clock to an instant; forwards it plays what is due, as :meth:`advance`
-        does; backwards nothing is undone."""
-        target = _in_range(parse_instant(instant))
+        """Move the clock to an instant (ISO 8601, ``now``, or relative to the clock:
+        ``+1h30m``, ``-10m``); forwards it plays what is due, as :meth:`advance` does;
+        backwards nothing is undone."""
+        try:
+            target = parse_time(instant, self.state.clock.now())
+        except RecordError as exc:
+            raise ClockError(exc.message) from None
+        assert target is not None
         state = self.state
         with state.store.lock:
             now = state.clock.set(target)

@@ -10,7 +10,6 @@ answered 422 here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
@@ -18,7 +17,7 @@ from flask import Response, request
 from kontext_mock.core.clock import ClockError
 from kontext_mock.core.durations import DurationError
 from kontext_mock.core.errors import ApiError, UnprocessableError
-from kontext_mock.core.fields import RecordError, application_record, parse_time
+from kontext_mock.core.fields import RecordError, application_record
 from kontext_mock.http.errors import json_response
 from kontext_mock.http.routing import Call, Handler
 from kontext_mock.http.streams import StreamPlan, event_stream
@@ -39,13 +38,6 @@ def _unprocessable(field: str | None, handler: Callable[[], Any]) -> Any:
         return handler()
     except (DurationError, ClockError, RecordError) as exc:
         raise UnprocessableError([{"field": field, "message": str(exc)}]) from None
-
-
-def _instant(value: str, now: datetime) -> datetime:
-    """An instant of a body: ISO 8601, ``now``, or relative to the clock (``+1h30m``)."""
-    instant = parse_time(value, now)
-    assert instant is not None  # the schema requires a string
-    return instant
 
 
 def _int(value: Any) -> int | None:
@@ -77,7 +69,7 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
 
     def set_clock(call: Call) -> Response:
         body = call.body
-        _unprocessable("to", lambda: mock.set_time(_instant(body["to"], mock.now())))
+        _unprocessable("to", lambda: mock.set_time(body["to"]))
         if body.get("frozen") is True:
             mock.freeze()
         elif body.get("frozen") is False:

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Sequence
 
 __all__ = [
-    "OriginError",
-    "check_origin",
     "control_origin_refusal",
     "cors_headers",
     "host_refusal",
@@ -39,11 +36,6 @@ __all__ = [
     "preflight_headers",
 ]
 
-# scheme://host[:port] with no path: what a browser sends in its Origin header.
-_ORIGIN = re.compile(
-    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-    r"[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
-)
 _ALLOWED_HEADERS = ("authorization", "content-type", "x-request-id")
 _ALLOWED_METHODS = "GET, POST, DELETE"
 # What a browser client may read of a response besides the safelisted headers.
@@ -52,21 +44,6 @@ _MAX_AGE = "600"
 # Special-use top-level domains (RFC 2606, RFC 6761) that public DNS never delegates, so
 # no attacker can point one at 127.0.0.1; in-process transports use them as base URLs.
 _RESERVED_TLDS = ("localhost", "test", "invalid", "example")
-
-
-class OriginError(ValueError):
-    """An origin that is not ``scheme://host[:port]``."""
-
-
-def check_origin(origin: str) -> str:
-    """``origin`` without a trailing slash; :class:`OriginError` unless it is an exact origin."""
-    value = origin.strip().rstrip("/")
-    if not _ORIGIN.match(value):
-        raise OriginError(
-            f"not an origin: {origin!r} (give scheme://host[:port], e.g. http://localhost:3000;"
-            " wildcards and paths are not accepted)"
-        )
-    return value
 
 
 def is_loopback(host: str) -> bool:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from flask import Flask
 
+from kontext_mock.config import check_origin
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.core.faults import ConnectionDroppedError, fault_error
 from kontext_mock.core.journal import Recorded
@@ -41,7 +42,6 @@ from kontext_mock.http.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.express import ExpressLane
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.origins import (
-    check_origin,
     control_origin_refusal,
     cors_headers,
     host_refusal,
