@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kontext_mock.config import ConfigError, read_fields
 from kontext_mock.core import scenarios as scenario_files
 from kontext_mock.core.durations import format_instant
 from kontext_mock.core.errors import UnprocessableError
@@ -30,9 +31,9 @@ class Population:
               sessions: int | None = None, status_mix: dict[str, float] | None = None) -> None:
         """Back to a seeded state (see :meth:`kontext_mock.KontextMock.reset`)."""
         state = self.state
-        changes = {k: v for k, v in dict(seed=seed, organizations=organizations,
-                                         applications=applications, sessions=sessions,
-                                         status_mix=status_mix).items() if v is not None}
+        changes = _settings({k: v for k, v in dict(
+            seed=seed, organizations=organizations, applications=applications,
+            sessions=sessions, status_mix=status_mix).items() if v is not None})
         candidate = state.config.with_changes(**changes) if changes else state.config
         config = candidate.with_changes(organizations=0, sessions=0) if empty else candidate
         total = (1 + config.organizations * config.applications) * config.sessions
@@ -86,7 +87,7 @@ class Population:
         state = self.state
         imported = read_state(data, state.config.max_sessions)
         state.replace(MockSnapshot(
-            _taken_over(imported.store), state.config.with_changes(**imported.settings),
+            _taken_over(imported.store), state.config.with_changes(**_settings(imported.settings)),
             now=imported.now, frozen=imported.frozen, faults=tuple(imported.faults),
             faults_made=imported.faults_made, rate_limit=imported.rate_limit,
             scripts=tuple(imported.scripts), sessions_made=imported.sessions_made,
@@ -113,6 +114,14 @@ class Population:
             _taken_over(blueprint.store), config, now=blueprint.now, frozen=blueprint.frozen,
             scripts=tuple(blueprint.scripts),
         ))
+
+
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings read by the configuration's one set of rules; a bad one is a 422 naming it."""
+    try:
+        return read_fields(values)
+    except ConfigError as exc:
+        raise UnprocessableError([{"field": exc.key, "message": str(exc)}]) from None
 
 
 def _taken_over(store: Store) -> StoreSnapshot:
