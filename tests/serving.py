@@ -1,4 +1,5 @@
-"""Run ``kontext-mock serve`` as a real process on a free port, for tests that need one."""
+"""Helpers of the tests over real servers: ``kontext-mock serve`` as a process on a free
+port, waiting for a condition, and the store's lock held by a test."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -46,3 +49,36 @@ def serve_process(
             proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait for ``condition`` (the timeout only detects a failure; nothing is timed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+class HeldLock:
+    """The store's lock, held by the test: counts who waits for it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.waiting = 0
+        self.gate = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking:
+            return False
+        self.waiting += 1
+        self.gate.wait(60)
+        return bool(self.inner.acquire())
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

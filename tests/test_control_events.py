@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
 from kontext_mock.client import ControlClient
-from kontext_mock.http.streams import StreamPlan, event_stream
+from kontext_mock.http.streams import StreamPlan, event_stream, open_stream
 
 from .conftest import AUTH, DEV_APP, LiveMock
 
@@ -126,7 +126,7 @@ def test_a_stream_ends_after_its_timeout(live: LiveMock) -> None:
 
 def test_closing_every_subscription_ends_open_streams(mock: KontextMock) -> None:
     # what the pytest plugin does between tests: no stream outlives its test
-    stream = event_stream(mock, StreamPlan())
+    stream = event_stream(mock, StreamPlan(), open_stream(mock, StreamPlan()))
     assert next(stream).startswith(b"retry:")  # subscribed
     assert mock.events.subscriber_count == 1
     left = mock.events.subscribe()

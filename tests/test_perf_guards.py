@@ -506,7 +506,7 @@ def test_the_pipeline_steps_are_one_list_each_side_of_the_handler(mock: KontextM
     assert [s.__name__ for s in pipeline.before] == [
         "_identify", "_header_limit", "_host", "_origin", "_rate_limit", "_fault"]
     assert [s.__name__ for s in pipeline.after] == [
-        "_cors_headers", "_stamp", "_strict", "_journal", "_durable"]
+        "_cors_headers", "_stamp", "_strict", "_durable", "_journal"]
 
 
 def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None:

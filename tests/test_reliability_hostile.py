@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -28,19 +26,11 @@ from kontext_mock.http.serve import RunningServer, start
 from kontext_mock.statefile import StateFile, read_state_file
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
-from .serving import serve_process
+from .serving import HeldLock, serve_process, wait_until
 
 AGENT = "/api/v1/agent-sessions"
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 AGENT_BODY = {"tokenIdentifier": "t", "authenticatedUserId": "u", "clientSessionId": "c"}
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait for ``condition`` (the timeout only detects a failure; nothing is timed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.01)
 
 
 def nested(depth: int) -> Any:
@@ -211,31 +201,6 @@ def test_a_stream_whose_client_leaves_is_freed_at_once(
 
 
 # -- 3. ghost writes ---------------------------------------------------------------------------------
-
-
-class HeldLock:
-    """The store's lock, held by the test: counts who waits for it."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.waiting = 0
-        self.gate = threading.Event()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if not blocking:
-            return False
-        self.waiting += 1
-        self.gate.wait(60)
-        return bool(self.inner.acquire())
-
-    def release(self) -> None:
-        self.inner.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def test_a_request_whose_client_left_before_it_ran_is_never_run(mock: KontextMock) -> None:

@@ -24,9 +24,10 @@ from kontext_mock.http.origins import is_loopback
 from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
+    from kontext_mock.config import MockConfig
     from kontext_mock.core.engine import MockEngine
 
-__all__ = ["generate_token", "guard"]
+__all__ = ["control_refusal", "generate_token", "guard"]
 
 _CHALLENGE = 'Bearer realm="kontext-mock control plane"'
 
@@ -52,30 +53,41 @@ def _anonymous_operations() -> frozenset[str]:
     return frozenset(op.operation_id for op in spec if any(not alt for alt in op.security))
 
 
+def control_refusal(config: MockConfig, authorization: str | None, peer: str | None
+                    ) -> ApiError | None:
+    """Why a control-plane request with this ``Authorization`` header, from the address
+    ``peer`` (None: in-process), is refused; None when it may use the control plane."""
+    token = config.admin_token
+    if token:
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not secrets_equal(given.strip(), token):
+            return ApiError(
+                401, "unauthorized",
+                "the control plane needs the mock's admin token"
+                " (Authorization: Bearer <admin token>)",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        return None
+    if not is_loopback(config.host) or not _local_peer(peer):
+        return ApiError(
+            403, "admin_token_required",
+            f"the mock is reachable from other machines (bound to {config.host}) and"
+            " has no admin token; restart it with --admin-token to use the control plane",
+        )
+    return None
+
+
 def guard(mock: MockEngine) -> Callable[[], None]:
     """The check the control plane's routes run before anything else."""
 
     anonymous = _anonymous_operations()
 
     def check() -> None:
-        token = mock.config.admin_token
-        if token:
-            scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-            if scheme.lower() != "bearer" or not secrets_equal(given.strip(), token):
-                if request.endpoint in anonymous:  # routes are named by operationId
-                    return  # the dashboard's files: they hold no data, and ask for the token
-                raise ApiError(
-                    401, "unauthorized",
-                    "the control plane needs the mock's admin token"
-                    " (Authorization: Bearer <admin token>)",
-                    headers={"WWW-Authenticate": _CHALLENGE},
-                )
-            return
-        if not is_loopback(mock.config.host) or not _local_peer(request.remote_addr):
-            raise ApiError(
-                403, "admin_token_required",
-                f"the mock is reachable from other machines (bound to {mock.config.host}) and"
-                " has no admin token; restart it with --admin-token to use the control plane",
-            )
+        refusal = control_refusal(mock.config, request.headers.get("Authorization"),
+                                  request.remote_addr)
+        if refusal is not None:
+            if refusal.status == 401 and request.endpoint in anonymous:  # routes are named by operationId
+                return  # the dashboard's files: they hold no data, and ask for the token
+            raise refusal
 
     return check

@@ -47,7 +47,12 @@ def create_app(mock: MockEngine) -> Flask:
 
 
 def pipeline_of(app: object) -> Pipeline | None:
-    """The request pipeline of a mock's Flask app (None for any other WSGI app)."""
+    """The request pipeline of a mock's Flask app, while the app's WSGI callable is still
+    the pipeline's own; None for any other WSGI app, and for a mock's app whose
+    ``wsgi_app`` was wrapped in middleware (served as a WSGI app, so the middleware runs)."""
     extensions = getattr(app, "extensions", None)
     found = extensions.get("kontext_pipeline") if isinstance(extensions, dict) else None
-    return found if isinstance(found, Pipeline) else None
+    front = getattr(app, "wsgi_app", None)
+    if isinstance(found, Pipeline) and isinstance(front, InProcessFront) and front.pipeline is found:
+        return found
+    return None

@@ -16,21 +16,18 @@ from flask import Response, request
 
 from kontext_mock.core.clock import ClockError
 from kontext_mock.core.durations import DurationError
-from kontext_mock.core.errors import ApiError, UnprocessableError
+from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fields import RecordError, application_record
 from kontext_mock.http.errors import json_response
 from kontext_mock.http.routing import Call, Handler
-from kontext_mock.http.streams import StreamPlan, event_stream
+from kontext_mock.http.streams import StreamPlan, event_stream, open_stream
 from kontext_mock.http.ui import file_response, redirect_response
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
     from kontext_mock.http.spec import Spec
 
-__all__ = ["STREAM_RETRY_AFTER", "handlers"]
-
-#: seconds a client refused an event stream (all places taken) is told to wait
-STREAM_RETRY_AFTER = 5
+__all__ = ["handlers"]
 
 
 def _unprocessable(field: str | None, handler: Callable[[], Any]) -> Any:
@@ -209,21 +206,19 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
         since = call.params.get("since")
         if since is None and call.params.get("Last-Event-ID") is not None:
             since = int(call.params["Last-Event-ID"])
-        cap = mock.config.max_event_streams
-        if mock.events.streams_open >= cap:
-            raise ApiError(503, "too_many_streams",
-                           f"{cap} event streams are open, the most the mock serves at once;"
-                           " retry shortly", headers={"Retry-After": str(STREAM_RETRY_AFTER)})
         plan = StreamPlan(types=_types(call), since=since, limit=_int(call.params.get("limit")),
                           timeout=call.params.get("timeout"))
+        subscription = open_stream(mock, plan)  # 503 when every place is taken
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         environ = request.environ
         if environ.get("kontext.streams") == "async":
             # The mock's server runs the stream on its event loop, holding no thread.
-            environ["kontext.stream"] = plan
+            environ["kontext.stream"] = (plan, subscription)
             return Response(b"", mimetype="text/event-stream", headers=headers)
-        stream = event_stream(mock, plan, gone=environ.get("kontext.client_gone"))
-        return Response(stream, mimetype="text/event-stream", headers=headers)
+        stream = event_stream(mock, plan, subscription, gone=environ.get("kontext.client_gone"))
+        response = Response(stream, mimetype="text/event-stream", headers=headers)
+        response.call_on_close(subscription.close)  # also when the stream is never read
+        return response
 
     def event_history(call: Call) -> Response:
         mock.tick()

@@ -32,6 +32,7 @@ EDGE_ERRORS: dict[str, tuple[int, str]] = {
     "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
     "request_header_fields_too_large": (431, "header fields over the limits"),
     "too_many_connections": (503, "every connection busy at the connection cap"),
+    "too_many_pipelined": (503, "more pipelined requests in one read than may wait"),
     "too_many_streams": (503, "every event stream place taken"),
     "state_not_saved": (503, "a change the state file could not write"),
 }
@@ -108,6 +109,9 @@ class Answer:
     body: bytes = b""
     #: an event stream: the server writes its chunks as they come (chunked encoding)
     stream: Stream | None = None
+    #: what gives back what the stream holds (its place among the open streams); the
+    #: server calls it once the stream ended, or when it will never run (HEAD, client gone)
+    release: Callable[[], None] | None = None
     #: the same for an in-process client: chunks read as the client reads them
     chunks: Iterator[bytes] | None = None
     #: a fault rule's drop: close the connection without answering

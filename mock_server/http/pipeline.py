@@ -3,7 +3,7 @@ of the handler, whichever handler answers it.
 
     before:   identify -> header limit -> Host -> Origin / CORS preflight -> rate limit -> fault
     handler:  the express lane (hot reads) or the Flask app (everything else)
-    after:    CORS headers -> x-request-id and Date -> strict check -> journal -> durable
+    after:    CORS headers -> x-request-id and Date -> strict check -> durable -> journal
 
 A step before the handler may answer instead of it (a refusal); the steps after it run
 on every answer, refusals included. No step is written twice: the server
@@ -37,6 +37,7 @@ from kontext_mock.config import check_origin
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.core.faults import ConnectionDroppedError, fault_error
 from kontext_mock.core.journal import Recorded
+from kontext_mock.http.admin import control_refusal
 from kontext_mock.http.errors import answer_for
 from kontext_mock.http.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.express import ExpressLane
@@ -68,10 +69,11 @@ AfterStep = Callable[[Exchange, Answer], Answer]
 
 
 class Durable(Protocol):
-    """What the pipeline needs of a state file (``persistence.StateFile``)."""
+    """What the pipeline needs of a state file (``statefile.StateFile``)."""
 
     def commit(self) -> None:
-        """Return once every change made so far is on disk."""
+        """Return once every change made so far is on disk; raise an ``ApiError`` (503
+        ``state_not_saved``) when it cannot be."""
 
 
 def is_control(path: str) -> bool:
@@ -119,14 +121,21 @@ class Pipeline:
             self._fault,
         )
         self.after: tuple[AfterStep, ...] = (
-            self._cors_headers, self._stamp, self._strict, self._journal, self._durable,
+            self._cors_headers, self._stamp, self._strict, self._durable, self._journal,
         )
 
     # -- the drivers' calls ------------------------------------------------------------------
 
-    def body_limit(self, method: str, path: str) -> int:
-        """The largest body this request may carry (413 above it)."""
-        return CONTROL_MAX_BODY_BYTES if is_control(path) else self.mock.config.max_body_bytes
+    def body_limit(self, head: Exchange) -> int:
+        """The largest body this request may carry, by its head (413 above it): the
+        control plane's large limit only for a request it would accept (the right Host,
+        the admin token where one is needed); every other request, the API's."""
+        config = self.mock.config
+        if (is_control(head.path) and self._host_reason(head, control=True) is None
+                and control_refusal(config, head.header("authorization"),
+                                    head.client[0] if head.client else None) is None):
+            return CONTROL_MAX_BODY_BYTES
+        return config.max_body_bytes
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None) -> Answer:
@@ -205,9 +214,11 @@ class Pipeline:
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         environ["kontext.streams"] = streams
         answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
-        plan = environ.get("kontext.stream")
-        if plan is not None and streams == "async":
-            answer.stream = functools.partial(async_event_stream, self.mock, plan)
+        opened = environ.get("kontext.stream")
+        if opened is not None:
+            plan, subscription = opened
+            answer.stream = functools.partial(async_event_stream, self.mock, plan, subscription)
+            answer.release = subscription.close
         return answer
 
     def _tick_due(self) -> bool:
@@ -235,11 +246,14 @@ class Pipeline:
         return None
 
     def _host(self, exchange: Exchange) -> Answer | None:
-        config = self.mock.config
-        reason = host_refusal(exchange.header("host"), control=exchange.control,
-                              bound_to=config.host, open_control=config.admin_token is None,
-                              allowed=config.allowed_hosts)
+        reason = self._host_reason(exchange, control=exchange.control)
         return None if reason is None else error_answer(421, "host_refused", reason)
+
+    def _host_reason(self, exchange: Exchange, *, control: bool) -> str | None:
+        config = self.mock.config
+        return host_refusal(exchange.header("host"), control=control, bound_to=config.host,
+                            open_control=config.admin_token is None,
+                            allowed=config.allowed_hosts)
 
     def _origin(self, exchange: Exchange) -> Answer | None:
         origin = exchange.header("origin")
@@ -344,9 +358,16 @@ class Pipeline:
         return answer
 
     def _durable(self, exchange: Exchange, answer: Answer) -> Answer:
+        # A change is acknowledged only once it is on disk; when the disk refuses it, the
+        # client is told so (503 state_not_saved) instead, and the journal records that.
         durable = self.durable
-        if durable is not None and exchange.handled and exchange.method in CHANGING_METHODS:
+        if durable is None or not exchange.handled or exchange.method not in CHANGING_METHODS:
+            return answer
+        try:
             durable.commit()
+        except ApiError as exc:
+            refused = self._cors_headers(exchange, answer_for(exc))
+            return self._stamp(exchange, refused)
         return answer
 
     # -- helpers -----------------------------------------------------------------------------
@@ -376,14 +397,36 @@ class _Names:
         return [k for k, _ in self._pairs]
 
 
-def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
-    def closing() -> Iterator[bytes]:
+class _Chunks:
+    """A stream's chunks for an in-process client: a WSGI iterable whose ``close`` (called
+    by whoever reads it, read to the end or not) closes the stream."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._close: Callable[[], None] | None = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
         try:
-            yield from chunks
-        finally:
+            return next(self._chunks)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """End the stream (once)."""
+        close, self._close = self._close, None
+        if close is not None:
+            close_chunks = getattr(self._chunks, "close", None)
+            if close_chunks is not None:
+                close_chunks()
             close()
 
-    return Answer(200, [], chunks=closing())
+
+def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
+    return Answer(200, [], chunks=_Chunks(chunks, close))
 
 
 # -- the drivers ---------------------------------------------------------------------------------
@@ -408,9 +451,9 @@ class ServedMock:
         if self._ticker is not None:
             self._ticker.cancel()
 
-    def body_limit(self, method: str, path: str) -> int:
+    def body_limit(self, head: Exchange) -> int:
         """The pipeline's."""
-        return self.pipeline.body_limit(method, path)
+        return self.pipeline.body_limit(head)
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None) -> Answer:
@@ -464,14 +507,13 @@ class InProcessFront:
                  ) -> Iterable[bytes]:
         """Answer one WSGI request."""
         pipeline = self.pipeline
-        method, path = str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", ""))
-        limit = pipeline.body_limit(method, path)
-        exchange, too_large = read_exchange(environ, limit)
+        exchange, too_large = read_exchange(environ, pipeline.body_limit)
+        method = exchange.method
         answer: Answer | None
-        if too_large:
+        if too_large is not None:
             answer = pipeline.refusal(413, "payload_too_large",
-                                      f"the request body is over {limit} bytes, the most this"
-                                      " route takes")
+                                      f"the request body is over {too_large} bytes, the most"
+                                      " this route takes")
         else:
             answer = pipeline.admit(exchange)
             if answer is None:
@@ -485,9 +527,13 @@ class InProcessFront:
             # No socket to close: the caller sees the dropped connection as this error.
             raise ConnectionDroppedError(f"dropped by the mock's fault rule {exchange.fault}")
         start_response(_status_line(answer.status), answer.headers)
+        if method == "HEAD":
+            if isinstance(answer.chunks, _Chunks):
+                answer.chunks.close()  # a stream's head only: it does not run
+            return []
         if answer.chunks is not None:
             return answer.chunks
-        return [answer.body] if method != "HEAD" else []
+        return [answer.body]
 
 
 def _status_line(status: int) -> str:

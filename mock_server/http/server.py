@@ -24,8 +24,17 @@ Limits (all in :class:`ServerLimits`, all answered in JSON with ``x-request-id``
 * a connection with nothing to do for ``idle_timeout`` seconds is closed; past
   ``max_connections`` the longest-idle connection is closed to make room, and only when
   none is idle is the newcomer answered 503;
-* at most ``max_pipelined`` requests are read ahead of the one being answered; past that
-  the connection is not read until it catches up.
+* at most ``max_pipelined`` requests are read ahead of the one being answered: past that
+  the connection is not read until it catches up, and a request past it that came in the
+  same read is answered 503 (``too_many_pipelined``) and the connection closed;
+* answers a client does not read stay in memory up to ``max_unsent_bytes``: past that the
+  connection is not read, and its next answers not made, until the client reads; a
+  client that reads nothing for ``idle_timeout`` seconds meanwhile is disconnected (an
+  event stream's too).
+
+After a refusal the server stops writing but reads (and throws away) what the client
+still sends for up to ``linger`` seconds before it closes, so the client reads the
+refusal instead of a reset connection (as nginx's ``lingering_close``).
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ _STATUS_LINES = {
 }
 _SERVER = b"Server: kontext-mock\r\n"
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
+#: statuses that have no body, so no Content-Length either (RFC 9110, 8.6)
+_NO_BODY = frozenset({204, 304})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,8 @@ class ServerLimits:
     max_pipelined: int = 32
     #: bytes of unsent answers above which a connection's reading pauses until they drain
     max_unsent_bytes: int = 4 * 1024 * 1024
+    #: seconds a refused connection is read (and what it sends thrown away) before closing
+    linger: float = 2.0
 
 
 class HttpApplication(Protocol):
@@ -79,8 +92,8 @@ class HttpApplication(Protocol):
     def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
         """Called once on the server's loop before the first request."""
 
-    def body_limit(self, method: str, path: str) -> int:
-        """The largest body accepted for this request (413 above it)."""
+    def body_limit(self, head: Exchange) -> int:
+        """The largest body accepted for this request, by its head (413 above it)."""
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None) -> Answer:
@@ -164,7 +177,7 @@ class HttpServer:
             self.app.stop()
             server.close()
             for connection in list(self.connections):
-                connection.close()
+                connection.shut()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
             # Workers finish what they hold (a request they started is answered to no one).
@@ -194,6 +207,8 @@ class HttpServer:
             for connection in list(self.connections):
                 if connection.deadline is not None and connection.deadline <= now:
                     connection.expire()
+                elif connection.stalled is not None and connection.stalled <= now:
+                    connection.abort()
 
     def admit(self, connection: _Connection) -> bool:
         """Make room for a new connection: False when it must be refused (every other
@@ -205,7 +220,7 @@ class HttpServer:
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c.last_active)
-        oldest.close()
+        oldest.close_idle()
         self.connections.add(connection)
         return True
 
@@ -223,12 +238,15 @@ class _Connection(asyncio.Protocol):
         self.peer: tuple[str, int] | None = None
         self.local: tuple[str, int] = ("127.0.0.1", 0)
         self.deadline: float | None = None
+        #: when a client that reads none of its answers is disconnected (while it reads none)
+        self.stalled: float | None = None
         self.last_active = self.loop.time()
         self.closed = False
         # the request being read
         self._reading = False
         self._url = b""
         self._headers: list[tuple[str, str]] = []
+        self._head: Exchange | None = None  # once the head is read
         self._head_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
@@ -240,6 +258,8 @@ class _Connection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._streaming = False
         self._refused = False
+        self._lingering = False
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._paused_reading = False
         self._paused_writing = False
         self._drained: asyncio.Event | None = None
@@ -256,6 +276,7 @@ class _Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         if isinstance(local, tuple):
             self.local = (str(local[0]), int(local[1]))
+        self.transport.set_write_buffer_limits(high=self.limits.max_unsent_bytes)
         if not self.server.admit(self):
             self._refuse(503, "too_many_connections",
                          f"the mock holds {self.limits.max_connections} connections, all busy;"
@@ -266,7 +287,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Bytes from the client: parse them into requests."""
         if self.closed or self._refused:
-            return
+            return  # (a refused connection's lingering bytes are thrown away)
         self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
@@ -292,10 +313,12 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone: waiting requests are abandoned, a stream ends."""
         self.closed = True
-        self.deadline = None
+        self.deadline = self.stalled = None
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         self.server.connections.discard(self)
         current = self._current
-        if current is not None:
+        if current is not None and not self._streaming:  # (a stream ends when its client goes)
             current.client_gone = True
             self.server.abandoned += 1
         while self._queue:
@@ -311,17 +334,23 @@ class _Connection(asyncio.Protocol):
             self._drained.set()
 
     def pause_writing(self) -> None:
-        """The client reads slower than we write: streams wait, reading pauses."""
+        """The client reads slower than we write: streams wait, reading and the next
+        answers pause; a client that reads nothing for ``idle_timeout`` is disconnected."""
         self._paused_writing = True
+        self.stalled = self.loop.time() + self.limits.idle_timeout
         if self._drained is None:
             self._drained = asyncio.Event()
         self._drained.clear()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
-        """The client caught up."""
+        """The client caught up: on to what waited."""
         self._paused_writing = False
+        self.stalled = None
         if self._drained is not None:
             self._drained.set()
+        if not self.closed and not self._lingering:
+            self._next()
 
     # -- httptools callbacks ---------------------------------------------------------------
 
@@ -330,6 +359,7 @@ class _Connection(asyncio.Protocol):
         self._reading = True
         self._url = b""
         self._headers = []
+        self._head = None
         self._head_bytes = 0
         self._body = []
         self._body_bytes = 0
@@ -341,8 +371,11 @@ class _Connection(asyncio.Protocol):
         self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """One header field."""
+        """One header field (a trailer field of a chunked body counts towards the head's
+        bytes, and is otherwise ignored: the request's fields were read before its body)."""
         self._count_head(len(name) + len(value) + 4)
+        if self._head is not None:
+            return
         if len(self._headers) >= self.limits.max_header_fields:
             raise _RefusedError(431, "request_header_fields_too_large",
                            f"more than {self.limits.max_header_fields} header fields")
@@ -352,9 +385,18 @@ class _Connection(asyncio.Protocol):
         """The head is in: check what the body may be, before reading it."""
         parser = self.parser
         self._keep_alive = parser.should_keep_alive()
-        method = parser.get_method().decode("ascii", "replace")
-        path = self._path()
-        limit = self.server.app.body_limit(method, path)
+        url = self._url
+        head = self._head = Exchange(
+            method=parser.get_method().decode("ascii", "replace"),
+            path=self._path(),
+            query=url.partition(b"?")[2],
+            headers=self._headers,
+            client=self.peer,
+            server=self.local,
+            http_version=parser.get_http_version(),
+            target=url.decode("latin-1"),
+        )
+        limit = self.server.app.body_limit(head)
         self._body_limit = limit
         length = expect = None
         for name, value in self._headers:
@@ -367,7 +409,10 @@ class _Connection(asyncio.Protocol):
             raise _RefusedError(413, "payload_too_large",
                            f"the request body is {int(length)} bytes; this route takes at most"
                            f" {limit}")
-        if expect is not None and expect.strip().lower() == "100-continue" and self.transport:
+        if (expect is not None and expect.strip().lower() == "100-continue" and self.transport
+                and head.http_version == "1.1" and self._current is None and not self._queue):
+            # (with answers still to send, a 100 now would come before them: the client
+            # sends its body when it tires of waiting for the 100, as RFC 9110 lets it)
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.deadline = self.loop.time() + self.limits.body_timeout
 
@@ -383,28 +428,23 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         """A whole request: answer it now, or queue it behind the one being answered."""
         self._reading = False
+        exchange = self._head
+        assert exchange is not None
+        self._head = None
         self.server.requests_read += 1
-        parser = self.parser
-        url = self._url
-        query = b""
-        if b"?" in url:
-            url, _, query = url.partition(b"?")
-        exchange = Exchange(
-            method=parser.get_method().decode("ascii", "replace"),
-            path=self._path(),
-            query=query,
-            headers=self._headers,
-            body=b"".join(self._body) if self._body else b"",
-            client=self.peer,
-            server=self.local,
-            http_version=parser.get_http_version(),
-            target=self._url.decode("latin-1"),
-        )
-        keep_alive = self._keep_alive and not parser.should_upgrade()
-        self._body = []
-        if self._current is None and not self._queue:
+        if self._body:
+            exchange.body = b"".join(self._body)
+            self._body = []
+        keep_alive = self._keep_alive and not self.parser.should_upgrade()
+        if self._current is None and not self._queue and not self._paused_writing:
             self._answer(exchange, keep_alive)
         else:
+            if len(self._queue) >= self.limits.max_pipelined:
+                # More requests came in one read than may wait (reading stops at the cap,
+                # but one read may hold many): this one is refused, not held.
+                raise _RefusedError(503, "too_many_pipelined",
+                                    f"more than {self.limits.max_pipelined} requests were sent"
+                                    " ahead of their answers; send fewer at once")
             self._queue.append((exchange, keep_alive, None))
             if len(self._queue) >= self.limits.max_pipelined:
                 self._pause_reading()
@@ -420,7 +460,8 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, exchange: Exchange, keep_alive: bool) -> None:
         self._current = exchange
-        self.deadline = None
+        if not self._reading:  # (a request being read keeps its deadline)
+            self.deadline = None
         app = self.server.app
         try:
             answer = app.quick(exchange)
@@ -442,20 +483,24 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("error answering %s %s", exchange.method, exchange.path)
             answer = app.refusal(500, "internal_error", "an unexpected error occurred")
-        if self.closed:
-            self._current = None
-            return
-        self._send(exchange, answer, keep_alive)
-        if answer.stream is not None and not answer.drop:
-            chunked = exchange.http_version == "1.1"
-            self._streaming = True
-            try:
-                await self._pump(answer.stream(), chunked)
-            except asyncio.CancelledError:
-                return  # the client left
-            finally:
-                self._streaming = False
-            keep_alive = keep_alive and chunked
+        try:
+            if self.closed:
+                self._current = None
+                return
+            self._send(exchange, answer, keep_alive)
+            if answer.stream is not None and not answer.drop and exchange.method != "HEAD":
+                chunked = exchange.http_version == "1.1"
+                self._streaming = True
+                try:
+                    await self._pump(answer.stream(), chunked)
+                except asyncio.CancelledError:
+                    return  # the client left
+                finally:
+                    self._streaming = False
+                keep_alive = keep_alive and chunked
+        finally:
+            if answer.release is not None:
+                answer.release()  # the stream ended, or never ran
         self._done(keep_alive and not answer.drop)
 
     def _send(self, exchange: Exchange, answer: Answer, keep_alive: bool) -> None:
@@ -482,7 +527,7 @@ class _Connection(asyncio.Protocol):
                 parts.append(_CHUNKED)
             else:
                 keep_alive = False
-        elif not has_length:
+        elif not has_length and answer.status not in _NO_BODY:
             parts.append(b"Content-Length: %d\r\n" % len(answer.body))
         if not keep_alive:
             parts.append(b"Connection: close\r\n")
@@ -490,7 +535,7 @@ class _Connection(asyncio.Protocol):
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(_SERVER)
         parts.append(b"\r\n")
-        if exchange.method != "HEAD" and not streaming:
+        if exchange.method != "HEAD" and not streaming and answer.status not in _NO_BODY:
             parts.append(answer.body)
         transport.write(b"".join(parts))
 
@@ -505,7 +550,7 @@ class _Connection(asyncio.Protocol):
                 if chunk:
                     transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 if self._paused_writing and self._drained is not None:
-                    await self._drained.wait()
+                    await self._drained.wait()  # (a client reading nothing is cut off: stalled)
             if chunked and not self.closed:
                 transport.write(b"0\r\n\r\n")
         finally:
@@ -521,24 +566,38 @@ class _Connection(asyncio.Protocol):
         if self.closed:
             return
         if not keep_alive:
-            self.close()
+            if self._refused:
+                self._linger()
+            else:
+                self.close()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        """Answer the next request in line, unless one is being answered or the client
+        has not read what was sent (then :meth:`resume_writing` calls again)."""
+        if self._current is not None or self.closed:
             return
         if self._queue:
+            if self._paused_writing:
+                return
             exchange, keep_next, refusal = self._queue.popleft()
             if refusal is not None:
                 self._current = exchange
                 self._send(exchange, refusal, keep_alive=False)
                 self._done(False)
                 return
-            if self._paused_reading and not self._refused and (
-                    len(self._queue) < self.limits.max_pipelined // 2):
-                self._resume_reading()
+            self._resume_reading_if_room()
             self._answer(exchange, keep_next)
             return
-        if self._paused_reading and not self._refused:
-            self._resume_reading()
+        self._resume_reading_if_room()
         if not self._reading:
             self.deadline = self.loop.time() + self.limits.idle_timeout
+
+    def _resume_reading_if_room(self) -> None:
+        if (self._paused_reading and not self._refused and not self._paused_writing
+                and len(self._queue) < self.limits.max_pipelined // 2):
+            self._resume_reading()
 
     # -- refusing and closing --------------------------------------------------------------
 
@@ -561,6 +620,27 @@ class _Connection(asyncio.Protocol):
         else:
             self._queue.append((exchange, False, answer))
 
+    def _linger(self) -> None:
+        """After a refusal: send what was written and end our side, then read and throw
+        away what the client still sends until it closes or ``linger`` seconds pass.
+        (Closing at once, with its bytes unread, would reset the connection, and the
+        client could lose the refusal.)"""
+        transport = self.transport
+        if transport is None or self.closed or not transport.can_write_eof():
+            self.close()
+            return
+        self._lingering = True
+        self._queue.clear()
+        with contextlib.suppress(OSError, RuntimeError):
+            transport.write_eof()
+        # (a timer, not the deadline: a newcomer refused at the connection cap is not
+        # among the connections the sweeper looks at)
+        self._linger_timer = self.loop.call_later(self.limits.linger, self.abort)
+        if self._paused_reading:
+            self._paused_reading = False
+            with contextlib.suppress(RuntimeError):
+                transport.resume_reading()
+
     def expire(self) -> None:
         """The deadline passed: a request not read in time is answered 408; an idle
         connection is closed."""
@@ -571,13 +651,35 @@ class _Connection(asyncio.Protocol):
                          f" {self.limits.head_timeout:g} s, body within"
                          f" {self.limits.body_timeout:g} s)")
         elif self.idle:
+            self.close_idle()
+
+    def shut(self) -> None:
+        """The server stops: close, and stop waiting for the answer being made."""
+        self.close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def close_idle(self) -> None:
+        """Close an idle connection: at once, if the client has not read all it was sent
+        (it is not kept open for a client that does not read)."""
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size():
+            self.abort()
+        else:
             self.close()
 
     def close(self) -> None:
-        """Close the connection (after what was written)."""
+        """Close the connection after what was written."""
         if not self.closed and self.transport is not None:
             self.closed = True
             self.transport.close()
+        self.server.connections.discard(self)
+
+    def abort(self) -> None:
+        """Close the connection now, dropping what the client has not read."""
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.abort()
         self.server.connections.discard(self)
 
     def _pause_reading(self) -> None:

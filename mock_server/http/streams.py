@@ -17,23 +17,33 @@ past that a stream is refused ``503`` with ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
 
-from kontext_mock.core.events import Event, StreamsFullError
+from kontext_mock.core.errors import ApiError
+from kontext_mock.core.events import Event, StreamsFullError, Subscription
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
 
-__all__ = ["StreamPlan", "async_event_stream", "encode", "event_stream"]
+__all__ = ["STREAM_RETRY_AFTER", "StreamPlan", "async_event_stream", "encode", "event_stream",
+           "open_stream"]
 
+#: seconds a client refused an event stream (all places taken) is told to wait
+STREAM_RETRY_AFTER = 5
 _TICK = 1.0
 _OPENING = b"retry: 1000\n: subscribed\n\n"
 _KEEPALIVE = b": keep-alive\n\n"
+#: events whose encoding is kept: every stream sends the same bytes for an event, so it
+#: is encoded once, not once per stream
+_ENCODED_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +66,69 @@ class StreamPlan:
         return StreamPlan(self.types, self.since, self.limit, timeout, self.keepalive)
 
 
+_encoded: dict[int, tuple[Event, bytes]] = {}
+
+
 def encode(event: Event) -> bytes:
-    """One event in the event-stream format."""
+    """One event in the event-stream format (encoded once for all the streams that send it)."""
+    kept = _encoded.get(id(event))
+    if kept is not None and kept[0] is event:  # (the entry holds the event, so its id is not reused)
+        return kept[1]
     data = orjson.dumps(event.to_dict())
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), data)
+    wire = b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), data)
+    if len(_encoded) >= _ENCODED_KEPT:
+        _encoded.clear()
+    _encoded[id(event)] = (event, wire)
+    return wire
+
+
+def open_stream(mock: MockEngine, plan: StreamPlan) -> Subscription:
+    """Take one of the mock's event-stream places for ``plan`` (the route's handler does,
+    so a full house is answered ``503 too_many_streams`` before any of the stream is sent).
+    The stream closes the subscription when it ends; whoever does not run it must."""
+    cap = mock.config.max_event_streams
+    try:
+        return mock.events.subscribe(plan.types, stream=True, cap=cap)
+    except StreamsFullError:
+        raise ApiError(503, "too_many_streams",
+                       f"{cap} event streams are open, the most the mock serves at once;"
+                       " retry shortly", headers={"Retry-After": str(STREAM_RETRY_AFTER)}) from None
+
+
+class _Waker:
+    """Wakes the streams of one event loop from the threads that publish events: one call
+    into the loop per burst, however many streams wait (a call per stream would be a
+    system call per stream, each taking the loop from the requests it serves)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._due: list[asyncio.Event] = []
+
+    def wake(self, woken: asyncio.Event) -> None:
+        """Set ``woken`` on the loop soon (from any thread)."""
+        with self._lock:
+            self._due.append(woken)
+            if len(self._due) > 1:
+                return  # a call is on its way and will set this one too
+        with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits any more
+            self._loop.call_soon_threadsafe(self._run)
+
+    def _run(self) -> None:
+        with self._lock:
+            due, self._due = self._due, []
+        for woken in due:
+            woken.set()
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waker] = weakref.WeakKeyDictionary()
+
+
+def _waker(loop: asyncio.AbstractEventLoop) -> _Waker:
+    waker = _wakers.get(loop)
+    if waker is None:
+        waker = _wakers[loop] = _Waker(loop)
+    return waker
 
 
 class _Sender:
@@ -104,13 +173,13 @@ class _Sender:
         return self.plan.limit is not None and self.sent >= self.plan.limit
 
 
-def event_stream(mock: MockEngine, plan: StreamPlan,
+def event_stream(mock: MockEngine, plan: StreamPlan, subscription: Subscription,
                  gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
-    """The stream's chunks for a thread that may block (in-process clients, other servers);
-    it also ends once ``gone()`` says the client left (looked at every second)."""
+    """The stream's chunks for a thread that may block (in-process clients, other servers),
+    on a place :func:`open_stream` took; it also ends once ``gone()`` says the client left
+    (looked at every second)."""
     plan = plan.bounded(mock)
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
-    subscription = mock.events.subscribe(plan.types, stream=True, cap=mock.config.max_event_streams)
     sender = _Sender(mock, plan)
     try:
         yield from sender.opening()
@@ -144,21 +213,15 @@ def event_stream(mock: MockEngine, plan: StreamPlan,
         subscription.close()
 
 
-async def async_event_stream(mock: MockEngine, plan: StreamPlan) -> AsyncIterator[bytes]:
-    """The stream's chunks on an event loop: it waits for events without a thread (the
-    publishing thread wakes it through the loop)."""
+async def async_event_stream(mock: MockEngine, plan: StreamPlan, subscription: Subscription
+                             ) -> AsyncIterator[bytes]:
+    """The stream's chunks on an event loop, on a place :func:`open_stream` took: it waits
+    for events without a thread (the publishing thread wakes it through the loop)."""
     plan = plan.bounded(mock)
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
-
-    def notify() -> None:  # called from the publishing thread
-        loop.call_soon_threadsafe(woken.set)
-
-    try:
-        subscription = mock.events.subscribe(
-            plan.types, stream=True, cap=mock.config.max_event_streams, notify=notify)
-    except StreamsFullError:
-        return  # lost a race for the last place after the handler's check: the client retries
+    waker = _waker(loop)
+    subscription.notify = lambda: waker.wake(woken)
     deadline = None if plan.timeout is None else loop.time() + plan.timeout
     sender = _Sender(mock, plan)
     try:
@@ -182,7 +245,8 @@ async def async_event_stream(mock: MockEngine, plan: StreamPlan) -> AsyncIterato
                     if deadline is not None:
                         wait = min(wait, deadline - loop.time())
                     try:
-                        await asyncio.wait_for(woken.wait(), max(wait, 0))
+                        async with asyncio.timeout(max(wait, 0)):
+                            await woken.wait()
                     except TimeoutError:
                         if deadline is not None and loop.time() >= deadline:
                             return

@@ -83,16 +83,17 @@ def environ_for(exchange: Exchange) -> dict[str, Any]:
     return environ
 
 
-def read_exchange(environ: dict[str, Any], max_body: int) -> tuple[Exchange, bool]:
-    """An Exchange of a request that arrived as WSGI (an in-process client), and whether
-    its body is over ``max_body`` bytes (then it is not read: at most one byte more)."""
+def read_exchange(environ: dict[str, Any], body_limit: Callable[[Exchange], int]
+                  ) -> tuple[Exchange, int | None]:
+    """An Exchange of a request that arrived as WSGI (an in-process client); and, when its
+    body is over ``body_limit(head)`` bytes, that limit (the body is then not read: at most
+    one byte more)."""
     headers: list[tuple[str, str]] = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             headers.append((key[5:].replace("_", "-").title(), value))
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
             headers.append((key.replace("_", "-").title(), value))
-    body, too_large = _read_body(environ, max_body)
     address = environ.get("REMOTE_ADDR")
     client = (str(address), int(environ.get("REMOTE_PORT") or 0)) if address else None
     query = environ.get("QUERY_STRING", "")
@@ -102,13 +103,14 @@ def read_exchange(environ: dict[str, Any], max_body: int) -> tuple[Exchange, boo
         path=path,
         query=query.encode("latin-1"),
         headers=headers,
-        body=body,
         client=client,
         server=(str(environ.get("SERVER_NAME", "localhost")), int(environ.get("SERVER_PORT") or 80)),
         http_version=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).partition("/")[2] or "1.1",
         target=environ.get("RAW_URI") or (f"{path}?{query}" if query else path),
     )
-    return exchange, too_large
+    limit = body_limit(exchange)
+    exchange.body, too_large = _read_body(environ, limit)
+    return exchange, limit if too_large else None
 
 
 def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
@@ -198,8 +200,8 @@ class WsgiApplication:
         """Remember the server's loop and workers."""
         self._loop, self._workers = loop, workers
 
-    def body_limit(self, method: str, path: str) -> int:
-        """The same limit for every path."""
+    def body_limit(self, head: Exchange) -> int:
+        """The same limit for every request."""
         return self.max_body_bytes
 
     def refusal(self, status: int, code: str, message: str,

@@ -1,0 +1,435 @@
+"""The serving layer tried where its second review found gaps: one test (or a few) per
+finding. A pipelined request keeps its deadline, a client that reads nothing holds a
+bounded amount of memory, more pipelined requests than may wait are refused, a refusal
+reaches a client still sending, trailers are not headers, the control plane's large
+body limit is only for a request it would accept, an event stream's HEAD holds no
+stream, a full disk is a 503 (never a write acknowledged and lost), and fault ids do not
+repeat after a reset.
+
+Every test waits for a condition, never for a wall-clock margin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from kontext_mock import KontextMock
+from kontext_mock.core.ratelimit import MAX_CREDENTIALS, RateLimiter
+from kontext_mock.http.app import pipeline_of
+from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.serve import RunningServer, ServerLimits, start
+from kontext_mock.statefile import NotSavedError, StateFile, read_state_file
+
+from .conftest import AUTH, DEV_APP, NOW, LiveMock
+from .serving import HeldLock, wait_until
+
+LIST = f"/api/v1/applications/{DEV_APP}/sessions"
+AGENT = "/api/v1/agent-sessions"
+AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
+GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
+
+
+def serve(mock: KontextMock, **limits: Any) -> RunningServer:
+    return start(mock.app, "127.0.0.1", 0, limits=ServerLimits(**limits) if limits else None)
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 30) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def statuses(stream: bytes) -> list[int]:
+    """The status of each answer in a run of HTTP/1.1 answers."""
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", stream)]
+
+
+def connection_of(server: RunningServer, sock: socket.socket) -> Any:
+    """The server's side of the client socket ``sock``."""
+    port = sock.getsockname()[1]
+
+    def find() -> Any:
+        return next((c for c in list(server.server.connections) if c.peer and c.peer[1] == port),
+                    None)
+
+    wait_until(lambda: find() is not None, "the server has the connection")
+    return find()
+
+
+# -- deadlines and pipelining ------------------------------------------------------------------
+
+
+def test_a_pipelined_request_keeps_its_head_deadline_while_earlier_ones_are_answered(
+    mock: KontextMock,
+) -> None:
+    # The first request waits for a fault's latency; while it does, a second request and
+    # half of a third arrive. Answering the first two must not lift the third's deadline.
+    mock.add_fault("GET", LIST, latency=0.5, times=1)
+    server = serve(mock, head_timeout=1.0, idle_timeout=60.0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(GET_LIST + GET_LIST + f"GET {LIST} HTTP/1.1\r\nHost: x".encode())
+            answers = read_until_closed(sock)
+        assert statuses(answers) == [200, 200, 408]
+        assert b'"error":"request_timeout"' in answers
+    finally:
+        server.stop()
+
+
+def test_more_pipelined_requests_than_may_wait_are_refused_not_held(mock: KontextMock) -> None:
+    server = serve(mock, max_pipelined=8)
+    held = HeldLock(mock.store.lock)
+    try:
+        mock.store.lock = held  # type: ignore[assignment]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            # the first goes to a worker, which waits for the store: the rest queue behind it
+            sock.sendall(GET_LIST)
+            wait_until(lambda: held.waiting == 1, "the first request waits for the store")
+            sock.sendall(GET_LIST * 20)
+            wait_until(lambda: server.server.requests_read >= 10, "the burst is read")
+            held.gate.set()
+            answers = read_until_closed(sock)
+        # one answered, eight waited and were answered, the next refused; nothing after it
+        assert statuses(answers) == [200] * 9 + [503], statuses(answers)
+        assert b'"error":"too_many_pipelined"' in answers
+        assert "too_many_pipelined" in EDGE_ERRORS
+    finally:
+        held.gate.set()
+        mock.store.lock = held.inner
+        server.stop()
+
+
+# -- a client that reads nothing -------------------------------------------------------------------
+
+
+def test_answers_a_client_does_not_read_are_bounded(mock: KontextMock) -> None:
+    for _ in range(100):
+        mock.add_session(DEV_APP)
+    limit = 64 * 1024
+    server = serve(mock, max_unsent_bytes=limit, max_pipelined=2000)
+    try:
+        one = requests.get(f"{server.url}{LIST}?pageSize=100", headers=AUTH, timeout=30)
+        size = len(one.content) + 400
+        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        count = 1000  # ~150 KB of requests for ~50 MB of answers: far more than the kernel holds
+        with sock:
+            connection = connection_of(server, sock)
+            last = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+            sender = threading.Thread(target=sock.sendall, args=(request * (count - 1) + last,))
+            sender.start()
+            # the server stops answering (and reading) once its unsent answers pass the
+            # limit; the requests it read wait (at most max_pipelined of them)
+            wait_until(lambda: connection.stalled is not None, "writing paused")
+            for _ in range(50):  # and while paused, they stay below it
+                unsent = connection.transport.get_write_buffer_size()
+                assert unsent <= limit + size, (unsent, limit, size)
+            # reading everything, the client gets every answer, whole and in order
+            received = read_until_closed(sock)
+            sender.join(30)
+        assert statuses(received) == [200] * count
+        assert received.endswith(b"}")
+    finally:
+        server.stop()
+
+
+def test_an_idle_connection_that_reads_nothing_is_dropped_at_its_deadline(
+    mock: KontextMock,
+) -> None:
+    server = serve(mock, max_unsent_bytes=16 * 1024, idle_timeout=1.0)
+    try:
+        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        with sock:
+            connection = connection_of(server, sock)
+            sock.sendall(request * 60)
+            # never read: the server gives up on it instead of holding its answers forever
+            wait_until(lambda: connection.closed, "the connection dropped")
+        assert requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30).status_code == 200
+    finally:
+        server.stop()
+
+
+# -- refusals reach a client still sending ---------------------------------------------------------
+
+
+def test_a_413_reaches_a_client_still_sending_its_body(live: LiveMock) -> None:
+    size = 4 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
+        sock.sendall(f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token"
+                     f"\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode())
+        sent = threading.Event()
+
+        def send_body() -> None:
+            with contextlib.suppress(OSError):  # (the server may close first: that is the point)
+                sock.sendall(b"x" * (256 * 1024))  # some of the body, while the answer comes
+            sent.set()
+
+        sender = threading.Thread(target=send_body)
+        sender.start()
+        sent.wait(30)
+        answer = read_until_closed(sock)
+        sender.join(30)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b'"error":"payload_too_large"' in answer
+
+
+# -- what a request carries ------------------------------------------------------------------------
+
+
+def test_trailer_fields_of_a_chunked_body_are_not_header_fields(live: LiveMock) -> None:
+    body = AGENT_BODY
+    request = (f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n"
+               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+               "Connection: close\r\n\r\n").encode()
+    request += b"%x\r\n%s\r\n0\r\nX-Request-Id: from-a-trailer\r\n\r\n" % (len(body), body)
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert b"from-a-trailer" not in answer  # the request id is the mock's own
+
+
+@pytest.mark.parametrize("admin_token", [None, "s3cret"])
+def test_the_control_planes_large_body_limit_is_for_requests_it_would_accept(
+    admin_token: str | None,
+) -> None:
+    mock = KontextMock(seed=7, now=NOW, frozen=True, admin_token=admin_token)
+    for _ in range(100):
+        mock.add_session(DEV_APP)
+    server = start(mock.app, "127.0.0.1", 0)
+    state = orjson.dumps(mock.export_state())
+    assert len(state) > mock.config.max_body_bytes  # over the API's limit, under the control plane's
+    try:
+        url = f"{server.url}/_mock/state"
+        json = {"Content-Type": "application/json"}
+        accepted = {**json, "Authorization": f"Bearer {admin_token}"} if admin_token else json
+        # refused before its body is read: without the token, or (open) by another Host name
+        refused = json if admin_token else {**json, "Host": "rebound.attacker.net"}
+        answer = requests.put(url, data=state, headers=refused, timeout=30)
+        assert answer.status_code == 413 and answer.json()["error"] == "payload_too_large"
+        admitted = requests.put(url, data=state, headers=accepted, timeout=30)
+        assert admitted.status_code == 200, admitted.text[:300]
+    finally:
+        server.stop()
+
+
+# -- event streams ---------------------------------------------------------------------------------
+
+
+def test_an_event_streams_head_holds_no_stream(live: LiveMock) -> None:
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
+        sock.sendall(b"HEAD /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + GET_LIST)
+        received = b""
+        while received.count(b"HTTP/1.1 ") < 2 or not received.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert statuses(received) == [200, 200]  # the connection went on to the next request
+    head = received.split(b"HTTP/1.1 200 ")[1]
+    assert b"text/event-stream" in head and b"subscribed" not in received
+    wait_until(lambda: live.mock.events.streams_open == 0, "no place held")
+
+
+def test_an_event_streams_head_holds_no_stream_in_process(client: Any, mock: KontextMock) -> None:
+    response = client.head("/_mock/events")
+    assert response.status_code == 200 and response.data == b""
+    assert mock.events.streams_open == 0
+
+
+def test_a_stream_whose_client_leaves_is_no_abandoned_request(live: LiveMock) -> None:
+    sock = socket.create_connection(("127.0.0.1", live.server.port), timeout=30)
+    sock.sendall(b"GET /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    wait_until(lambda: live.mock.events.streams_open == 1, "the stream opened")
+    sock.close()
+    wait_until(lambda: live.mock.events.streams_open == 0, "its place freed")
+    assert live.server.server.abandoned == 0
+
+
+# -- state files -----------------------------------------------------------------------------------
+
+
+class FailingDisk:
+    """Stands in for the state file's write: the next ``failures`` writes write half their
+    bytes and fail as a full disk would."""
+
+    def __init__(self, write: Any, failures: int = 1) -> None:
+        self.write, self.failures = write, failures
+
+    def __call__(self, fd: int, data: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.write(fd, data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        self.write(fd, data)
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Iterator[tuple[KontextMock, StateFile]]:
+    mock = KontextMock(seed=7, now=NOW, frozen=True)
+    state = StateFile(tmp_path / "state.json", mock, flush_interval=0.05)
+    state.open()
+    state.start()
+    try:
+        yield mock, state
+    finally:
+        state.close()
+
+
+def test_a_write_the_disk_refused_is_503_and_no_later_write_is_lost(
+    state_file: tuple[KontextMock, StateFile], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kontext_mock.statefile as statefile
+
+    mock, state = state_file
+    first = mock.add_session(DEV_APP)["id"]
+    state.commit()
+    monkeypatch.setattr(statefile, "_write_all", FailingDisk(statefile._write_all))
+    refused = mock.add_session(DEV_APP)["id"]
+    with pytest.raises(NotSavedError):
+        state.commit()  # half a line is in the log now
+    later = mock.add_session(DEV_APP)["id"]
+    state.commit()  # acknowledged: so it must load back
+    last = mock.add_session(DEV_APP)["id"]
+    state.commit()
+    document, _ = read_state_file(state.path)
+    saved = {s["id"] for s in document["sessions"]}
+    assert {first, later, last} <= saved
+    assert refused in saved  # (made in memory; the whole state written after the failure has it)
+
+
+def test_a_refused_write_is_answered_503_state_not_saved(
+    state_file: tuple[KontextMock, StateFile], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kontext_mock.statefile as statefile
+
+    mock, _ = state_file
+    monkeypatch.setattr(statefile, "_write_all", FailingDisk(statefile._write_all, failures=1000))
+    response = mock.app.test_client().post(AGENT, json=orjson.loads(AGENT_BODY), headers=AUTH)
+    assert response.status_code == 503, response.data
+    assert response.json == {"error": "state_not_saved", "message": response.json["message"]}
+    assert "No space left" in response.json["message"]
+    assert response.headers["Retry-After"] and response.headers["x-request-id"]
+    assert mock.journal.entries(method="POST")[-1]["status"] == 503  # the journal says so too
+
+
+def test_a_writer_that_dies_fails_the_waiting_writes_instead_of_hanging(
+    state_file: tuple[KontextMock, StateFile], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mock, state = state_file
+
+    def broken(data: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(state, "_append", broken)
+    mock.add_session(DEV_APP)
+    with pytest.raises(NotSavedError, match="writer stopped"):
+        state.commit()
+    with pytest.raises(NotSavedError, match="writer stopped"):
+        state.commit()  # and every later one, at once
+
+
+def test_a_log_compacted_many_times_loads_what_was_acknowledged(tmp_path: Path) -> None:
+    mock = KontextMock(seed=7, now=NOW, frozen=True)
+    state = StateFile(tmp_path / "state.json", mock, compact_bytes=4096, flush_interval=0.05)
+    state.open()
+    state.start()
+    try:
+        made = []
+        for _ in range(60):
+            made.append(mock.add_session(DEV_APP)["id"])
+            state.commit()
+        assert state.stats.snapshots > 3  # compacted along the way
+    finally:
+        state.close()
+    document, _ = read_state_file(tmp_path / "state.json")
+    assert set(made) <= {s["id"] for s in document["sessions"]}
+
+
+# -- smaller findings ------------------------------------------------------------------------------
+
+
+def test_fault_ids_go_on_after_a_reset(mock: KontextMock) -> None:
+    assert mock.add_fault("GET", LIST, status=500) == "fault-1"
+    mock.reset()
+    assert mock.add_fault("GET", LIST, status=500) == "fault-2"
+    mock.load_scenario_text("seed: 3\n")
+    assert mock.add_fault("GET", LIST, status=500) == "fault-3"
+
+
+def test_the_rate_limiter_counts_a_bounded_number_of_credentials() -> None:
+    limiter = RateLimiter()
+    limiter.set(5)
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    for n in range(MAX_CREDENTIALS + 500):
+        assert limiter.hit(f"Bearer token-{n}", now) is None
+    assert limiter.credentials <= MAX_CREDENTIALS
+    assert limiter.hit("Bearer " + "x" * 10_000, now) is None  # a long one is kept as a digest
+
+
+def test_a_preflight_answer_has_no_content_length(mock: KontextMock) -> None:
+    mock.config = mock.config.with_changes(cors_origins=("http://app.example",))
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(f"OPTIONS {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://app.example"
+                         "\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n".encode())
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 204 ")
+        assert b"content-length" not in answer.lower()
+    finally:
+        server.stop()
+
+
+def test_no_100_continue_for_http_1_0(live: LiveMock) -> None:
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
+        sock.sendall(f"POST {AGENT} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n"
+                     f"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                     f"Content-Length: {len(AGENT_BODY)}\r\n\r\n".encode() + AGENT_BODY)
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:100]
+    assert b"100 Continue" not in answer
+
+
+def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock) -> None:
+    inner = mock.app.wsgi_app
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        def tagged(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            return start_response(status, [*headers, ("X-Middleware", "ran")], *args)
+
+        return inner(environ, tagged)
+
+    mock.app.wsgi_app = middleware  # type: ignore[method-assign]
+    assert pipeline_of(mock.app) is None
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        response = requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30)
+        assert response.status_code == 200 and response.headers["X-Middleware"] == "ran"
+    finally:
+        server.stop()
+        mock.app.wsgi_app = inner  # type: ignore[method-assign]
