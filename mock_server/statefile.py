@@ -17,7 +17,9 @@ so many acknowledgements cost one ``fsync``. Changes made without a request (a r
 clock playing lifecycles, a Python caller) are written within ``flush_interval``.
 
 When the log passes ``compact_bytes``, and on a clean stop, the whole state is written to
-``PATH`` again and the log is emptied. Loading reads ``PATH``, then applies each line of
+``PATH`` again and the log is emptied. After a failed write (a full disk) the log may end
+in part of a line, so nothing more is appended to it: the next write is the whole state,
+and writes are acknowledged again once it is on disk. Loading reads ``PATH``, then applies each line of
 the log in order; a line cut short by a crash fails its CRC and ends the replay there
 (its write was never acknowledged). So after SIGKILL at any moment the file loads, and
 it holds every acknowledged write.
@@ -231,7 +233,9 @@ class StateFile:
         self._staged = 0  # the last change put in line for the log
         self._written = 0  # the last change on disk (log or whole state)
         self._failure: str | None = None
+        self._failures = 0  # failed writes so far: a commit fails on one made after it asked
         self._stopping = False
+        self._needs_snapshot = False  # the log may end in part of a line: write the whole state
         self._log_fd: int | None = None
         self._log_bytes = 0
         self._lock_fd: int | None = None
@@ -297,8 +301,10 @@ class StateFile:
         with self.mock.store.lock:
             ticket = self._stage(requested=True)
         with self._cond:
+            failures = self._failures
             self._cond.notify_all()
-            while self._written < ticket and self._failure is None and not self._stopping:
+            while (self._written < ticket and self._failures == failures and not self._stopping
+                   and self._thread is not None and self._thread.is_alive()):
                 self._cond.wait(1.0)
             if self._written < ticket:
                 raise NotSavedError(self._failure or "the mock is stopping")
@@ -358,25 +364,44 @@ class StateFile:
         return export_state(self.mock.state, records=False)
 
     def _run(self) -> None:
+        try:
+            self._write_while_open()
+        except Exception as exc:  # a bug: the writers waiting on this thread are told
+            log.exception("the state file's writer stopped")
+            with self._cond:
+                self._failure = self.stats.last_error = f"the state file's writer stopped: {exc!r}"
+                self._failures += 1
+                self._cond.notify_all()
+
+    def _write_while_open(self) -> None:
         while True:
             with self._cond:
                 if not self._pending and not self._stopping:
                     self._cond.wait(self.flush_interval)
                 if self._stopping and not self._pending:
                     return
-                batch, self._pending = self._pending, []
+                batch = list(self._pending)  # (they leave the line once on disk)
             if not batch:
                 # Nothing asked to be saved: changes made without a request, if any.
                 with self.mock.store.lock:
                     self._stage()
                 continue
             try:
-                self._append(b"".join(data for _, data in batch))
+                if self._needs_snapshot:
+                    self._snapshot()  # everything staged so far, whole
+                    self._needs_snapshot = False
+                else:
+                    self._append(b"".join(data for _, data in batch))
             except OSError as exc:
-                self._failed(exc, batch)
+                # The log may now end in part of a line: a line after it would not be
+                # read back, so the next write is the whole state.
+                self._needs_snapshot = True
+                self._failed(exc)
                 continue
+            last = batch[-1][0]
             with self._cond:
-                self._written = batch[-1][0]
+                self._pending = [(n, data) for n, data in self._pending if n > last]
+                self._written = max(self._written, last)
                 self._failure = None
                 self.stats.commits += 1
                 self.stats.records += len(batch)
@@ -385,7 +410,7 @@ class StateFile:
                 try:
                     self._snapshot()
                 except OSError as exc:
-                    self._failed(exc, [])
+                    self._failed(exc)
 
     def _append(self, data: bytes) -> None:
         if self._log_fd is None:
@@ -394,14 +419,14 @@ class StateFile:
         os.fsync(self._log_fd)
         self._log_bytes += len(data)
 
-    def _failed(self, exc: OSError, batch: list[tuple[int, bytes]]) -> None:
+    def _failed(self, exc: OSError) -> None:
         # A full disk or a vanished folder: the waiting writers are told (503); what was
-        # not written is tried again with the next batch.
+        # not written stays in line for the next try.
         reason = f"{type(exc).__name__}: {exc}"
         log.error("could not write the state to %s: %s", self.path, reason)
         with self._cond:
             self._failure = self.stats.last_error = reason
-            self._pending[:0] = batch
+            self._failures += 1
             self._cond.notify_all()
         time.sleep(min(self.flush_interval, 0.5))
 

@@ -57,7 +57,10 @@ class Population:
             application_id=candidate.dev_application_id, expires_at=None,
         ))
         # The clock stays as it is: seeded times are placed relative to it.
-        state.replace(MockSnapshot(_taken_over(store), candidate, now=None, frozen=None))
+        # Fault ids go on from where they were (as event ids do): an id a client still holds
+        # from before never names a new rule.
+        state.replace(MockSnapshot(_taken_over(store), candidate, now=None, frozen=None,
+                                   faults_made=state.faults.made))
 
     def load_scenario(self, name_or_path: str | Path) -> None:
         """Replace the state with a scenario by name or path (see
@@ -112,7 +115,7 @@ class Population:
             config = config.with_changes(idle_after=blueprint.idle_after)
         self.state.replace(MockSnapshot(
             _taken_over(blueprint.store), config, now=blueprint.now, frozen=blueprint.frozen,
-            scripts=tuple(blueprint.scripts),
+            scripts=tuple(blueprint.scripts), faults_made=self.state.faults.made,
         ))
 
 

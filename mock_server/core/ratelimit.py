@@ -9,15 +9,20 @@ and moving the clock lets requests through again.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 import threading
 from collections import deque
 from datetime import datetime, timedelta
 
-__all__ = ["PRODUCTION_PER_MINUTE", "WINDOW", "RateLimiter"]
+__all__ = ["MAX_CREDENTIALS", "PRODUCTION_PER_MINUTE", "WINDOW", "RateLimiter"]
 
 PRODUCTION_PER_MINUTE = 120
 WINDOW = timedelta(minutes=1)
+#: credentials counted at once; past it, those with nothing in the window are forgotten,
+#: then the longest-counted (each credential's window holds at most ``per_minute`` instants)
+MAX_CREDENTIALS = 10_000
 
 
 class RateLimiter:
@@ -42,9 +47,13 @@ class RateLimiter:
         limit = self.per_minute
         if limit is None:
             return None
+        if len(credential) > 64:  # (a long one is kept as its digest: memory is per credential)
+            credential = hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
         with self._lock:
             window = self._windows.get(credential)
             if window is None:
+                if len(self._windows) >= MAX_CREDENTIALS:
+                    self._forget(now - WINDOW)
                 window = self._windows[credential] = deque()
             elif window and window[-1] > now:
                 window.clear()  # the clock went back: the old counts are from the future
@@ -56,6 +65,21 @@ class RateLimiter:
                 return max(1, math.ceil(wait))
             window.append(now)
             return None
+
+    @property
+    def credentials(self) -> int:
+        """How many credentials are being counted."""
+        return len(self._windows)
+
+    def _forget(self, start: datetime) -> None:
+        """Make room for a credential (lock held): drop the windows with nothing after
+        ``start``, and, if that is not enough, the oldest tenth."""
+        windows = self._windows
+        for key in [k for k, w in windows.items() if not w or w[-1] <= start]:
+            del windows[key]
+        if len(windows) >= MAX_CREDENTIALS:
+            for key in list(itertools.islice(windows, MAX_CREDENTIALS // 10)):
+                del windows[key]
 
     def clear(self) -> None:
         """Forget the counts (the limit stays)."""
