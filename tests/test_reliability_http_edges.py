@@ -17,7 +17,7 @@ import requests
 
 from kontext_mock import KontextMock
 from kontext_mock.http.exchange import EDGE_ERRORS
-from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES, SERVER_MAX_HEAD_BYTES
+from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
 
 from .conftest import AUTH, DEV_APP, LiveMock, check_response
@@ -250,7 +250,7 @@ def test_headers_just_under_the_app_limit_are_served(live: LiveMock) -> None:
 @pytest.mark.parametrize("shape", ["one huge value", "too many fields"])
 def test_a_head_over_the_servers_bound_is_431_json_too(live: LiveMock, shape: str) -> None:
     if shape == "one huge value":
-        headers = {"X-Huge": "v" * (SERVER_MAX_HEAD_BYTES + 10)}
+        headers = {"X-Huge": "v" * (ServerLimits().max_head_bytes + 10)}
     else:
         headers = {f"X-F{i}": "1" for i in range(ServerLimits().max_header_fields + 1)}
     answer = raw(live, request_bytes("GET", LIST.encode(), headers))

@@ -33,7 +33,7 @@ from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.http.exchange import Answer, Exchange
 from kontext_mock.http.public import Body
 from kontext_mock.http.routing import Call
-from kontext_mock.http.spec import Operation, Parameter, Spec
+from kontext_mock.http.spec import Operation, Parameter, Spec, path_pattern
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -72,7 +72,9 @@ class ExpressLane:
         for op in spec:
             route = _route(op, bodies.get(op.operation_id))
             if route is not None:
-                self._routes.append((_path_pattern(op.path), route))
+                # (the canonical path only, without a trailing slash: other spellings take
+                # the Flask path)
+                self._routes.append((path_pattern(op.path), route))
 
     @property
     def active(self) -> bool:
@@ -147,12 +149,6 @@ def _route(op: Operation, body: Body | None) -> _Route | None:
         required=frozenset(p.name for p in query.values() if p.required),
         scopes=ScopeCheck(op.scope_alternatives),
     )
-
-
-def _path_pattern(path: str) -> re.Pattern[str]:
-    # Flask's default converter: one segment, no slash (strict_slashes off: the canonical
-    # path only, without a trailing slash; other spellings take the Flask path).
-    return re.compile(re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(path)))
 
 
 def _parameters(route: _Route, values: tuple[str, ...], query: bytes

@@ -9,13 +9,11 @@ body may nest is ``kontext_mock.core.nesting``'s.
 
 from __future__ import annotations
 
-__all__ = ["CONTROL_MAX_BODY_BYTES", "SERVER_MAX_BODY_BYTES", "SERVER_MAX_HEAD_BYTES"]
+__all__ = ["CONTROL_MAX_BODY_BYTES", "SERVER_MAX_BODY_BYTES"]
 
 #: the largest body any route takes: the control plane's (a 10,000-session state import is
-#: about 7 MB); the public API's routes take ``MockConfig.max_body_bytes`` (64 KiB)
+#: about 7 MB), for a request it would accept; the public API's routes, and a control
+#: request without the right Host or admin token, take ``MockConfig.max_body_bytes`` (64 KiB)
 CONTROL_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: what the server takes for a WSGI app that is not the mock (it knows no routes)
 SERVER_MAX_BODY_BYTES = CONTROL_MAX_BODY_BYTES
-#: the server's bound on a request head (request line and header fields); the pipeline
-#: refuses header fields over ``MockConfig.max_header_bytes`` (16 KiB) below it
-SERVER_MAX_HEAD_BYTES = 64 * 1024

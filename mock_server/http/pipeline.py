@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +48,7 @@ from kontext_mock.http.origins import (
     preflight_headers,
 )
 from kontext_mock.http.requestids import request_id_for
-from kontext_mock.http.spec import ResponseMismatch, Spec
+from kontext_mock.http.spec import ResponseMismatch, Spec, path_pattern
 from kontext_mock.http.streams import async_event_stream
 from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
@@ -112,8 +111,8 @@ class Pipeline:
         #: the state file, when the served mock keeps one
         self.durable: Durable | None = None
         self._date = _HttpDate()
-        self._endpoints = [(op.method, re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path))),
-                            op.operation_id) for s in (spec, control_spec) for op in s]
+        self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
+                           for s in (spec, control_spec) for op in s]
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         #: the steps, in order (tests read them; a new step is added here, once)
         self.before: tuple[Step, ...] = (

@@ -29,6 +29,7 @@ __all__ = [
     "Spec",
     "default_spec_path",
     "load_spec",
+    "path_pattern",
     "quick_check",
 ]
 
@@ -90,6 +91,12 @@ class Parameter:
     def default(self) -> Any:
         """The schema's default, or None."""
         return self.schema.get("default")
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """A regular expression matching the spec path ``path`` (``/a/{id}/b``), each
+    parameter a group of one segment, as Flask's default converter takes it (no slash)."""
+    return re.compile(re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(path)))
 
 
 @dataclass(slots=True)
