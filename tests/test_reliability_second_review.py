@@ -11,7 +11,6 @@ Every test waits for a condition, never for a wall-clock margin.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import socket
 import threading
@@ -182,20 +181,52 @@ def test_a_413_reaches_a_client_still_sending_its_body(live: LiveMock) -> None:
     with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
         sock.sendall(f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token"
                      f"\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n".encode())
-        sent = threading.Event()
+        sock.sendall(b"x" * (64 * 1024))  # some of the body: the refusal comes meanwhile
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert b'"error":"payload_too_large"' in answer
+        # The client goes on sending (it has not read the answer yet, as far as HTTP goes):
+        # the server reads and throws that away instead of resetting the connection, which
+        # would drop the answer from the client's buffers.
+        for _ in range(16):
+            sock.sendall(b"x" * (64 * 1024))
+        assert read_until_closed(sock) == b""  # our side closed, not reset
 
-        def send_body() -> None:
-            with contextlib.suppress(OSError):  # (the server may close first: that is the point)
-                sock.sendall(b"x" * (256 * 1024))  # some of the body, while the answer comes
-            sent.set()
 
-        sender = threading.Thread(target=send_body)
-        sender.start()
-        sent.wait(30)
-        answer = read_until_closed(sock)
-        sender.join(30)
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b'"error":"payload_too_large"' in answer
+def test_a_refusal_behind_unread_answers_waits_for_the_client_to_read_them(
+    mock: KontextMock,
+) -> None:
+    for _ in range(100):
+        mock.add_session(DEV_APP)
+    server = serve(mock, linger=0.2)
+    try:
+        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        with sock:
+            connection = connection_of(server, sock)
+            count, served = 0, connection.server
+            read_before = served.requests_read
+            # until answers wait in the server's memory, the kernel's buffers full
+            while not connection.transport.get_write_buffer_size():
+                sock.sendall(request * 4)
+                count += 4
+                wait_until(lambda n=count: served.requests_read - read_before >= n and connection.idle,
+                           "the requests answered")
+            sock.sendall(b"NOT HTTP\r\n\r\n")
+            wait_until(lambda: connection._lingering, "the refusal is the next answer")
+            # longer than the linger period, reading nothing: the answers still wait
+            lingered = threading.Event()
+            lingered.wait(1.0)
+            assert not connection.closed
+            received = read_until_closed(sock)
+        assert statuses(received)[:count] == [200] * count
+        assert statuses(received)[count:] == [400]
+    finally:
+        server.stop()
 
 
 # -- what a request carries ------------------------------------------------------------------------
@@ -259,6 +290,31 @@ def test_an_event_streams_head_holds_no_stream_in_process(client: Any, mock: Kon
     response = client.head("/_mock/events")
     assert response.status_code == 200 and response.data == b""
     assert mock.events.streams_open == 0
+
+
+def test_a_stream_whose_client_read_slowly_once_is_still_freed_when_it_leaves(
+    live: LiveMock,
+) -> None:
+    with socket.create_connection(("127.0.0.1", live.server.port), timeout=30) as sock:
+        sock.sendall(b"GET /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        wait_until(lambda: live.mock.events.streams_open == 1, "the stream opened")
+        connection = connection_of(live.server, sock)
+        # what the transport does when the client reads slowly, then catches up
+        done = threading.Event()
+        reading: list[bool] = []
+
+        def slow_then_caught_up() -> None:
+            connection.pause_writing()
+            connection.resume_writing()
+            reading.append(not connection._paused_reading)
+            done.set()
+
+        connection.loop.call_soon_threadsafe(slow_then_caught_up)
+        assert done.wait(30)
+        assert reading == [True]  # it reads the connection again (else a leaving client is
+        # noticed only when a keep-alive write fails, seconds later)
+    # the client left: the server, reading the connection again, sees it and frees the place
+    wait_until(lambda: live.mock.events.streams_open == 0, "its place freed")
 
 
 def test_a_stream_whose_client_leaves_is_no_abandoned_request(live: LiveMock) -> None:

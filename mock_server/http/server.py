@@ -260,6 +260,8 @@ class _Connection(asyncio.Protocol):
         self._refused = False
         self._lingering = False
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._linger_unsent = 0
+        self._linger_until = 0.0
         self._paused_reading = False
         self._paused_writing = False
         self._drained: asyncio.Event | None = None
@@ -350,6 +352,9 @@ class _Connection(asyncio.Protocol):
         if self._drained is not None:
             self._drained.set()
         if not self.closed and not self._lingering:
+            # (reading again even while a stream is being sent: reading is how its
+            # client's leaving is noticed)
+            self._resume_reading_if_room()
             self._next()
 
     # -- httptools callbacks ---------------------------------------------------------------
@@ -633,13 +638,34 @@ class _Connection(asyncio.Protocol):
         self._queue.clear()
         with contextlib.suppress(OSError, RuntimeError):
             transport.write_eof()
-        # (a timer, not the deadline: a newcomer refused at the connection cap is not
-        # among the connections the sweeper looks at)
-        self._linger_timer = self.loop.call_later(self.limits.linger, self.abort)
+        # The ``linger`` seconds count from when the client has read everything: answers
+        # to earlier requests may still be on their way to a slow reader, and are not
+        # thrown away while it reads (one that reads nothing for ``idle_timeout`` is cut off).
+        # (A timer, not the deadline: a newcomer refused at the connection cap is not
+        # among the connections the sweeper looks at.)
+        self._linger_unsent = transport.get_write_buffer_size()
+        self._linger_until = self.loop.time() + (
+            self.limits.idle_timeout if self._linger_unsent else self.limits.linger)
+        self._linger_tick()
         if self._paused_reading:
             self._paused_reading = False
             with contextlib.suppress(RuntimeError):
                 transport.resume_reading()
+
+    def _linger_tick(self) -> None:
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        now = self.loop.time()
+        unsent = transport.get_write_buffer_size()
+        if unsent < self._linger_unsent:  # the client read: it gets more time
+            self._linger_until = now + (self.limits.idle_timeout if unsent else self.limits.linger)
+        self._linger_unsent = unsent
+        if now >= self._linger_until:
+            self.abort()
+            return
+        self._linger_timer = self.loop.call_at(
+            min(self._linger_until, now + self.limits.linger), self._linger_tick)
 
     def expire(self) -> None:
         """The deadline passed: a request not read in time is answered 408; an idle
