@@ -9,6 +9,7 @@ no window, no exceptions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,13 +130,22 @@ def test_the_cli_refuses_a_corrupt_file_with_a_clear_error(tmp_path: Path) -> No
 # -- the log ------------------------------------------------------------------------------------
 
 
-def test_a_write_is_on_disk_when_commit_returns(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[tuple[KontextMock, StateFile]]:
+    """A frozen mock whose state file is open and its writer started (closed after)."""
     mock = KontextMock(seed=3, now=NOW, frozen=True)
     state = StateFile(path, mock)
     state.open()
     state.start()
     try:
+        yield mock, state
+    finally:
+        state.close()
+
+
+def test_a_write_is_on_disk_when_commit_returns(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with writing(path) as (mock, state):
         made = mock.add_session(state="active")
         state.commit()
         doc, replayed = read_state_file(path)  # what a restart would read, right now
@@ -142,24 +153,21 @@ def test_a_write_is_on_disk_when_commit_returns(tmp_path: Path) -> None:
         mock.revoke_all(DEV_APP)
         state.commit()
         assert session_ids(read_state_file(path)[0])[made["id"]] == "disconnected"
-    finally:
-        state.close()
     assert path.with_name("state.json.log").read_bytes() == b""  # folded into the whole state
 
 
 def test_a_torn_last_line_of_the_log_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    mock = KontextMock(seed=3, now=NOW, frozen=True)
-    state = StateFile(path, mock)
-    state.open()
-    state.start()
-    first = mock.add_session(state="active")["id"]
-    state.commit()
-    second = mock.add_session(state="active")["id"]
-    state.commit()
-    # what SIGKILL in the middle of the last append leaves: the line cut short
     log = path.with_name("state.json.log")
-    whole = log.read_bytes()
+    with writing(path) as (mock, state):
+        first = mock.add_session(state="active")["id"]
+        state.commit()
+        second = mock.add_session(state="active")["id"]
+        state.commit()
+        # the files as they are now (the close folds the log into the whole state)
+        snapshot, whole = path.read_bytes(), log.read_bytes()
+    # what SIGKILL in the middle of the last append leaves: the line cut short
+    path.write_bytes(snapshot)
     log.write_bytes(whole[: len(whole) - 7])
     ids = session_ids(loadable(path))
     assert first in ids and second not in ids
@@ -167,11 +175,7 @@ def test_a_torn_last_line_of_the_log_is_ignored(tmp_path: Path) -> None:
 
 def test_every_line_of_the_log_carries_its_checksum(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    mock = KontextMock(seed=3, now=NOW, frozen=True)
-    state = StateFile(path, mock)
-    state.open()
-    state.start()
-    try:
+    with writing(path) as (mock, state):
         mock.add_session()
         state.commit()
         lines = path.with_name("state.json.log").read_bytes().splitlines()
@@ -179,8 +183,6 @@ def test_every_line_of_the_log_carries_its_checksum(tmp_path: Path) -> None:
         for line in lines:
             crc, _, data = line.partition(b" ")
             assert int(crc, 16) == zlib.crc32(data)
-    finally:
-        state.close()
 
 
 # -- SIGTERM and restart -----------------------------------------------------------------------
