@@ -229,6 +229,8 @@ class StateFile:
         self.stats = SaveStats()
         self.loaded = False
         self._cond = threading.Condition()
+        # one writer of the files at a time (the writer thread, or close() after it)
+        self._io = threading.Lock()
         self._pending: list[tuple[int, bytes]] = []
         self._staged = 0  # the last change put in line for the log
         self._written = 0  # the last change on disk (log or whole state)
@@ -288,9 +290,10 @@ class StateFile:
         try:
             self._snapshot()
         finally:
-            if self._log_fd is not None:
-                os.close(self._log_fd)
-                self._log_fd = None
+            with self._io:
+                if self._log_fd is not None:
+                    os.close(self._log_fd)
+                    self._log_fd = None
             self._release_lock()
 
     # -- writing ---------------------------------------------------------------------------
@@ -397,6 +400,8 @@ class StateFile:
                 # read back, so the next write is the whole state.
                 self._needs_snapshot = True
                 self._failed(exc)
+                if self._stopping:
+                    return  # (close() tries the whole state once more)
                 continue
             last = batch[-1][0]
             with self._cond:
@@ -413,11 +418,13 @@ class StateFile:
                     self._failed(exc)
 
     def _append(self, data: bytes) -> None:
-        if self._log_fd is None:
-            self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        _write_all(self._log_fd, data)
-        os.fsync(self._log_fd)
-        self._log_bytes += len(data)
+        with self._io:
+            if self._log_fd is None:
+                self._log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                       0o600)
+            _write_all(self._log_fd, data)
+            os.fsync(self._log_fd)
+            self._log_bytes += len(data)
 
     def _failed(self, exc: OSError) -> None:
         # A full disk or a vanished folder: the waiting writers are told (503); what was
@@ -432,23 +439,24 @@ class StateFile:
 
     def _snapshot(self) -> None:
         """Write the whole state to ``PATH`` and empty the log."""
-        with self.mock.store.lock:
-            seq = self._stage()
-            document = export_state(self.mock.state)
-        document["logSeq"] = seq
-        write_atomic(self.path, orjson.dumps(document))
-        with self._cond:
-            # Everything up to seq is in the whole state; what is still in line is newer.
-            self._pending = [(n, data) for n, data in self._pending if n > seq]
-            self._written = max(self._written, seq)
-            self.stats.snapshots += 1
-            self._cond.notify_all()
-        if self._log_fd is not None:
-            os.ftruncate(self._log_fd, 0)
-            os.fsync(self._log_fd)
-        elif self.log_path.exists():
-            self.log_path.write_bytes(b"")
-        self._log_bytes = 0
+        with self._io:
+            with self.mock.store.lock:
+                seq = self._stage()
+                document = export_state(self.mock.state)
+            document["logSeq"] = seq
+            write_atomic(self.path, orjson.dumps(document))
+            with self._cond:
+                # Everything up to seq is in the whole state; what is still in line is newer.
+                self._pending = [(n, data) for n, data in self._pending if n > seq]
+                self._written = max(self._written, seq)
+                self.stats.snapshots += 1
+                self._cond.notify_all()
+            if self._log_fd is not None:
+                os.ftruncate(self._log_fd, 0)
+                os.fsync(self._log_fd)
+            elif self.log_path.exists():
+                self.log_path.write_bytes(b"")
+            self._log_bytes = 0
 
     # -- loading ---------------------------------------------------------------------------
 

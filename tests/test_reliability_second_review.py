@@ -11,10 +11,13 @@ Every test waits for a condition, never for a wall-clock margin.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +29,9 @@ import requests
 from kontext_mock import KontextMock
 from kontext_mock.core.ratelimit import MAX_CREDENTIALS, RateLimiter
 from kontext_mock.http.app import pipeline_of
-from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.exchange import EDGE_ERRORS, Answer
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
+from kontext_mock.http.server import answer_in_worker
 from kontext_mock.statefile import NotSavedError, StateFile, read_state_file
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
@@ -317,6 +321,29 @@ def test_a_stream_whose_client_read_slowly_once_is_still_freed_when_it_leaves(
     wait_until(lambda: live.mock.events.streams_open == 0, "its place freed")
 
 
+def test_a_stream_answered_after_the_server_stopped_waiting_gives_its_place_back() -> None:
+    released = threading.Event()
+    go = threading.Event()
+
+    def make() -> Answer:  # a worker that answers a stream after the wait was cancelled
+        go.wait(30)
+        return Answer(200, [], release=released.set)
+
+    async def stop_waiting() -> None:
+        with ThreadPoolExecutor(1) as workers:
+            waiting = asyncio.ensure_future(answer_in_worker(asyncio.get_running_loop(),
+                                                             workers, make))
+            await asyncio.sleep(0)
+            waiting.cancel()  # what the server does to its waits when it stops
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            go.set()
+            await asyncio.get_running_loop().run_in_executor(None, released.wait, 30)
+
+    asyncio.run(stop_waiting())
+    assert released.is_set()
+
+
 def test_a_stream_whose_client_leaves_is_no_abandoned_request(live: LiveMock) -> None:
     sock = socket.create_connection(("127.0.0.1", live.server.port), timeout=30)
     sock.sendall(b"GET /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -393,6 +420,43 @@ def test_a_refused_write_is_answered_503_state_not_saved(
     assert mock.journal.entries(method="POST")[-1]["status"] == 503  # the journal says so too
 
 
+def test_a_refused_request_is_answered_as_such_while_the_disk_fails(
+    state_file: tuple[KontextMock, StateFile], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kontext_mock.statefile as statefile
+
+    mock, _ = state_file
+    monkeypatch.setattr(statefile, "_write_all", FailingDisk(statefile._write_all, failures=1000))
+    client = mock.app.test_client()
+    assert client.post(AGENT, json=orjson.loads(AGENT_BODY), headers=AUTH).status_code == 503
+    # a request refused for itself changed nothing, so it waits for no write: its own 4xx
+    bad = client.post(AGENT, json={"tokenIdentifier": 1}, headers=AUTH)
+    assert bad.status_code == 400 and bad.json["error"] == "validation_error", bad.data
+    gone = client.delete(f"/api/v1/applications/{'0' * 8}-0000-4000-8000-{'0' * 12}/sessions",
+                         headers=AUTH)
+    assert gone.status_code == 404, gone.data
+
+
+def test_closing_while_the_disk_fails_stops_the_writer_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kontext_mock.statefile as statefile
+
+    mock = KontextMock(seed=7, now=NOW, frozen=True)
+    state = StateFile(tmp_path / "state.json", mock, flush_interval=0.05)
+    state.open()
+    state.start()
+    monkeypatch.setattr(statefile, "_write_all", FailingDisk(statefile._write_all, failures=1000))
+    mock.add_session(DEV_APP)
+    with pytest.raises(NotSavedError):
+        state.commit()
+    # the writer stops trying once asked to stop, so that the last whole-state write is
+    # the only one (two at once would share the temporary file)
+    with pytest.raises(OSError, match="No space left"):
+        state.close()
+    assert state._thread is not None and not state._thread.is_alive()
+
+
 def test_a_writer_that_dies_fails_the_waiting_writes_instead_of_hanging(
     state_file: tuple[KontextMock, StateFile], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -447,6 +511,19 @@ def test_the_rate_limiter_counts_a_bounded_number_of_credentials() -> None:
     assert limiter.hit("Bearer " + "x" * 10_000, now) is None  # a long one is kept as a digest
 
 
+def test_junk_credentials_do_not_free_a_limited_one() -> None:
+    limiter = RateLimiter()
+    limiter.set(3)
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    for _ in range(3):
+        assert limiter.hit("Bearer busy", now) is None
+    assert limiter.hit("Bearer busy", now) == 60
+    for n in range(2 * MAX_CREDENTIALS):  # anyone may send these: the limit runs before auth
+        limiter.hit(f"Bearer junk-{n}", now)
+    assert limiter.hit("Bearer busy", now) == 60  # still counted, still refused
+    assert limiter.credentials <= MAX_CREDENTIALS
+
+
 def test_a_preflight_answer_has_no_content_length(mock: KontextMock) -> None:
     mock.config = mock.config.with_changes(cors_origins=("http://app.example",))
     server = start(mock.app, "127.0.0.1", 0)
@@ -471,7 +548,9 @@ def test_no_100_continue_for_http_1_0(live: LiveMock) -> None:
     assert b"100 Continue" not in answer
 
 
-def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock) -> None:
+@contextlib.contextmanager
+def wrapped_in_middleware(mock: KontextMock, threads: int = 8) -> Iterator[RunningServer]:
+    """``mock`` served with its WSGI callable wrapped in a middleware that tags answers."""
     inner = mock.app.wsgi_app
 
     def middleware(environ: dict[str, Any], start_response: Any) -> Any:
@@ -482,10 +561,46 @@ def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock
 
     mock.app.wsgi_app = middleware  # type: ignore[method-assign]
     assert pipeline_of(mock.app) is None
-    server = start(mock.app, "127.0.0.1", 0)
+    server = start(mock.app, "127.0.0.1", 0, threads=threads)
     try:
-        response = requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30)
-        assert response.status_code == 200 and response.headers["X-Middleware"] == "ran"
+        yield server
     finally:
         server.stop()
         mock.app.wsgi_app = inner  # type: ignore[method-assign]
+
+
+def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock) -> None:
+    with wrapped_in_middleware(mock) as server:
+        response = requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30)
+        assert response.status_code == 200 and response.headers["X-Middleware"] == "ran"
+        # the mock's body limits still hold: an anonymous large body is refused from its head
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type:"
+                         f" application/json\r\nContent-Length: {32 << 20}\r\n\r\n".encode())
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
+
+
+def test_streams_through_middleware_leave_workers_for_requests(mock: KontextMock) -> None:
+    with wrapped_in_middleware(mock, threads=4) as server:
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                 for _ in range(3)]
+        try:
+            for sock in socks[:2]:
+                sock.sendall(b"GET /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            wait_until(lambda: mock.events.streams_open == 2, "two streams open")
+            # each holds a worker here; past half of them, a stream is refused, not held
+            socks[2].sendall(b"GET /_mock/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            refused = b""
+            while not refused.endswith(b"}"):
+                refused += socks[2].recv(65536)
+            assert refused.startswith(b"HTTP/1.1 503 "), refused[:300]
+            assert b"too_many_streams" in refused and b"Retry-After: 5" in refused
+            assert requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30).status_code == 200
+        finally:
+            for sock in socks:
+                sock.close()
+        # their clients gone, the streams end (the mock asks the server through the middleware)
+        wait_until(lambda: mock.events.streams_open == 0, "the streams ended")
+        four = [requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30) for _ in range(4)]
+        assert [r.status_code for r in four] == [200] * 4

@@ -21,7 +21,8 @@ __all__ = ["MAX_CREDENTIALS", "PRODUCTION_PER_MINUTE", "WINDOW", "RateLimiter"]
 PRODUCTION_PER_MINUTE = 120
 WINDOW = timedelta(minutes=1)
 #: credentials counted at once; past it, those with nothing in the window are forgotten,
-#: then the longest-counted (each credential's window holds at most ``per_minute`` instants)
+#: then the least recently seen below their limit, down to nine tenths (each credential's
+#: window holds at most ``per_minute`` instants)
 MAX_CREDENTIALS = 10_000
 
 
@@ -50,13 +51,15 @@ class RateLimiter:
         if len(credential) > 64:  # (a long one is kept as its digest: memory is per credential)
             credential = hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
         with self._lock:
-            window = self._windows.get(credential)
+            windows = self._windows
+            window = windows.pop(credential, None)  # (put back last: the most recently seen)
             if window is None:
-                if len(self._windows) >= MAX_CREDENTIALS:
-                    self._forget(now - WINDOW)
-                window = self._windows[credential] = deque()
+                if len(windows) >= MAX_CREDENTIALS:
+                    self._forget(now - WINDOW, limit)
+                window = deque()
             elif window and window[-1] > now:
                 window.clear()  # the clock went back: the old counts are from the future
+            windows[credential] = window
             start = now - WINDOW
             while window and window[0] <= start:
                 window.popleft()
@@ -71,14 +74,23 @@ class RateLimiter:
         """How many credentials are being counted."""
         return len(self._windows)
 
-    def _forget(self, start: datetime) -> None:
-        """Make room for a credential (lock held): drop the windows with nothing after
-        ``start``, and, if that is not enough, the oldest tenth."""
+    def _forget(self, start: datetime, limit: int) -> None:
+        """Make room for credentials (lock held): drop the windows with nothing after
+        ``start``; then, down to nine tenths of the cap, the least recently seen of those
+        below ``limit`` (a credential being refused keeps its count, whatever else comes);
+        then, only if every one is at its limit, the least recently seen."""
         windows = self._windows
         for key in [k for k, w in windows.items() if not w or w[-1] <= start]:
             del windows[key]
-        if len(windows) >= MAX_CREDENTIALS:
-            for key in list(itertools.islice(windows, MAX_CREDENTIALS // 10)):
+        keep = MAX_CREDENTIALS - MAX_CREDENTIALS // 10
+        excess = len(windows) - keep
+        if excess > 0:
+            below = [k for k, w in windows.items() if len(w) < limit]
+            for key in below[:excess]:
+                del windows[key]
+        excess = len(windows) - keep
+        if excess > 0:
+            for key in list(itertools.islice(windows, excess)):
                 del windows[key]
 
     def clear(self) -> None:

@@ -82,7 +82,14 @@ class Exchange:
     handled: bool = False
     #: set by the server when the client went away before its answer was ready
     client_gone: bool = False
+    #: asks the server outside whether the client went away (the mock's app served as a
+    #: WSGI app, e.g. wrapped in middleware)
+    outer_gone: Callable[[], bool] | None = None
     _index: dict[str, str] | None = field(default=None, repr=False)
+
+    def gone(self) -> bool:
+        """True once the client went away."""
+        return self.client_gone or (self.outer_gone is not None and self.outer_gone())
 
     def header(self, name: str) -> str | None:
         """The first value of the header ``name`` (any case), or None."""

@@ -48,6 +48,7 @@ from kontext_mock.http.origins import (
     preflight_headers,
 )
 from kontext_mock.http.requestids import request_id_for
+from kontext_mock.http.server import answer_in_worker
 from kontext_mock.http.spec import ResponseMismatch, Spec, path_pattern
 from kontext_mock.http.streams import async_event_stream
 from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
@@ -184,7 +185,7 @@ class Pipeline:
         ``streams`` says how an event stream is answered: ``"async"`` for the server's
         loop, ``"sync"`` as a generator for an in-process client.
         """
-        if exchange.client_gone:
+        if exchange.gone():
             return self.finish(exchange, Answer(0, [], drop=True, outcome="abandoned"))
         if self._tick_due():
             self.mock.tick()
@@ -210,7 +211,7 @@ class Pipeline:
 
     def _flask_answer(self, exchange: Exchange, streams: str) -> Answer:
         environ = environ_for(exchange)
-        environ["kontext.client_gone"] = lambda: exchange.client_gone
+        environ["kontext.client_gone"] = exchange.gone
         environ["kontext.streams"] = streams
         answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
         opened = environ.get("kontext.stream")
@@ -359,8 +360,10 @@ class Pipeline:
     def _durable(self, exchange: Exchange, answer: Answer) -> Answer:
         # A change is acknowledged only once it is on disk; when the disk refuses it, the
         # client is told so (503 state_not_saved) instead, and the journal records that.
+        # A request refused for itself changed nothing, and gets its own answer at once.
         durable = self.durable
-        if durable is None or not exchange.handled or exchange.method not in CHANGING_METHODS:
+        if (durable is None or not exchange.handled or answer.status >= 400
+                or exchange.method not in CHANGING_METHODS):
             return answer
         try:
             durable.commit()
@@ -418,14 +421,17 @@ class _Chunks:
         """End the stream (once)."""
         close, self._close = self._close, None
         if close is not None:
-            close_chunks = getattr(self._chunks, "close", None)
-            if close_chunks is not None:
-                close_chunks()
-            close()
+            try:
+                close_chunks = getattr(self._chunks, "close", None)
+                if close_chunks is not None:
+                    close_chunks()
+            finally:
+                close()
 
 
-def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
-    return Answer(200, [], chunks=_Chunks(chunks, close))
+def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None], status: int,
+                 headers: list[tuple[str, str]]) -> Answer:
+    return Answer(status, headers, chunks=_Chunks(chunks, close))
 
 
 # -- the drivers ---------------------------------------------------------------------------------
@@ -475,9 +481,9 @@ class ServedMock:
         answer = self.pipeline.after_delay(exchange)
         if answer is not None:
             return answer
-        assert self._loop is not None
-        return await self._loop.run_in_executor(self._workers, self.pipeline.respond, exchange,
-                                                "async")
+        assert self._loop is not None and self._workers is not None
+        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond, exchange,
+                                      "async")
 
     def gone(self, exchange: Exchange) -> None:
         """A request read but never run: journaled as abandoned."""

@@ -25,7 +25,7 @@ from typing import Any
 from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.limits import SERVER_MAX_BODY_BYTES
 from kontext_mock.http.origins import is_loopback
-from kontext_mock.http.pipeline import ServedMock
+from kontext_mock.http.pipeline import Pipeline, ServedMock
 from kontext_mock.http.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
 from kontext_mock.http.wsgi import WsgiApplication
 
@@ -55,12 +55,16 @@ class RunningServer:
         self._thread.join(timeout)
 
 
-def application_for(app: WsgiApp) -> HttpApplication:
-    """What the server serves for ``app``: the mock's pipeline, or a plain WSGI app."""
+def application_for(app: WsgiApp, threads: int) -> HttpApplication:
+    """What the server serves for ``app``: the mock's pipeline, or a WSGI app (a mock's
+    app wrapped in middleware keeps the mock's body limits) whose streamed answers may
+    take at most half of the ``threads`` workers."""
     pipeline = pipeline_of(app)
     if pipeline is not None:
         return ServedMock(pipeline)
-    return WsgiApplication(app, SERVER_MAX_BODY_BYTES)
+    wrapped = getattr(app, "extensions", {}).get("kontext_pipeline")
+    limit = wrapped.body_limit if isinstance(wrapped, Pipeline) else SERVER_MAX_BODY_BYTES
+    return WsgiApplication(app, limit, max_streams=max(1, threads // 2))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -81,7 +85,8 @@ def listen(host: str, port: int) -> socket.socket:
 def start(app: WsgiApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
           limits: ServerLimits | None = None) -> RunningServer:
     """Serve ``app`` from a background thread; port 0 picks a free port."""
-    server = HttpServer(application_for(app), listen(host, port), threads=threads, limits=limits)
+    server = HttpServer(application_for(app, threads), listen(host, port), threads=threads,
+                        limits=limits)
 
     def run() -> None:
         loop = new_event_loop()
@@ -108,7 +113,8 @@ def serve_forever(
     limits: ServerLimits | None = None,
 ) -> None:
     """Serve ``app`` in the foreground until SIGINT or SIGTERM, then stop cleanly."""
-    server = HttpServer(application_for(app), listen(host, port), threads=threads, limits=limits)
+    server = HttpServer(application_for(app, threads), listen(host, port), threads=threads,
+                        limits=limits)
     loop = new_event_loop()
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):

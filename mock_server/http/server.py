@@ -40,6 +40,7 @@ refusal instead of a reset connection (as nginx's ``lingering_close``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import socket
@@ -56,7 +57,7 @@ import httptools
 
 from kontext_mock.http.exchange import Answer, Exchange
 
-__all__ = ["HttpApplication", "HttpServer", "ServerLimits", "new_event_loop"]
+__all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "new_event_loop"]
 
 log = logging.getLogger("kontext_mock.http")
 
@@ -118,6 +119,26 @@ class _RefusedError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+async def answer_in_worker(loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor,
+                           make: Callable[..., Answer], *args: object) -> Answer:
+    """``make(*args)`` in a worker thread. If the wait is cancelled (the server stops) and
+    the worker still answers, the answer's ``release`` is called all the same (from the
+    worker: the loop may be closed by then), so a stream's place taken meanwhile is given
+    back."""
+    work = workers.submit(make, *args)
+    try:
+        return await asyncio.shield(asyncio.wrap_future(work, loop=loop))
+    except asyncio.CancelledError:
+        def release(done: concurrent.futures.Future[Answer]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                answer = done.result()
+                if answer.release is not None:
+                    answer.release()
+
+        work.add_done_callback(release)
+        raise
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -320,9 +341,10 @@ class _Connection(asyncio.Protocol):
             self._linger_timer.cancel()
         self.server.connections.discard(self)
         current = self._current
-        if current is not None and not self._streaming:  # (a stream ends when its client goes)
-            current.client_gone = True
-            self.server.abandoned += 1
+        if current is not None:
+            current.client_gone = True  # (a stream made in a worker looks at it)
+            if not self._streaming:  # (a stream ends when its client goes: not abandoned)
+                self.server.abandoned += 1
         while self._queue:
             exchange, _, refusal = self._queue.popleft()
             if refusal is None:

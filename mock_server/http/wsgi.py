@@ -15,6 +15,7 @@ import contextlib
 import io
 import re
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from typing import Any
 
 from kontext_mock.http.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.requestids import new_request_id
+from kontext_mock.http.server import answer_in_worker
+from kontext_mock.http.streams import STREAM_RETRY_AFTER
 
 __all__ = [
     "WsgiApp",
@@ -107,6 +110,7 @@ def read_exchange(environ: dict[str, Any], body_limit: Callable[[Exchange], int]
         server=(str(environ.get("SERVER_NAME", "localhost")), int(environ.get("SERVER_PORT") or 80)),
         http_version=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")).partition("/")[2] or "1.1",
         target=environ.get("RAW_URI") or (f"{path}?{query}" if query else path),
+        outer_gone=environ.get("kontext.client_gone"),
     )
     limit = body_limit(exchange)
     exchange.body, too_large = _read_body(environ, limit)
@@ -136,8 +140,11 @@ def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
     return b"", False
 
 
-def call_wsgi(app: WsgiApp, environ: dict[str, Any],
-              stream: Callable[[Iterator[bytes], Callable[[], None]], Answer] | None = None
+#: what makes an Answer of a streamed body: (chunks, close, status, headers) -> Answer
+StreamAnswer = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
+
+
+def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamAnswer | None = None
               ) -> Answer:
     """Call a WSGI app; its answer, with the body read whole, or (an event stream, when
     ``stream`` is given) handed to ``stream`` to be read as it comes."""
@@ -168,10 +175,8 @@ def call_wsgi(app: WsgiApp, environ: dict[str, Any],
         if stream is not None and content_type.startswith(_STREAM_TYPES):
             chunks = iter(([first] if first else []) + written)
             rest = _chain(chunks, iterator)
-            answer = stream(rest, close or (lambda: None))
-            close = None  # the stream closes it when it ends
-            answer.status, answer.headers = status, pairs
-            return answer
+            close, closing = None, close or (lambda: None)  # the stream closes it when it ends
+            return stream(rest, closing, status, pairs)
         body = b"".join(written)
         if first:
             body += first + b"".join(iterator)
@@ -190,9 +195,13 @@ class WsgiApplication:
     """Any WSGI app, served by :class:`~kontext_mock.http.server.HttpServer` from its worker
     threads. A request whose client left before a worker took it is not run."""
 
-    def __init__(self, app: WsgiApp, max_body_bytes: int) -> None:
+    def __init__(self, app: WsgiApp, body_limit: int | Callable[[Exchange], int],
+                 max_streams: int) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self._body_limit = body_limit
+        self.max_streams = max_streams
+        self._streams = 0
+        self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: ThreadPoolExecutor | None = None
 
@@ -201,8 +210,9 @@ class WsgiApplication:
         self._loop, self._workers = loop, workers
 
     def body_limit(self, head: Exchange) -> int:
-        """The same limit for every request."""
-        return self.max_body_bytes
+        """The largest body for this request (a fixed number, or the app's rule)."""
+        limit = self._body_limit
+        return limit if isinstance(limit, int) else limit(head)
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None) -> Answer:
@@ -218,8 +228,8 @@ class WsgiApplication:
 
     async def respond(self, exchange: Exchange) -> Answer:
         """Call the app from a worker thread."""
-        assert self._loop is not None
-        return await self._loop.run_in_executor(self._workers, self._call, exchange)
+        assert self._loop is not None and self._workers is not None
+        return await answer_in_worker(self._loop, self._workers, self._call, exchange)
 
     def gone(self, exchange: Exchange) -> None:
         """Nothing to record."""
@@ -234,12 +244,32 @@ class WsgiApplication:
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         return call_wsgi(self.app, environ, self._stream)
 
-    def _stream(self, chunks: Iterator[bytes], close: Callable[[], None]) -> Answer:
+    def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
+                headers: list[tuple[str, str]]) -> Answer:
+        # A WSGI stream holds a worker while it waits for its next chunk, so at most
+        # ``max_streams`` run at once and the other workers stay free for requests.
         loop, workers = self._loop, self._workers
         assert loop is not None
+        with self._lock:
+            full = self._streams >= self.max_streams
+            if not full:
+                self._streams += 1
+        if full:
+            with contextlib.suppress(Exception):
+                close()
+            return self.refusal(503, "too_many_streams",
+                                f"{self.max_streams} streamed answers are open, the most this"
+                                " server runs at once; retry shortly",
+                                {"Retry-After": str(STREAM_RETRY_AFTER)})
+        released = threading.Event()
+
+        def release() -> None:  # the stream ended, or never ran: its place is free
+            if not released.is_set():
+                released.set()
+                with self._lock:
+                    self._streams -= 1
 
         async def pull() -> AsyncIterator[bytes]:
-            # Each chunk is read by a worker: a WSGI stream blocks while it waits.
             try:
                 while True:
                     chunk = await loop.run_in_executor(workers, next, chunks, None)
@@ -247,7 +277,7 @@ class WsgiApplication:
                         return
                     yield chunk
             finally:
-                with contextlib.suppress(Exception):
-                    await loop.run_in_executor(workers, close)
+                with contextlib.suppress(Exception):  # (a worker still in next(): it ends
+                    await loop.run_in_executor(workers, close)  # when the app sees its client gone)
 
-        return Answer(200, [], stream=pull)
+        return Answer(status, headers, stream=pull, release=release)
