@@ -56,7 +56,7 @@ def serve(server: str, port: int) -> None:
 
         class Trivial:
             def start(self, loop: Any, workers: Any) -> None: ...
-            def body_limit(self, method: str, path: str) -> int: return 65536
+            def body_limit(self, head: Any) -> int: return 65536
             def refusal(self, status: int, code: str, message: str,
                         headers: Any = None) -> Answer:
                 return error_answer(status, code, message, headers)
