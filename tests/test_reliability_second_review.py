@@ -43,6 +43,17 @@ AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId
 GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
 
 
+GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
+
+
+def slow_reader(server: RunningServer) -> socket.socket:
+    """A client socket with a small receive buffer: answers pile up on the server's side."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    return sock
+
+
 def serve(mock: KontextMock, **limits: Any) -> RunningServer:
     return start(mock.app, "127.0.0.1", 0, limits=ServerLimits(**limits) if limits else None)
 
@@ -133,15 +144,12 @@ def test_answers_a_client_does_not_read_are_bounded(mock: KontextMock) -> None:
     try:
         one = requests.get(f"{server.url}{LIST}?pageSize=100", headers=AUTH, timeout=30)
         size = len(one.content) + 400
-        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock = slow_reader(server)
         count = 1000  # ~150 KB of requests for ~50 MB of answers: far more than the kernel holds
         with sock:
             connection = connection_of(server, sock)
-            last = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
-            sender = threading.Thread(target=sock.sendall, args=(request * (count - 1) + last,))
+            last = GET_PAGE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+            sender = threading.Thread(target=sock.sendall, args=(GET_PAGE * (count - 1) + last,))
             sender.start()
             # the server stops answering (and reading) once its unsent answers pass the
             # limit; the requests it read wait (at most max_pipelined of them)
@@ -163,13 +171,10 @@ def test_an_idle_connection_that_reads_nothing_is_dropped_at_its_deadline(
 ) -> None:
     server = serve(mock, max_unsent_bytes=16 * 1024, idle_timeout=1.0)
     try:
-        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock = slow_reader(server)
         with sock:
             connection = connection_of(server, sock)
-            sock.sendall(request * 60)
+            sock.sendall(GET_PAGE * 60)
             # never read: the server gives up on it instead of holding its answers forever
             wait_until(lambda: connection.closed, "the connection dropped")
         assert requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30).status_code == 200
@@ -206,17 +211,14 @@ def test_a_refusal_behind_unread_answers_waits_for_the_client_to_read_them(
         mock.add_session(DEV_APP)
     server = serve(mock, linger=0.2)
     try:
-        request = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
+        sock = slow_reader(server)
         with sock:
             connection = connection_of(server, sock)
             count, served = 0, connection.server
             read_before = served.requests_read
             # until answers wait in the server's memory, the kernel's buffers full
             while not connection.transport.get_write_buffer_size():
-                sock.sendall(request * 4)
+                sock.sendall(GET_PAGE * 4)
                 count += 4
                 wait_until(lambda n=count: served.requests_read - read_before >= n and connection.idle,
                            "the requests answered")
