@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -98,6 +99,7 @@ def parse_instant(value: str | datetime) -> datetime:
         raise DurationError(f"instant out of range: {value!r}") from None
 
 
+@functools.lru_cache(maxsize=256)  # (a revoke-all formats one instant per session it ends)
 def format_instant(instant: datetime) -> str:
     """Format an instant as the API does: UTC, milliseconds, ``Z`` (``2026-01-01T12:00:00.000Z``)."""
     utc = instant.astimezone(UTC)
