@@ -97,3 +97,14 @@ def test_the_system_clock_is_a_running_clock_at_system_time() -> None:
     after = datetime.now(UTC)
     assert not clock.frozen
     assert before - timedelta(milliseconds=1) <= now <= after  # (kept to the millisecond)
+
+
+def test_format_instant_formats_a_repeated_wall_clock_time_by_its_instant() -> None:
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")  # 01:30 happens twice on 2026-11-01
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)
+    second = first.replace(fold=1)
+    assert first == second  # (equal, and hash alike: a cache keyed on them would mix them up)
+    assert format_instant(first) == "2026-11-01T05:30:00.000Z"
+    assert format_instant(second) == "2026-11-01T06:30:00.000Z"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import socket
 import threading
@@ -28,10 +29,12 @@ import requests
 
 from kontext_mock import KontextMock
 from kontext_mock.core.ratelimit import MAX_CREDENTIALS, RateLimiter
+from kontext_mock.http import control
 from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.exchange import EDGE_ERRORS, Answer
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
 from kontext_mock.http.server import answer_in_worker
+from kontext_mock.http.streams import StreamPlan
 from kontext_mock.statefile import NotSavedError, StateFile, read_state_file
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
@@ -583,7 +586,22 @@ def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock
         assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
 
 
-def test_streams_through_middleware_leave_workers_for_requests(mock: KontextMock) -> None:
+def test_a_drop_fault_through_middleware_drops_the_connection(
+    mock: KontextMock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    mock.add_fault("GET", "/api/v1/*", drop=True, times=1)
+    with wrapped_in_middleware(mock) as server:
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30)
+        assert requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30).status_code == 200
+    assert "error answering" not in caplog.text  # a drop, not an error of the server's
+
+
+def test_streams_through_middleware_leave_workers_for_requests(
+    mock: KontextMock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no keep-alive comment within the test: only the client-gone check can end a stream
+    monkeypatch.setattr(control, "StreamPlan", functools.partial(StreamPlan, keepalive=3600.0))
     with wrapped_in_middleware(mock, threads=4) as server:
         socks = [socket.create_connection(("127.0.0.1", server.port), timeout=30)
                  for _ in range(3)]
@@ -606,3 +624,50 @@ def test_streams_through_middleware_leave_workers_for_requests(mock: KontextMock
         wait_until(lambda: mock.events.streams_open == 0, "the streams ended")
         four = [requests.get(f"{server.url}{LIST}", headers=AUTH, timeout=30) for _ in range(4)]
         assert [r.status_code for r in four] == [200] * 4
+
+
+def test_a_wsgi_streams_place_is_free_only_once_no_worker_is_in_it() -> None:
+    gate = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] != "/events":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        def events() -> Iterator[bytes]:
+            yield b"data: first\n\n"
+            gate.wait(30)  # an app blocked until its next event, whoever is listening
+            yield b"data: second\n\n"
+
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        return events()
+
+    server = start(app, "127.0.0.1", 0, threads=4)  # two places for streams
+    wsgi_app = server.server.app
+    try:
+        def open_stream() -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            return sock
+
+        first = [open_stream() for _ in range(2)]
+        for sock in first:
+            received = b""
+            while b"first" not in received:
+                received += sock.recv(65536)
+            sock.close()
+        wait_until(lambda: not server.server.connections, "the server saw them leave")
+        # their workers are still inside the app: the places stay taken
+        with open_stream() as third:
+            refused = b""
+            while not refused.endswith(b"}"):
+                refused += third.recv(65536)
+        assert refused.startswith(b"HTTP/1.1 503 ") and b"too_many_streams" in refused
+        assert requests.get(f"{server.url}/plain", timeout=30).text == "ok"
+        gate.set()  # the app goes on: its workers come back, and the places with them
+        wait_until(lambda: wsgi_app._streams == 0, "the places given back")
+        with open_stream() as again:
+            assert again.recv(65536).startswith(b"HTTP/1.1 200 ")
+    finally:
+        gate.set()
+        server.stop()

@@ -99,8 +99,11 @@ def parse_instant(value: str | datetime) -> datetime:
         raise DurationError(f"instant out of range: {value!r}") from None
 
 
-@functools.lru_cache(maxsize=256)  # (a revoke-all formats one instant per session it ends)
 def format_instant(instant: datetime) -> str:
     """Format an instant as the API does: UTC, milliseconds, ``Z`` (``2026-01-01T12:00:00.000Z``)."""
-    utc = instant.astimezone(UTC)
+    return _format_utc(instant.astimezone(UTC))
+
+
+@functools.lru_cache(maxsize=256)  # (a revoke-all formats one instant per session it ends)
+def _format_utc(utc: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

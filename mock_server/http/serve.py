@@ -64,7 +64,7 @@ def application_for(app: WsgiApp, threads: int) -> HttpApplication:
         return ServedMock(pipeline)
     wrapped = getattr(app, "extensions", {}).get("kontext_pipeline")
     limit = wrapped.body_limit if isinstance(wrapped, Pipeline) else SERVER_MAX_BODY_BYTES
-    return WsgiApplication(app, limit, max_streams=max(1, threads // 2))
+    return WsgiApplication(app, limit, max_streams=threads // 2)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -131,6 +131,9 @@ async def answer_in_worker(loop: asyncio.AbstractEventLoop, workers: ThreadPoolE
     try:
         return await asyncio.shield(asyncio.wrap_future(work, loop=loop))
     except asyncio.CancelledError:
+        if work.cancel():  # (not started yet: it never runs)
+            raise
+
         def release(done: concurrent.futures.Future[Answer]) -> None:
             if not done.cancelled() and done.exception() is None:
                 answer = done.result()
@@ -686,8 +689,8 @@ class _Connection(asyncio.Protocol):
         if now >= self._linger_until:
             self.abort()
             return
-        self._linger_timer = self.loop.call_at(
-            min(self._linger_until, now + self.limits.linger), self._linger_tick)
+        self._linger_timer = self.loop.call_at(  # (looked at again at least 0.1 s on)
+            min(self._linger_until, now + max(self.limits.linger, 0.1)), self._linger_tick)
 
     def expire(self) -> None:
         """The deadline passed: a request not read in time is answered 408; an idle

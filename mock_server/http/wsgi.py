@@ -11,6 +11,7 @@ as WSGI (an in-process client) into an Exchange.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import re
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from typing import Any
 
+from kontext_mock.core.faults import ConnectionDroppedError
 from kontext_mock.http.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.requestids import new_request_id
 from kontext_mock.http.server import answer_in_worker
@@ -242,14 +244,18 @@ class WsgiApplication:
             return Answer(499, [], drop=True, outcome="abandoned")
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = lambda: exchange.client_gone
-        return call_wsgi(self.app, environ, self._stream)
+        try:
+            return call_wsgi(self.app, environ, self._stream)
+        except ConnectionDroppedError:  # the mock's app, in middleware: drop, don't answer
+            return Answer(0, [], drop=True, outcome="dropped")
 
     def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
                 headers: list[tuple[str, str]]) -> Answer:
         # A WSGI stream holds a worker while it waits for its next chunk, so at most
-        # ``max_streams`` run at once and the other workers stay free for requests.
+        # ``max_streams`` run at once and the other workers stay free for requests. Its
+        # place is given back only once no worker is inside it any more.
         loop, workers = self._loop, self._workers
-        assert loop is not None
+        assert loop is not None and workers is not None
         with self._lock:
             full = self._streams >= self.max_streams
             if not full:
@@ -262,22 +268,32 @@ class WsgiApplication:
                                 " server runs at once; retry shortly",
                                 {"Retry-After": str(STREAM_RETRY_AFTER)})
         released = threading.Event()
+        reading: list[concurrent.futures.Future[bytes | None]] = []
 
-        def release() -> None:  # the stream ended, or never ran: its place is free
-            if not released.is_set():
-                released.set()
-                with self._lock:
-                    self._streams -= 1
+        def finish() -> None:  # no worker is in the stream: close it, free its place
+            with contextlib.suppress(Exception):
+                close()
+            with self._lock:
+                self._streams -= 1
+
+        def release() -> None:  # the stream ended, or never ran (the server calls it once)
+            if released.is_set():
+                return
+            released.set()
+            if reading and not reading[-1].done():  # a worker still waits in the app
+                reading[-1].add_done_callback(lambda _: finish())
+                return
+            try:
+                workers.submit(finish)
+            except RuntimeError:  # the server's workers stopped
+                finish()
 
         async def pull() -> AsyncIterator[bytes]:
-            try:
-                while True:
-                    chunk = await loop.run_in_executor(workers, next, chunks, None)
-                    if chunk is None:
-                        return
-                    yield chunk
-            finally:
-                with contextlib.suppress(Exception):  # (a worker still in next(): it ends
-                    await loop.run_in_executor(workers, close)  # when the app sees its client gone)
+            while True:
+                reading[:] = [workers.submit(next, chunks, None)]
+                chunk = await asyncio.shield(asyncio.wrap_future(reading[0], loop=loop))
+                if chunk is None:
+                    return
+                yield chunk
 
         return Answer(status, headers, stream=pull, release=release)
