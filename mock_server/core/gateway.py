@@ -225,7 +225,8 @@ class Gateway:
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         request_id = message.get("id")
         method = message["method"]
-        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        given = message.get("params")
+        params: dict[str, Any] = given if isinstance(given, dict) else {}
         result: dict[str, Any]
         if method in ("ping", "logging/setLevel"):
             result = {}
@@ -321,7 +322,8 @@ def _kind(message: Any) -> str | None:
 
 
 def _listed(tool: dict[str, Any]) -> dict[str, Any]:
-    listed = {k: tool[k] for k in ("name", "title", "description", "annotations") if k in tool}
+    listed: dict[str, Any] = {k: tool[k] for k in ("name", "title", "description", "annotations")
+                              if k in tool}
     listed["inputSchema"] = tool.get("inputSchema") or {"type": "object"}
     return listed
 
