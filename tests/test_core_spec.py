@@ -29,8 +29,10 @@ def test_the_mock_loads_the_same_spec_file() -> None:
 def test_paths_carry_api_v1_and_servers_are_bare_origins() -> None:
     assert DOC["servers"][0]["url"] == "https://api.kontext.security"
     for path in DOC["paths"]:
-        # /api/openapi.json is where the real API publishes its contract (evidence.md)
-        assert path.startswith(("/api/v1/", "/oauth2/token", "/api/openapi.json")), path
+        # /api/openapi.json is where the real API publishes its contract; /mcp, /oauth2/auth
+        # and the well-known metadata are the MCP gateway's (evidence.md)
+        assert path.startswith(("/api/v1/", "/oauth2/token", "/api/openapi.json", "/mcp",
+                                "/oauth2/auth", "/.well-known/")), path
 
 
 @pytest.mark.parametrize(
