@@ -34,7 +34,7 @@ def test_schemathesis_cli_all_checks_pass_against_the_mock(live: LiveMock, tmp_p
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert "9 selected / 9 total" in proc.stdout
+    assert "15 selected / 15 total" in proc.stdout
     summary = proc.stdout[proc.stdout.rfind("Test cases:"):]
     assert "generated" in summary and "failure" not in summary.split("\n")[1], summary
     assert junit.is_file() and "<testsuite" in junit.read_text()
