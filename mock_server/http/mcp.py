@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, request
 
 from kontext_mock.core.credentials import parse_bearer
-from kontext_mock.core.errors import OAuthError, UnauthorizedError
+from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
 from kontext_mock.core.gateway import GatewayReply, GatewayUnauthorizedError
 from kontext_mock.core.gatewaystate import GatewayState
 from kontext_mock.core.oauth import (
@@ -35,7 +35,7 @@ from kontext_mock.http.routing import Call, Handler
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
 
-__all__ = ["KEEPALIVE", "gateway_grant", "handlers"]
+__all__ = ["KEEPALIVE", "gateway_grant", "guard", "handlers"]
 
 #: seconds between keep-alive comments on a quiet session stream
 KEEPALIVE = 15.0
@@ -51,6 +51,38 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def base_url() -> str:
     """The base URL the client used (scheme and ``Host``), without a trailing slash."""
     return request.host_url.rstrip("/")
+
+
+def guard(mock: MockEngine) -> Callable[[], None]:
+    """The gateway token's check, run before anything of a request to ``/mcp`` is read
+    (``routing.bind``'s guard of the ``gatewayToken`` scheme): 401 as RFC 6750 says."""
+
+    def check() -> None:
+        request_of = gateway_request()
+        try:
+            mock.gateway.token(request_of["bearer"], request_of["resource"])
+        except GatewayUnauthorizedError as exc:
+            raise ApiError(401, exc.error or "unauthorized", exc.description,
+                           headers={"WWW-Authenticate": challenge(exc)}) from None
+
+    return check
+
+
+def gateway_request() -> dict[str, Any]:
+    """What the gateway needs of the request: bearer token, its own URL, session, version."""
+    header = request.headers.get("Authorization")
+    bearer = None
+    if header:
+        try:
+            bearer = parse_bearer(header)
+        except UnauthorizedError:
+            bearer = ""  # malformed: refused as an invalid token, not as none
+    return {
+        "bearer": bearer if bearer is None else (bearer or "\0"),
+        "resource": f"{base_url()}{GATEWAY_PATH}",
+        "session_id": request.headers.get("Mcp-Session-Id"),
+        "version": request.headers.get("MCP-Protocol-Version"),
+    }
 
 
 def handlers(mock: MockEngine) -> dict[str, Handler]:
@@ -87,21 +119,6 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
         except AuthorizeRefusalError as refusal:
             location = refusal.location
         return Response(status=302, headers={"Location": location})
-
-    def gateway_request() -> dict[str, Any]:
-        header = request.headers.get("Authorization")
-        bearer = None
-        if header:
-            try:
-                bearer = parse_bearer(header)
-            except UnauthorizedError:
-                bearer = ""  # malformed: refused as an invalid token, not as none
-        return {
-            "bearer": bearer if bearer is None else (bearer or "\0"),
-            "resource": f"{base_url()}{GATEWAY_PATH}",
-            "session_id": request.headers.get("Mcp-Session-Id"),
-            "version": request.headers.get("MCP-Protocol-Version"),
-        }
 
     def message(call: Call) -> Response:
         try:
@@ -167,14 +184,19 @@ def answer(reply: GatewayReply) -> Response:
     return json_response(reply.body, reply.status, headers=headers)
 
 
-def unauthorized(exc: GatewayUnauthorizedError) -> Response:
-    """RFC 6750's 401, naming the gateway's protected-resource metadata (RFC 9728)."""
-    challenge = f'Bearer realm="kontext", resource_metadata="{base_url()}{METADATA_PATH}"'
-    challenge += f', scope="{INVOKE_SCOPE}"'
+def challenge(exc: GatewayUnauthorizedError) -> str:
+    """RFC 6750's challenge, naming the gateway's protected-resource metadata (RFC 9728)."""
+    said = f'Bearer realm="kontext", resource_metadata="{base_url()}{METADATA_PATH}"'
+    said += f', scope="{INVOKE_SCOPE}"'
     if exc.error is not None:
-        challenge += f', error="{exc.error}", error_description="{exc.description}"'
+        said += f', error="{exc.error}", error_description="{exc.description}"'
+    return said
+
+
+def unauthorized(exc: GatewayUnauthorizedError) -> Response:
+    """The 401 of a token that stopped working between the guard and the handler."""
     return json_response({"error": exc.error or "unauthorized", "message": exc.description}, 401,
-                         headers={"WWW-Authenticate": challenge})
+                         headers={"WWW-Authenticate": challenge(exc)})
 
 
 # -- the session's stream ---------------------------------------------------------------------
