@@ -259,3 +259,34 @@ def test_revoke_all_ends_the_gateway_tokens_of_the_application(client: FlaskClie
     initialize(client, token)
     client.post(f"/_mock/applications/{DEV_APP}/revoke")
     assert initialize(client, token).status_code == 401
+
+
+def test_an_mcp_session_is_like_any_other_in_the_journal_and_the_state(
+    client: FlaskClient, mock: KontextMock, token: str,
+) -> None:
+    session = initialize(client, token, hostname="dev-box").headers["Mcp-Session-Id"]
+    sent = mock.journal.entries("POST", "/mcp")
+    assert len(sent) == 1 and token not in str(sent)  # journaled, the token redacted
+    exported = next(s for s in mock.export_state()["sessions"] if s["id"] == session)
+    assert exported["clientInfo"]["name"] == "agent" and exported["hostname"] == "dev-box"
+    again = KontextMock(seed=7)
+    again.import_state(mock.export_state())
+    assert again.get_session(DEV_APP, session) == mock.get_session(DEV_APP, session)
+    listed = client.get(f"/api/v1/applications/{DEV_APP}/sessions?limit=200",
+                        headers={"Authorization": "Bearer dev-token"}).json["items"]
+    assert session in {s["id"] for s in listed}
+
+
+@pytest.mark.parametrize("body", [
+    b"null", b'"x"', b"[]", b"{}", b'{"jsonrpc":"2.0","id":true,"method":"ping"}',
+    b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":[]}',
+    b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1}}',
+    b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"x",'
+    b'"clientInfo":{"name":"a","deep":' + b'[' * 200 + b']' * 200 + b'}}}',
+    b'{"jsonrpc":"2.0","method":"initialize"}', b"{not json",
+])
+def test_junk_is_refused_with_a_4xx_never_a_500(client: FlaskClient, token: str,
+                                                body: bytes) -> None:
+    answer = client.post("/mcp", data=body, content_type="application/json",
+                         headers={"Authorization": f"Bearer {token}"})
+    assert 400 <= answer.status_code < 500, answer.data
