@@ -97,9 +97,12 @@ def test_the_application_combobox_holds_every_application_with_its_organization(
     options = application.locator("option")
     expect(options).to_have_count(len(mock.store.applications))
     expect(options.filter(has_text="Support Bot — Globex")).to_have_count(1)
+    expect(page.get_by_text(f"OAuth client app_{DEV_APP}")).to_be_visible()
     application.select_option(label="Support Bot — Globex")
     expect(dashboard.sessions.locator("tbody tr")).to_have_count(3)
     assert sorted(rows_of(dashboard)) == sorted(ids)
+    # the MCP gateway's public client of the application shown
+    expect(page.get_by_text(f"OAuth client app_{other.id}")).to_be_visible()
 
 
 def test_the_status_filter_lists_what_the_api_lists(dashboard: Dashboard) -> None:
