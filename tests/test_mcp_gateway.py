@@ -290,3 +290,15 @@ def test_junk_is_refused_with_a_4xx_never_a_500(client: FlaskClient, token: str,
     answer = client.post("/mcp", data=body, content_type="application/json",
                          headers={"Authorization": f"Bearer {token}"})
     assert 400 <= answer.status_code < 500, answer.data
+
+
+@pytest.mark.parametrize(("asked", "agreed"), [
+    ("2025-11-25", "2025-11-25"), ("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"),
+    ("2031-01-01", "2025-11-25"),
+])
+def test_the_protocol_version_is_negotiated(client: FlaskClient, token: str, asked: str,
+                                            agreed: str) -> None:
+    answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "a", "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}"})
+    assert answer.json["result"]["protocolVersion"] == agreed
