@@ -62,11 +62,6 @@ USER_AGENT_FALLBACK = _cited("agent-user-agent-fallback")
 AGENT_STATE_SHAPE = _cited("agent-session-state-shape")
 ERROR_SHAPE = _cited("error-body-shape")
 OPENAPI_PUBLIC = _cited("openapi-document-public")
-MCP_METADATA = _cited("mcp-protected-resource-metadata")
-MCP_DISCOVER = _cited("mcp-discover-refused")
-MCP_RECORD = _cited("mcp-session-record")
-MCP_HOSTNAME = _cited("mcp-hostname-from-client-info")
-MCP_REVOKE = _cited("mcp-revoke-ends-tokens")
 
 _EXTENSION = "x-assumption"
 

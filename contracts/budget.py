@@ -26,8 +26,6 @@ _PREFLIGHT = 12
 _SEMANTIC_LEAST = 40
 _STATEFUL_LEAST = 14
 _LIFECYCLE_LEAST = 60
-#: the MCP gateway's rule (with a control plane, or --mcp)
-_MCP_LEAST = 14
 _SCHEMA_LEAST = 120
 
 
@@ -55,14 +53,13 @@ class Plan:
 
     @classmethod
     def make(cls, total: int, layers: tuple[str, ...], destructive: bool,
-             lifecycle: bool, mcp: bool = False) -> Plan:
+             lifecycle: bool) -> Plan:
         """Share ``total``: the preflight and the stateful layer get what they need, the
         semantic layer a quarter of the rest (at least its least), the schema layer the rest."""
         shares = dict.fromkeys(PHASES, 0)
         shares["preflight"] = min(_PREFLIGHT, total)
         if destructive and "stateful" in layers:
-            wanted = (_STATEFUL_LEAST + (_LIFECYCLE_LEAST if lifecycle else 0)
-                      + (_MCP_LEAST if lifecycle or mcp else 0))
+            wanted = _STATEFUL_LEAST + (_LIFECYCLE_LEAST if lifecycle else 0)
             shares["stateful"] = min(wanted, total - shares["preflight"])
         rest = total - shares["preflight"] - shares["stateful"]
         if "semantic" in layers:

@@ -139,9 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds to wait for one answer (default 15)")
     run.add_argument("--no-restore", dest="restore", action="store_false",
                      help="leave a mock's state as the destructive run left it")
-    run.add_argument("--mcp", action="store_true",
-                     help="connect an MCP client to the target's gateway ({base}/mcp) and check "
-                          "its sessions (opens sessions and revokes; with --destructive)")
     out = p.add_argument_group("output")
     out.add_argument("--junit", default=None, metavar="PATH", help="write a JUnit XML report")
     out.add_argument("--drift-report", default=None, metavar="PATH",
@@ -234,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget=args.budget, assumptions=args.assumptions,
         layers=tuple(args.layers or LAYERS), skip=frozenset(args.skip),
         foreign_session_ids=tuple(args.foreign_session_id), timeout=args.timeout,
-        restore=args.restore, progress=progress, mcp=args.mcp,
+        restore=args.restore, progress=progress,
     )
     try:
         report = run_contract(target, options)

@@ -67,8 +67,5 @@ class Options:
     state_machine_steps: int = 30
     #: after a destructive run against a mock, put its state back (export/import)
     restore: bool = True
-    #: connect an MCP client to the target's gateway ({base}/mcp) and check its sessions
-    #: (opens sessions: opt-in, except against a mock, whose state is put back)
-    mcp: bool = False
     #: called with progress lines while the run goes on
     progress: Callable[[str], None] | None = field(default=None, compare=False)

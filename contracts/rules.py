@@ -27,8 +27,7 @@ LAYERS = ("schema", "semantic", "stateful")
 KINDS = ("step", "along", "exchange", "session", "schemathesis")
 # The modules whose imports register every rule, in the order the output lists them.
 _CHECK_MODULES = tuple(f"{__package__}.{name}" for name in (
-    "schema_checks", "invariants", "semantic", "assumed_schema", "stateful", "state_machine",
-    "mcp_checks"))
+    "schema_checks", "invariants", "semantic", "assumed_schema", "stateful", "state_machine"))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -75,7 +75,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     client.observers.extend([passive, assumed, undocumented])
     lifecycle = destructive and control is not None and "stateful" in options.layers
     client.budget = _budget(options, control, state)
-    plan = (Plan.make(client.budget, options.layers, destructive, lifecycle, options.mcp)
+    plan = (Plan.make(client.budget, options.layers, destructive, lifecycle)
             if client.budget is not None else None)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
                     destructive=destructive, control_plane=control is not None,
@@ -341,7 +341,7 @@ def _budget_once_throttled(ctx: RunContext, options: Options) -> None:
         return
     client.budget = client.count + DEFAULT_BUDGET
     lifecycle = ctx.destructive and ctx.control is not None
-    ctx.plan = Plan.make(client.budget, options.layers, ctx.destructive, lifecycle, options.mcp)
+    ctx.plan = Plan.make(client.budget, options.layers, ctx.destructive, lifecycle)
     ctx.notes.append(f"the target answered 429 ({client.throttled} times): the rest of the run "
                      f"kept to a budget of {DEFAULT_BUDGET} more requests")
 

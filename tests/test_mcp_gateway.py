@@ -302,13 +302,3 @@ def test_the_protocol_version_is_negotiated(client: FlaskClient, token: str, ask
         "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "a", "version": "1"}}},
         headers={"Authorization": f"Bearer {token}"})
     assert answer.json["result"]["protocolVersion"] == agreed
-
-
-def test_a_refreshed_token_moves_the_session_token_expiry(client: FlaskClient,
-                                                           mock: KontextMock, token: str) -> None:
-    session = initialize(client, token).headers["Mcp-Session-Id"]
-    assert mock.get_session(DEV_APP, session)["tokenExpiresAt"] == "2026-01-01T13:00:00.000Z"
-    mock.advance("10m")
-    later = str(mock.oauth.gateway_token(DEV_APP, resource=GATEWAY)["access_token"])
-    assert rpc(client, later, session, "ping").status_code == 200
-    assert mock.get_session(DEV_APP, session)["tokenExpiresAt"] == "2026-01-01T13:10:00.000Z"
