@@ -88,6 +88,7 @@ def test_a_target_that_is_not_this_api_is_exit_2_with_a_message(not_the_api: str
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_every_rule_holding_is_exit_0_with_one_line_per_rule(
     served_mock: RunningServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -20,6 +20,8 @@ from kontext_mock.http.serve import RunningServer, start
 
 from .second_implementation import DIFFERENCES, REGION, OtherSessionsApi
 
+pytestmark = pytest.mark.slow  # whole kit runs against a second implementation
+
 DEV_APP = MockConfig().dev_application_id
 
 

@@ -20,6 +20,8 @@ from kontext_mock.http.serve import start
 
 from .broken_variants import VARIANTS, Variant, WsgiApp
 
+pytestmark = pytest.mark.slow  # a whole kit run per broken variant
+
 DEV_APP = MockConfig().dev_application_id
 SEED = 20261128
 

@@ -27,6 +27,8 @@ from .conftest import AUTH, DEV_APP, NOW
 require_playwright()  # skips the module without it (fails in CI)
 from playwright.sync_api import Browser, expect  # noqa: E402
 
+pytestmark = pytest.mark.slow  # browser: real Chromium
+
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
 KEPT = 100  # the latest events and journal entries a page keeps (dashboard.js)

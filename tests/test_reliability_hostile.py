@@ -241,6 +241,7 @@ def test_a_request_whose_client_left_before_it_ran_is_never_run(mock: KontextMoc
 # -- 4. slow and idle clients ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hundreds_of_trickling_and_idle_connections_lock_nobody_out() -> None:
     with serve_process("--seed", "3", until="Ctrl-C") as (url, _, _proc):
         port = int(url.rsplit(":", 1)[1])
