@@ -64,8 +64,9 @@ def apportion(total: int, mix: dict[str, float]) -> dict[str, int]:
 class SessionFaker:
     """Makes sessions that look real and are coherent in time.
 
-    Timestamps keep createdAt <= connectedAt <= lastActiveAt (<= disconnectedAt), and
-    each session is placed so that at ``now`` its derivedStatus is the one asked for.
+    Timestamps keep createdAt <= connectedAt <= lastActiveAt (<= disconnectedAt) and
+    lastActiveAt <= tokenExpiresAt, none but tokenExpiresAt after ``now``, and each
+    session is placed so that at ``now`` its derivedStatus is the one asked for.
     """
 
     def __init__(self, seed: int, idle_after: timedelta) -> None:
@@ -140,7 +141,9 @@ class SessionFaker:
                 last = disconnected_at - self._seconds(90, 180)
             else:
                 last = disconnected_at - self._seconds(0, 600)
-            expires = disconnected_at + self._seconds(-1800, 3600)
+            # The token may have died before the disconnect, but not before the last
+            # activity: nothing is active on a dead token.
+            expires = max(disconnected_at + self._seconds(-1800, 3600), last)
         created = last - self._seconds(30, 2 * 86400)
         connected = created + self._seconds(0.05, 3)
         user = f"user_{self.rng.getrandbits(48):012x}"
