@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kontext_mock.core.credentials import covers
 from kontext_mock.core.errors import ConflictError, NotFoundError, UnprocessableError
 from kontext_mock.core.fields import application_record, client_record, scopes_of, unprocessable
 from kontext_mock.core.records import AccessToken, Application, OAuthClient, Organization
@@ -105,6 +106,33 @@ class Accounts:
             ids = [a.id for a in state.store.applications.values()
                    if organization_id is None or a.organization_id == organization_id]
         return sorted(ids, key=lambda i: (i != state.config.dev_application_id, i))
+
+    def reach(self) -> list[dict[str, Any]]:
+        """Each organization (the dev one first) with its applications and the credentials
+        that can read them: static tokens (never expiring) and clients of
+        ``/oauth2/token``, each with the sessions read scope. What the serve banner
+        prints, so that it names a credential for every application it lists."""
+        state = self.state
+        store = state.store
+        read = "management:applications:read"
+        with store.lock:
+            orgs = [{
+                "id": org.id, "name": org.name,
+                "applications": [(a.id, a.name) for a in store.applications.values()
+                                 if a.organization_id == org.id],
+                "tokens": sorted(t.token for t in store.tokens.values()
+                                 if t.organization_id == org.id and t.expires_at is None
+                                 and covers(t.scopes, read)),
+                "clients": sorted((c.client_id, c.client_secret) for c in store.clients.values()
+                                  if c.organization_id == org.id and covers(c.scopes, read)),
+            } for org in store.organizations.values()]
+        dev_org, dev_app = state.config.dev_organization_id, state.config.dev_application_id
+        dev_token, dev_client = state.config.dev_token, state.config.dev_client_id
+        for org in orgs:
+            org["applications"].sort(key=lambda a: (a[0] != dev_app, a[1], a[0]))
+            org["tokens"].sort(key=lambda t: t != dev_token)
+            org["clients"].sort(key=lambda c: c[0] != dev_client)
+        return sorted(orgs, key=lambda o: o["id"] != dev_org)  # then as they were added
 
     def applications(self) -> list[dict[str, Any]]:
         """Every application with its organization's name and how many sessions it holds:
