@@ -611,7 +611,10 @@ BROKEN_WORDS = """(root) => {
         const range = document.createRange();
         range.setStart(node, m.index);
         range.setEnd(node, m.index + m[0].length);
-        if (lines([...range.getClientRects()]) > 1) broken.push(`${cell.closest('table').getAttribute('aria-label') || 'Sessions'}: ${cell.textContent.trim()}`);
+        if (lines([...range.getClientRects()]) > 1) {
+          const table = cell.closest('table').getAttribute('aria-label') || 'Sessions';
+          broken.push(`${table}: ${cell.textContent.trim()}`);
+        }
       }
     }
   }
