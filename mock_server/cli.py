@@ -341,21 +341,23 @@ def banner(mock: KontextMock, host: str, port: int, admin_token: str | None = No
         f"                 need it, as Authorization: Bearer {admin_token}\n"
     ) if admin_token else ""
     control_auth = c.admin_token or admin_token
-    orgs_text, curls, left = [], [], 0
+    orgs_text: list[str] = []
+    curls: list[str] = []
+    left = 0
     for org in mock.accounts.reach():
-        apps = org["applications"]
+        apps = org.applications
         room = max(0, BANNER_APPLICATIONS - len(curls))
         if not apps or not room:
             left += len(apps)
             continue
-        dev = " (dev)" if org["id"] == c.dev_organization_id else ""
-        lines = [f"  organization:  {org['name']}{dev}  {org['id']}"]
-        token = org["tokens"][0] if org["tokens"] else None
+        dev = " (dev)" if org.id == c.dev_organization_id else ""
+        lines = [f"  organization:  {org.name}{dev}  {org.id}"]
+        token = org.tokens[0] if org.tokens else None
         if token is None:
-            token = f"token-{org['id'][:8]}"
+            token = f"token-{org.id[:8]}"
             body = orjson.dumps({
-                "clientId": f"client-{org['id'][:8]}", "clientSecret": f"secret-{org['id'][:8]}",
-                "organizationId": org["id"], "token": token}).decode()
+                "clientId": f"client-{org.id[:8]}", "clientSecret": f"secret-{org.id[:8]}",
+                "organizationId": org.id, "token": token}).decode()
             auth = f' -H "Authorization: Bearer {control_auth}"' if control_auth else ""
             curls.append(
                 f"    curl -s -X POST{auth} -H 'Content-Type: application/json' \\\n"
@@ -365,7 +367,7 @@ def banner(mock: KontextMock, host: str, port: int, admin_token: str | None = No
         else:
             lines.append(f"    token:       {token}")
         lines.extend(f"    client:      {client_id} / {secret}"
-                     for client_id, secret in org["clients"][:1])
+                     for client_id, secret in org.clients[:1])
         for app_id, name in apps[:room]:
             mark = " (dev)" if app_id == c.dev_application_id else ""
             lines.append(f"    application: {app_id}  {name}{mark}")
