@@ -134,3 +134,13 @@ def test_faked_times_keep_before_a_given_token_expiry(state: str) -> None:
         session = mock.store.sessions[made["id"]]
         assert session.last_active_at is not None and session.token_expires_at is not None
         assert session.created_at <= session.last_active_at <= session.token_expires_at, made
+
+
+@pytest.mark.parametrize("scenario", ["mixed", "all-expired", "two-orgs", "revoke-in-progress"])
+def test_the_shipped_scenarios_hold_together(scenario: str) -> None:
+    mock = KontextMock(seed=1, now=NOW, frozen=True)
+    mock.load_scenario(scenario)
+    now, idle_after = mock.now(), mock.config.idle_after
+    for session in mock.store.sessions.values():
+        state = session.derived_status(now, idle_after)
+        assert incoherences(session, now, idle_after, state) == [], session
