@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target = p.add_argument_group("target")
     target.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
-                        help="the origin, without /api/v1 (e.g. http://127.0.0.1:8080)")
+                        help="the origin, e.g. http://127.0.0.1:8080 (a trailing /api/v1 is "
+                        "dropped, with a note: the kit adds it to every path)")
     target.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token")
     target.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
                         help="OAuth client id (a token is fetched from {base}/oauth2/token "

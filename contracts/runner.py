@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import ApiClient
 from kontext_mock.contracts.invariants import PassiveRules
 from kontext_mock.contracts.openapi import ApiSpec
-from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.options import Options, Target, api_origin
 from kontext_mock.contracts.pacing import RateLimiter
 from kontext_mock.contracts.probe import check_application, check_is_this_api, served_operations
 from kontext_mock.contracts.report import Report, RuleResult
@@ -53,6 +54,8 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     progress = options.progress or (lambda line: None)
+    origin, origin_note = api_origin(target.base_url)
+    target = replace(target, base_url=origin)
     _validate(target, options)
     spec = ApiSpec.load(options.spec)
     assumptions = _assumptions_of(spec)
@@ -83,6 +86,9 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     how = "destructive" if destructive else "read-only"
     progress(f"kontext-contract: {client.base_url} ({how}, assumptions {mode}, seed {seed}"
              f"{', control plane found' if control else ''})")
+    if origin_note is not None:
+        report.notes.append(origin_note)
+        progress(f"note: {origin_note}")
     if plan is not None:
         progress(f"request budget {plan.total}: {plan.render()}")
     outcomes: dict[str, Outcome] = {}
