@@ -98,6 +98,13 @@ class AssumptionVerdict:
     #: for a contradiction, the violations; else what was checked, or why nothing was
     evidence: list[Violation] = field(default_factory=list)
 
+    def why_unobserved(self, reasons: int = 2) -> str:
+        """Why nothing told: the first ``reasons`` of the evidence, each with its rule."""
+        said = [f"{e.rule}: {e.message}" if e.rule else e.message
+                for e in self.evidence[:reasons]]
+        more = len(self.evidence) - reasons
+        return "; ".join(said) + (f" (and {more} more)" if more > 0 else "") or "no reason given"
+
     def to_json(self) -> dict[str, Any]:
         """The entry of the drift report."""
         return {"id": self.id, "assumes": self.assumes, "status": self.status,
@@ -221,7 +228,9 @@ class Report:
             which = f" ({', '.join(self.contradicted())})" if tally["contradicted"] else ""
             lines.append(f"assumptions ({how}): {tally['confirmed']} confirmed, "
                          f"{tally['contradicted']} contradicted{which}, "
-                         f"{tally['unobserved']} unobserved")
+                         f"{tally['unobserved']} unobserved{':' if tally['unobserved'] else ''}")
+            lines.extend(f"  unobserved  {v.id}: {v.why_unobserved()}"
+                         for v in self.assumptions if v.status == "unobserved")
         if self.plan:
             shares = ", ".join(f"{k} {self.usage.get(k, 0)}/{v}" for k, v in self.plan.items())
             budget = f"of a budget of {self.budget}" if self.budget else "(no budget)"

@@ -124,6 +124,11 @@ def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocume
     assert report.contradicted() == [] and report.undocumented == []
     unobserved = [v.id for v in report.assumptions if v.status == "unobserved"]
     assert unobserved == ["applications-default-page", "session-token-lifetime"]
+    text = report.render()  # "2 unobserved" names them, and says why
+    assert "0 contradicted, 2 unobserved:\n" in text
+    assert ("  unobserved  applications-default-page: unobservable: telling needs more than "
+            "100 applications") in text
+    assert "  unobserved  session-token-lifetime: unobservable: " in text
 
 
 def test_only_the_rules_that_ran_speak_for_an_assumption(
@@ -135,6 +140,8 @@ def test_only_the_rules_that_ran_speak_for_an_assumption(
     assert report.verdict("list-order-newest-first").status == "unobserved"
     assert report.verdict("idle-threshold").status == "unobserved"
     assert "skipped (--skip)" in report.verdict("idle-threshold").evidence[-1].message
+    assert ("  unobserved  idle-threshold: derived-status-idle: not checked: skipped (--skip)"
+            in report.render())
     assert report.verdict("error-body-shape").status == "confirmed"  # semantic rules saw it
     held_by = {e.rule for e in report.verdict("error-body-shape").evidence}
     assert "schema-assumptions" not in held_by  # its layer was not selected
