@@ -136,6 +136,10 @@ class Report:
     usage: dict[str, int] = field(default_factory=dict)
     #: when the run started (ISO 8601, UTC)
     started_at: str = ""
+    #: a destructive run against a mock puts its state back afterwards (False: --no-restore)
+    restore: bool = True
+    #: the mode was chosen by the caller (--destructive, --read-only), not by the target
+    mode_chosen: bool = False
 
     @property
     def ok(self) -> bool:
@@ -195,10 +199,33 @@ class Report:
             "undocumented": list(self.undocumented),
         }
 
+    def mode(self) -> str:
+        """Whether the run may change the target's state, and why (see ``options.MODE``)."""
+        if self.destructive and self.control_plane:
+            after = ("puts its state back afterwards" if self.restore else
+                     "leaves its state as the run left it (--no-restore)")
+            return ("destructive: a kontext-mock (its control plane answered): the kit creates "
+                    f"its own data, moves the mock's clock and {after}")
+        if self.destructive:
+            return ("destructive (--destructive): revoke-all and agent sessions on the target; "
+                    "nothing is put back")
+        if self.control_plane:
+            return "read-only (--read-only): only reads, even to this kontext-mock"
+        why = "--read-only" if self.mode_chosen else "not a kontext-mock (no control plane)"
+        return (f"read-only: {why}, so only reads; --destructive adds the stateful rules "
+                "(revoke-all, agent sessions)")
+
+    def header(self) -> str:
+        """The first line of the output: the target, the mode, how assumptions count, the seed."""
+        how = "enforced" if self.assumptions_mode == "enforce" else "reported as drift"
+        return (f"kontext-contract {self.base_url}: {self.mode()}; assumptions {how}; "
+                f"seed {self.seed}")
+
     def render(self) -> str:
-        """The summary: one line per rule, every failure in detail, the drift, the budget."""
+        """The summary: the header, one line per rule, every failure in detail, the drift,
+        the budget."""
         width = max((len(r.name) for r in self.results), default=10)
-        lines: list[str] = []
+        lines: list[str] = [self.header()]
         layer = None
         for r in self.ordered():
             if r.rule.layer != layer:

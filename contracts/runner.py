@@ -82,10 +82,9 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             if client.budget is not None else None)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
                     destructive=destructive, control_plane=control is not None,
-                    assumptions_mode=mode, budget=client.budget, started_at=started_at)
-    how = "destructive" if destructive else "read-only"
-    progress(f"kontext-contract: {client.base_url} ({how}, assumptions {mode}, seed {seed}"
-             f"{', control plane found' if control else ''})")
+                    assumptions_mode=mode, budget=client.budget, started_at=started_at,
+                    restore=options.restore, mode_chosen=options.destructive is not None)
+    progress(report.header())
     if origin_note is not None:
         report.notes.append(origin_note)
         progress(f"note: {origin_note}")
