@@ -89,7 +89,8 @@ def test_the_drift_report_is_written_as_json(
     for sid in foreign(api):
         args += ["--foreign-session-id", sid]
     assert main(args) == 0  # read-only, reported: the list order and idle threshold drift
-    assert "drift report: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "drift report: " in out
     document = json.loads(path.read_text())
     assert set(document) == {"target", "when", "mode", "assumptions", "undocumented"}
     assert document["target"] == server.url and document["mode"] == "report"
@@ -107,6 +108,11 @@ def test_the_drift_report_is_written_as_json(
             assert "dev-token" not in json.dumps(entry)
     [region] = [u for u in document["undocumented"] if u["name"] == "$.items[*].region"]
     assert region["kind"] == "field" and region["count"] > 0
+    # the printed section and the JSON are one list: the same entries, the same counts
+    section = out[out.index("Undocumented ("):].split("\n\n")[0].splitlines()[1:]
+    assert [line.split()[1] for line in section] == [u["name"] for u in document["undocumented"]]
+    assert all(f"({u['count']} times" in line
+               for u, line in zip(document["undocumented"], section, strict=True))
 
 
 def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocumented(
