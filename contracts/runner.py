@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from kontext_mock.contracts.assumed_schema import RULE as ASSUMED_SCHEMA_RULE
 from kontext_mock.contracts.assumed_schema import AssumedSchema
 from kontext_mock.contracts.assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
+from kontext_mock.contracts.bounds import ListParameters, populate
 from kontext_mock.contracts.budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
 from kontext_mock.contracts.context import Outcome, RunContext
 from kontext_mock.contracts.control import ControlPlane
@@ -238,6 +239,14 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
                 {"active": 1})
             made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org
+            if "semantic" in options.layers and any(
+                    _wanted(name, options) for name in ("limit-respected", "limit-default")):
+                bounds = ListParameters.of(spec)
+                made, count = populate(control, org, bounds)
+                extra["bounds_application"], extra["bounds_sessions"] = made, count
+                notes.append(f"the kit created application {made} on the mock with {count} "
+                             f"connected sessions, more than limit's maximum "
+                             f"({bounds.limit_max}), to tell limit's bounds and default apart")
     if app_id is None:
         raise ContractError("give --application-id: an application with sessions to read")
     check_application(client, app_id)
