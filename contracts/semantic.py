@@ -59,7 +59,7 @@ _NEVER = {"active": frozenset({"expired", "disconnected"}), "inactive": frozense
 MOVING_FIELDS = frozenset({"derivedStatus", "lastActiveAt"})
 # What the layer sends with one drawn example per rule and its first explicit cases: the
 # budget plan's least for it (budget.py) leaves room for a few more.
-_FRUGAL_COST = 36
+_FRUGAL_COST = 39
 _ID_CHARS = string.ascii_letters + string.digits + "-._~"
 
 
