@@ -379,9 +379,12 @@ class SemanticLayer:
                     ref = {"limit": self.hi} | ({"status": status} if status else {})
                     available = self.counts[status] = len(self.fetch(ref)[0])
             else:
+                matching = (f"{more}{available} match (limit={self.hi})" if app is None else
+                            f"application {app} holds {available} connected sessions (the kit "
+                            "created them)")
                 found.append(self.ctx.violation(
                     "limit-default", f"{_query(params)} returned {len(items)} sessions; "
-                    f"{more}{available} match (limit={self.hi}), so the default limit of "
+                    f"{matching}, so the default limit of "
                     f"{default} gives {expected}", ex))
                 continue
             shown.append(f"{len(items)} of {more}{available}")
