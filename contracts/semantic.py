@@ -285,7 +285,7 @@ class SemanticLayer:
         examples: list[tuple[str | None, int]] = []
         for status in (None, "all"):
             n = self.counts[status]
-            for k in (lo, n + 1, n - 1, n, lo + 1, hi):
+            for k in (lo, n + 1, n - 1, n, lo + 1, hi, documented_hi):
                 if lo <= k <= hi and (status, k) not in examples:
                     examples.append((status, k))
         examples = self._cases(examples, 2)
