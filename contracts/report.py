@@ -300,11 +300,13 @@ class Report:
                 lines.append(e.render("      "))
 
     def _undocumented(self, lines: list[str]) -> None:
-        if not self.undocumented:
+        # the drift report's list, so the two never disagree
+        listed = self.drift_document()["undocumented"]
+        if not listed:
             return
         lines.append("")
         lines.append("Undocumented (what the target sent that openapi.yaml does not describe):")
-        for item in self.undocumented:
+        for item in listed:
             example = item.get("example")
             shown = f", e.g. {example}" if example is not None else ""
             where = f" in {item['operation']}" if item.get("operation") else ""
