@@ -31,8 +31,7 @@ class ListParameters:
     limit_min: int
     limit_max: int
     limit_default: int
-    #: ``status``'s values, and the one a list without it uses
-    statuses: tuple[str, ...]
+    #: the ``status`` a list without one uses
     status_default: str
     include_inactive_default: bool
 
@@ -42,9 +41,7 @@ class ListParameters:
         schemas = spec.list_parameter_schemas()
         lo, hi = spec.limit_range()
         status = schemas.get("status", {})
-        return cls(lo, hi, spec.default_limit(),
-                   tuple(status.get("enum", ("active", "inactive", "all"))),
-                   str(status.get("default", "active")),
+        return cls(lo, hi, spec.default_limit(), str(status.get("default", "active")),
                    bool(schemas.get("includeInactive", {}).get("default", False)))
 
     @property

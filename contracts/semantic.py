@@ -471,15 +471,18 @@ class SemanticLayer:
     def filter_default(self) -> Outcome:
         n = self._draws(max(2, self.examples // 5))
 
+        default = self.params.status_default
+
         def check(limit: int | None) -> Violation | None:
             extra = {} if limit is None else {"limit": limit}
-            return self._same_sets("filter-default", dict(extra), {"status": "active", **extra})
+            return self._same_sets("filter-default", dict(extra), {"status": default, **extra})
 
         examples: list[int | None] = self._cases([None, self.hi], 1)
         violation, tried = falsify(st.one_of(st.none(), st.integers(self.lo, self.hi)), check,
                                    max_examples=n, seed=self.ctx.seed, examples=examples)
         return Outcome.judged([violation] if violation else [], tried,
-                              f"default equals status=active ({tried} limits)")
+                              f"default equals status={default} ({tried} limits)"
+                              f"{self._unexercised_by('filter-default')}")
 
     @register("filter-include-inactive", "semantic",
               "includeInactive=true lists the same as status=all; an explicit status wins",
@@ -495,12 +498,15 @@ class SemanticLayer:
              INCLUDE_INACTIVE),
             ({"status": "all", "includeInactive": False, **hi}, {"status": "all", **hi},
              INCLUDE_INACTIVE),
+            # its documented default: leaving it out is giving it
+            (hi, {"includeInactive": self.params.include_inactive_default, **hi}, None),
         ], 3)
         violations = [v for a, b, assumption in pairs
                       if (v := self._same_sets("filter-include-inactive", a, b, assumption))
                       is not None]
         return Outcome.judged(keep_first(violations), len(pairs),
-                              "includeInactive=true equals status=all; explicit status wins")
+                              "includeInactive=true equals status=all; explicit status wins"
+                              f"{self._unexercised_by('filter-include-inactive')}")
 
     # -- reads -----------------------------------------------------------------------------
 
