@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from requests.structures import CaseInsensitiveDict
 
 from kontext_mock import KontextMock
@@ -83,6 +84,7 @@ def schema_run(spec: Path | None, sent: list[dict[str, Any]]) -> Report:
         server.stop()
 
 
+@pytest.mark.slow  # two schema-layer runs
 def test_a_run_whose_fuzzed_writes_the_mock_echoes_lists_none_of_them(tmp_path: Path) -> None:
     # With clientInfo closed (as it was), only the kit's memory of its writes keeps the
     # fuzzed keys the mock echoes out of the report.
