@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
@@ -18,7 +19,7 @@ from datetime import timedelta
 from kontext_mock.contracts.assumptions import MODES
 from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.junit import write_junit
-from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.options import MODE, Options, Target
 from kontext_mock.contracts.pacing import parse_rate
 from kontext_mock.contracts.rules import LAYERS, catalog
 
@@ -82,14 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = _Parser(
         prog="kontext-contract",
-        description="Check an implementation of the Kontext sessions API against its "
-                    "contract (openapi.yaml): schema conformance, semantic properties, and "
-                    "with --destructive the stateful ones.",
+        description=textwrap.fill(MODE, 88) + "\n\n" + textwrap.fill(
+            "It checks an implementation of the Kontext sessions API against its contract "
+            "(openapi.yaml): schema conformance, semantic properties, and in a destructive "
+            "run the stateful ones.", 88),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target = p.add_argument_group("target")
     target.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
-                        help="the origin, without /api/v1 (e.g. http://127.0.0.1:8080)")
+                        help="the origin, e.g. http://127.0.0.1:8080 (a trailing /api/v1 is "
+                        "dropped, with a note: the kit adds it to every path)")
     target.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token")
     target.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
                         help="OAuth client id (a token is fetched from {base}/oauth2/token "
@@ -110,10 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed of every random choice")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--destructive", action="store_true", default=None,
-                      help="also run the stateful layer: revoke-all, agent sessions "
-                           "(implied against a mock with a control plane)")
+                      help="may change state: the stateful layer runs (revoke-all, agent "
+                           "sessions); the default against a kontext-mock")
     mode.add_argument("--read-only", dest="destructive", action="store_false",
-                      help="send nothing that changes state, even to a mock")
+                      help="send nothing that changes state, even to a kontext-mock; the "
+                           "default against anything else")
     run.add_argument("--rate-limit", type=_rate, default=None, metavar="N/min",
                      help="send at most N requests a minute (every layer together); "
                           "Retry-After is always honoured")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from kontext_mock.contracts.assumed_schema import RULE as ASSUMED_SCHEMA_RULE
 from kontext_mock.contracts.assumed_schema import AssumedSchema
 from kontext_mock.contracts.assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
+from kontext_mock.contracts.bounds import ListParameters, populate
 from kontext_mock.contracts.budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
 from kontext_mock.contracts.context import Outcome, RunContext
 from kontext_mock.contracts.control import ControlPlane
@@ -20,7 +22,7 @@ from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import ApiClient
 from kontext_mock.contracts.invariants import PassiveRules
 from kontext_mock.contracts.openapi import ApiSpec
-from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.options import Options, Target, api_origin
 from kontext_mock.contracts.pacing import RateLimiter
 from kontext_mock.contracts.probe import check_application, check_is_this_api, served_operations
 from kontext_mock.contracts.report import Report, RuleResult
@@ -53,6 +55,8 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     progress = options.progress or (lambda line: None)
+    origin, origin_note = api_origin(target.base_url)
+    target = replace(target, base_url=origin)
     _validate(target, options)
     spec = ApiSpec.load(options.spec)
     assumptions = _assumptions_of(spec)
@@ -79,10 +83,12 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             if client.budget is not None else None)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
                     destructive=destructive, control_plane=control is not None,
-                    assumptions_mode=mode, budget=client.budget, started_at=started_at)
-    how = "destructive" if destructive else "read-only"
-    progress(f"kontext-contract: {client.base_url} ({how}, assumptions {mode}, seed {seed}"
-             f"{', control plane found' if control else ''})")
+                    assumptions_mode=mode, budget=client.budget, started_at=started_at,
+                    restore=options.restore, mode_chosen=options.destructive is not None)
+    progress(report.header())
+    if origin_note is not None:
+        report.notes.append(origin_note)
+        progress(f"note: {origin_note}")
     if plan is not None:
         progress(f"request budget {plan.total}: {plan.render()}")
     outcomes: dict[str, Outcome] = {}
@@ -233,6 +239,14 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
                 {"active": 1})
             made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org
+            if "semantic" in options.layers and any(
+                    _wanted(name, options) for name in ("limit-respected", "limit-default")):
+                bounds = ListParameters.of(spec)
+                made, count = populate(control, org, bounds)
+                extra["bounds_application"], extra["bounds_sessions"] = made, count
+                notes.append(f"the kit created application {made} on the mock with {count} "
+                             f"connected sessions, more than limit's maximum "
+                             f"({bounds.limit_max}), to tell limit's bounds and default apart")
     if app_id is None:
         raise ContractError("give --application-id: an application with sessions to read")
     check_application(client, app_id)

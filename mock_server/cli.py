@@ -108,7 +108,8 @@ def _record_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "scenario file that serve --scenario and the pytest marker load. "
                     "Anonymized unless --no-anonymize; no token or secret is written.")
     rec.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
-                     help="the origin, without /api/v1 (env KONTEXT_BASE_URL)")
+                     help="the origin (a trailing /api/v1 is dropped: the paths carry it; "
+                          "env KONTEXT_BASE_URL)")
     rec.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token (env KONTEXT_TOKEN)")
     rec.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
                      help="OAuth client id, with --client-secret (env KONTEXT_CLIENT_ID)")

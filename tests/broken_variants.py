@@ -62,6 +62,14 @@ class LimitOffByOne(KontextMock):
         return super().select_sessions(application_id, status, limit + 1, organization_id)
 
 
+class LimitCapped(KontextMock):
+    """Honours limit only up to 150: limit=200 lists 150 sessions however many match."""
+
+    def select_sessions(self, application_id: str, status: str = "active", limit: int = 100,
+                        organization_id: str | None = None) -> Any:
+        return super().select_sessions(application_id, status, min(limit, 150), organization_id)
+
+
 class _Rederiving(KontextMock):
     """A mock whose derivedStatus comes from :meth:`derive` (listing, filtering, reading)."""
 
@@ -243,6 +251,19 @@ def default_filter_everything(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+def limit_default_50(app: WsgiApp) -> WsgiApp:
+    """A list without ``limit`` holds 50 sessions, not the documented 100."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        if (environ["REQUEST_METHOD"] == "GET" and _SESSIONS.match(environ["PATH_INFO"])
+                and "limit" not in query):
+            environ = {**environ, "QUERY_STRING": urlencode({**query, "limit": 50})}
+        return app(environ, start_response)
+
+    return wrapped
+
+
 def delete_without_auth(app: WsgiApp) -> WsgiApp:
     """Revoke-all without a token (or with any token) is accepted, as the dev token."""
 
@@ -336,6 +357,11 @@ VARIANTS: list[Variant] = [
     Variant("limit-ignored", "limit-respected", "the list ignores limit", LimitIgnored),
     Variant("limit-off-by-one", "limit-respected", "the list returns limit + 1 sessions",
             LimitOffByOne),
+    Variant("limit-capped-150", "limit-respected",
+            "limit is honoured only up to 150 (limit=200 lists 150 of 201 sessions)",
+            LimitCapped),
+    Variant("limit-default-50", "limit-default", "a list without limit holds 50 sessions",
+            middleware=limit_default_50),
     Variant("default-filter-everything", "filter-default",
             "a list without status returns every session", middleware=default_filter_everything),
     Variant("inactive-leaks-idle", "filter-inactive", "status=inactive also lists idle sessions",
