@@ -170,7 +170,7 @@ class McpLayer:
               "a refreshed token's later expiry becomes tokenExpiresAt)",
               assumes=(MCP_SESSION_RECORD, MCP_TOKEN_EXPIRY))
     def traffic(self) -> Outcome:
-        return self._outcome("mcp-traffic-moves-last-active", "a ping moved lastActiveAt",
+        return self._outcome("mcp-traffic-moves-last-active", "a message (tools/list) moved lastActiveAt",
                              "not checked: the client did not connect")
 
     @register("mcp-delete-disconnects", "mcp",
@@ -297,7 +297,7 @@ class McpLayer:
         assert self.access is not None
         extra = self.extra_info
 
-        class Reporting(httpx2.AsyncBaseTransport):  # type: ignore[misc, name-defined]
+        class Reporting(httpx2.AsyncBaseTransport):  # type: ignore[misc]
             """Adds ``sessionId`` (the real gateway requires it) and ``hostname`` to the
             clientInfo of ``initialize``: a stock SDK client cannot."""
 
@@ -431,25 +431,25 @@ class McpLayer:
                                  f"refresh token ({self.access.how}): nothing to refresh")
         sent_after = ex.server_time
         try:
-            await client.send_ping()
+            await client.list_tools()
         except Exception as exc:  # what the SDK raised, shown as is
-            self._check(rule, False, f"a ping on the session failed: {_describe(exc)}")
+            self._check(rule, False, f"a request on the session (tools/list) failed: {_describe(exc)}")
             return
         moved, ex2 = await asyncio.to_thread(self._record, wire.session_id)
         if not self._check(rule, moved is not None, "the client's session is no longer found "
-                           "after a ping", ex2, MCP_SESSION_RECORD):
+                           "after a message", ex2, MCP_SESSION_RECORD):
             return
         assert moved is not None
         was, now = parse_time(first), parse_time(moved.get("lastActiveAt"))
         ok = was is not None and now is not None and now > was and (
             sent_after is None or now >= sent_after - _SLACK)
-        self._check(rule, ok, f"after a ping lastActiveAt is {moved.get('lastActiveAt')}; it "
-                    f"was {first} before, and the server's time before the ping was "
+        self._check(rule, ok, f"after a message (tools/list) lastActiveAt is {moved.get('lastActiveAt')}; it "
+                    f"was {first} before, and the server's time before it was "
                     f"{_iso(sent_after)}", ex2, MCP_SESSION_RECORD)
         if renewed is not None and renewed.expires_at is not None:
             got = parse_time(moved.get("tokenExpiresAt"))
             self._check(rule, got is not None and abs(got - renewed.expires_at) <= _SLACK,
-                        f"after a ping with a refreshed token (expiring {_iso(renewed.expires_at)}"
+                        f"after a message with a refreshed token (expiring {_iso(renewed.expires_at)}"
                         f") tokenExpiresAt is {moved.get('tokenExpiresAt')}", ex2,
                         MCP_TOKEN_EXPIRY)
 
@@ -530,8 +530,8 @@ class McpLayer:
             self._check(rule, ended is not None and ended.get("status") == "disconnected",
                         f"after revoke-all the connected MCP session {session.get('id')} is "
                         f"{(ended or {}).get('status', 'gone')}, not disconnected", ex2)
-            refused = await _fails(client.send_ping())
-            self._check(rule, refused, "after revoke-all the client's next ping on its session "
+            refused = await _fails(client.list_tools())
+            self._check(rule, refused, "after revoke-all the client's next request on its session "
                         "succeeded")
         status = await self._ping_raw(None, "initialize")
         self._check(rule, status == 401, f"after revoke-all an initialize with the client's "
