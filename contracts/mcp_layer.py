@@ -119,12 +119,20 @@ class McpLayer:
         started = time.monotonic()
         try:
             self._walk()
-        except BudgetSpentError:
-            self.ctx.notes.append("the mcp layer stopped: the request budget was spent")
-        except BadAnswerError as exc:  # a read the rules cannot work with fails the rest
-            for r in registered("mcp"):
-                if r.name not in self.checks and r.name not in self.outcomes:
-                    self.outcomes[r.name] = Outcome.judged([exc.violation(r.name)], 1, "")
+        except Exception as raised:
+            # What the kit raised inside the SDK's client reaches here in an exception group.
+            exc = _leaf(raised)
+            if isinstance(exc, ContractError):  # no verdict possible (exit 2)
+                raise exc from None
+            if isinstance(exc, BudgetSpentError):
+                self.ctx.notes.append("the mcp layer stopped: the request budget was spent")
+            else:  # a bad answer, or the SDK's client failed: the rules not yet judged fail
+                for r in registered("mcp"):
+                    if r.name not in self.checks and r.name not in self.outcomes:
+                        self.outcomes[r.name] = Outcome.judged([
+                            exc.violation(r.name) if isinstance(exc, BadAnswerError) else
+                            Violation(r.name, f"the MCP client failed: {_describe(exc)}")],
+                            1, "")
         out: dict[str, Outcome] = {}
         for r in registered("mcp"):
             if wanted(r.name):
@@ -578,9 +586,15 @@ def _iso(at: datetime | None) -> str:
     return at.isoformat().replace("+00:00", "Z") if at is not None else "?"
 
 
-def _describe(exc: BaseException) -> str:
-    """An exception in one line; an exception group by its first leaf."""
+def _leaf(exc: BaseException) -> BaseException:
+    """An exception group's first leaf (anyio's task groups wrap what their body raised)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception in one line; an exception group by its first leaf."""
+    exc = _leaf(exc)
     return f"{type(exc).__name__}: {exc}"[:300]
 

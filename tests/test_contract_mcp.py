@@ -19,7 +19,8 @@ from kontext_mock.contracts.cli import main
 from kontext_mock.contracts.rules import registered
 from kontext_mock.http.serve import start
 
-from .broken_variants import MCP_VARIANTS, Variant, WsgiApp
+from .broken_variants import MCP_VARIANTS, McpTrafficNotActivity, Variant, WsgiApp
+from .conftest import DEV_APP
 
 MCP_RULES = [r.name for r in registered("mcp")]
 MCP_ASSUMPTIONS = sorted({a for r in registered("mcp") for a in r.assumes})
@@ -49,6 +50,18 @@ def serve(served: tuple[Switch, str], app: WsgiApp) -> str:
     switch, url = served
     switch.app = app
     return url
+
+
+def without_control_plane(app: WsgiApp) -> WsgiApp:
+    """The mock as "anything else": no ``/_mock`` (the kit finds no control plane)."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"].startswith("/_mock"):
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "not_found", "message": "no such route"}']
+        return app(environ, start_response)
+
+    return wrapped
 
 
 def kit(url: str, *extra: str) -> list[str]:
@@ -133,3 +146,40 @@ def test_list_rules_names_the_mcp_layer(capsys: pytest.CaptureFixture[str]) -> N
     assert "mcp:" in out
     for name in MCP_RULES:
         assert name in out
+
+
+def test_against_anything_else_the_kit_exchanges_a_token_and_reports(
+    served: tuple[Switch, str], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    mock = KontextMock(seed=7)  # a running clock: the kit waits real time
+    url = serve(served, without_control_plane(mock.app))
+    drift = tmp_path / "drift.json"
+    assert main(kit(url, "--application-id", DEV_APP, "--drift-report", str(drift))) == 0
+    out = capsys.readouterr().out
+    for name in MCP_RULES[:-1]:
+        assert f"PASS  {name}" in out, out
+    assert "SKIP  mcp-revoke-ends-session" in out and "read-only run" in out
+    document = json.loads(drift.read_text())
+    assert document["mode"] == "report"
+    status = {a["id"]: a["status"] for a in document["assumptions"]}
+    assert status["mcp-session-record"] == status["mcp-delete-disconnects"] == "confirmed"
+    # the token exchange gives no refresh token, and the run was read-only
+    assert status["mcp-token-expiry-follows-token"] == "unobserved"
+    assert status["mcp-revoke-ends-tokens"] == "unobserved"
+    opened = [s for s in mock.list_sessions(DEV_APP, status="all", limit=200)
+              if s["clientInfo"]["name"] == "kontext-contract"]
+    assert len(opened) == 1 and opened[0]["status"] == "disconnected"
+    assert opened[0]["userAgent"].startswith("kontext-contract/")
+
+
+def test_against_anything_else_a_broken_gateway_is_drift(
+    served: tuple[Switch, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    mock = McpTrafficNotActivity(seed=7)
+    url = serve(served, without_control_plane(mock.app))
+    given = mock.oauth.gateway_token(DEV_APP, resource=f"{url}/mcp")["access_token"]
+    assert main(kit(url, "--application-id", DEV_APP, "--mcp-token", given)) == 0
+    out = capsys.readouterr().out
+    assert "DRIFT mcp-traffic-moves-last-active" in out, out
+    assert "assumptions (reported as drift)" in out and "1 contradicted (mcp-session-record)" in out
+    assert given not in out
