@@ -113,6 +113,8 @@ class McpLayer:
         self.checks: dict[str, int] = {}
         self.access: GatewayAccess | None = None
         self.url = f"{ctx.client.base_url}/mcp"
+        #: the client's session record as first read (None: not found)
+        self.record: dict[str, Any] | None = None
 
     def run(self, wanted: Callable[[str], bool]) -> dict[str, Outcome]:
         """Outcomes of the ``mcp`` rules ``wanted`` admits."""
@@ -371,7 +373,6 @@ class McpLayer:
                         f"negotiated {version}), so the client never initialized", None,
                         MCP_DISCOVER_REFUSED)
         session, ex = await asyncio.to_thread(self._record, wire.session_id)
-        self.listed_at = ex.server_time
         if not self._check(rule, session is not None, f"no session of application {self.app} "
                            f"is the client's (Mcp-Session-Id {wire.session_id}, clientInfo."
                            f"sessionId {self.extra_info['sessionId']}) after it connected", ex,
@@ -406,7 +407,7 @@ class McpLayer:
                         f"expiry ({_iso(expected)})", ex, MCP_SESSION_RECORD)
 
     async def _stream_and_traffic(self, wire: _Wire, client: Any, http: Any) -> None:
-        if getattr(self, "record", None) is None:
+        if self.record is None:
             return
         deadline = time.monotonic() + _STREAM_GUARD
         while not wire.stream_opened() and time.monotonic() < deadline:
@@ -463,7 +464,7 @@ class McpLayer:
 
     async def _closed(self, wire: _Wire, before: Exchange) -> None:
         rule = "mcp-delete-disconnects"
-        if getattr(self, "record", None) is None:
+        if self.record is None:
             return
         deleted = wire.statuses("DELETE")
         if not self._check(rule, bool(deleted) and 200 <= deleted[-1] < 300,
@@ -540,7 +541,7 @@ class McpLayer:
                         f"{(ended or {}).get('status', 'gone')}, not disconnected", ex2)
             refused = await _fails(client.list_tools())
             self._check(rule, refused, "after revoke-all the client's next request on its session "
-                        "succeeded")
+                        "succeeded", None, MCP_REVOKE_ENDS_TOKENS)
         status = await self._ping_raw(None, "initialize")
         self._check(rule, status == 401, f"after revoke-all an initialize with the client's "
                     f"token was answered {status}, not 401", None, MCP_REVOKE_ENDS_TOKENS)
