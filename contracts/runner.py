@@ -150,6 +150,8 @@ def _validate(target: Target, options: Options) -> None:
         raise ContractError(f"--assumptions must be one of {', '.join(MODES)}")
     if options.budget is not None and options.budget < 0:
         raise ContractError("--budget must be 0 (no budget) or more")
+    if "mcp" in options.layers and set(options.layers) != set(LAYERS) and not options.mcp:
+        raise ContractError("--layer mcp needs --mcp (it opens MCP sessions on the target)")
     if options.mcp:
         require_sdk()
 

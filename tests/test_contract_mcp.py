@@ -140,6 +140,16 @@ def test_without_the_sdk_mcp_says_how_to_install_it(
     assert "pip install 'kontext-mock[mcp]'" in capsys.readouterr().err
 
 
+def test_the_mcp_layer_without_mcp_is_a_usage_error(
+    served: tuple[Switch, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    mock = KontextMock(seed=7)
+    url = serve(served, mock.app)
+    assert main(["--base-url", url, "--token", "dev-token", "--layer", "mcp"]) == 2
+    assert "--layer mcp needs --mcp" in capsys.readouterr().err
+    assert not mock.state.gateway.links
+
+
 def test_list_rules_names_the_mcp_layer(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--list-rules"]) == 0
     out = capsys.readouterr().out
