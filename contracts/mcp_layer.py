@@ -16,12 +16,11 @@ couple of seconds of real time. The SDK is imported only here, and only with ``-
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +40,7 @@ from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import Exchange
 from kontext_mock.contracts.invariants import parse_time
 from kontext_mock.contracts.mcp_access import GatewayAccess, gateway_access, refreshed
+from kontext_mock.contracts.mcp_wire import Wire, sdk_http_client
 from kontext_mock.contracts.report import Violation
 from kontext_mock.contracts.rules import register, registered
 
@@ -76,24 +76,6 @@ def _kit_version() -> str:
         return version("kontext-mock")
     except PackageNotFoundError:
         return "0"
-
-
-@dataclass(slots=True)
-class _Wire:
-    """What the SDK's HTTP client sent and got: (method, JSON-RPC method, status, media
-    type), the session id the gateway gave, and the clientInfo the client sent."""
-
-    seen: list[tuple[str, str | None, int, str]] = field(default_factory=list)
-    session_id: str | None = None
-    client_info: dict[str, Any] = field(default_factory=dict)
-    discover_answered: bool | None = None
-
-    def statuses(self, method: str, rpc: str | None = None) -> list[int]:
-        return [s for m, r, s, _ in self.seen if m == method and (rpc is None or r == rpc)]
-
-    def stream_opened(self) -> bool:
-        return any(m == "GET" and s == 200 and t == "text/event-stream"
-                   for m, _, s, t in self.seen)
 
 
 class McpLayer:
@@ -283,7 +265,7 @@ class McpLayer:
         from mcp_types import Implementation
 
         assert self.access is not None
-        wire = _Wire()
+        wire = Wire()
         info = Implementation(name=CLIENT_NAME, version=_kit_version())
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(self._http(httpx2, wire))
@@ -301,59 +283,12 @@ class McpLayer:
         if self.ctx.destructive:
             await self._revoked(httpx2, Client, streamable_http_client, info)
 
-    def _http(self, httpx2: Any, wire: _Wire) -> Any:
-        """The SDK's HTTP client: the kit's User-Agent and token, what it sends and gets
-        recorded, and ``initialize``'s clientInfo given the fields the real gateway needs."""
+    def _http(self, httpx2: Any, wire: Wire) -> Any:
         assert self.access is not None
-        extra = self.extra_info
+        return sdk_http_client(httpx2, wire, self.user_agent, self.access.token,
+                               self.extra_info, self.ctx.options.timeout)
 
-        class Reporting(httpx2.AsyncBaseTransport):  # type: ignore[misc]
-            """Adds ``sessionId`` (the real gateway requires it) and ``hostname`` to the
-            clientInfo of ``initialize``: a stock SDK client cannot."""
-
-            def __init__(self) -> None:
-                self.inner = httpx2.AsyncHTTPTransport()
-
-            async def handle_async_request(self, request: Any) -> Any:
-                message = _json_of(request)
-                if isinstance(message, dict) and message.get("method") == "initialize":
-                    params = message.get("params") or {}
-                    client_info = dict(params.get("clientInfo") or {}, **extra)
-                    params["clientInfo"] = client_info
-                    wire.client_info = client_info
-                    headers = [(k, v) for k, v in request.headers.raw
-                               if k.lower() != b"content-length"]
-                    request = httpx2.Request(request.method, request.url, headers=headers,
-                                             content=json.dumps(message).encode(),
-                                             extensions=request.extensions)
-                return await self.inner.handle_async_request(request)
-
-            async def aclose(self) -> None:
-                await self.inner.aclose()
-
-        async def on_response(response: Any) -> None:
-            request = response.request
-            message = _json_of(request)
-            rpc = message.get("method") if isinstance(message, dict) else None
-            kind = response.headers.get("content-type", "").split(";")[0].strip()
-            wire.seen.append((request.method, rpc, response.status_code, kind))
-            if rpc == "initialize" and response.headers.get("mcp-session-id"):
-                wire.session_id = response.headers["mcp-session-id"]
-            if rpc == "server/discover":
-                answered = False
-                if response.status_code == 200 and kind == "application/json":
-                    await response.aread()
-                    body = _loads(response.content)
-                    answered = isinstance(body, dict) and "result" in body
-                wire.discover_answered = answered
-
-        return httpx2.AsyncClient(
-            headers={"User-Agent": self.user_agent,
-                     "Authorization": f"Bearer {self.access.token}"},
-            transport=Reporting(), timeout=self.ctx.options.timeout,
-            event_hooks={"response": [on_response]})
-
-    def _connect_failed(self, wire: _Wire, exc: BaseException) -> None:
+    def _connect_failed(self, wire: Wire, exc: BaseException) -> None:
         refused = wire.statuses("POST", "initialize")
         if refused and refused[-1] == 401:
             raise ContractError(f"--mcp: the gateway {self.url} refused the gateway token "
@@ -364,7 +299,7 @@ class McpLayer:
                 name, f"the MCP client could not connect to {self.url}: "
                 f"{_describe(exc)} (answers: {wire.seen[-3:]})")], 1, "")
 
-    async def _listed(self, wire: _Wire, version: str | None) -> None:
+    async def _listed(self, wire: Wire, version: str | None) -> None:
         rule = "mcp-session-listed"
         probed = wire.statuses("POST", "server/discover")
         if probed:
@@ -406,7 +341,7 @@ class McpLayer:
                         f"tokenExpiresAt is {session.get('tokenExpiresAt')}, not the token's "
                         f"expiry ({_iso(expected)})", ex, MCP_SESSION_RECORD)
 
-    async def _stream_and_traffic(self, wire: _Wire, client: Any, http: Any) -> None:
+    async def _stream_and_traffic(self, wire: Wire, client: Any, http: Any) -> None:
         if self.record is None:
             return
         deadline = time.monotonic() + _STREAM_GUARD
@@ -462,7 +397,7 @@ class McpLayer:
                         f") tokenExpiresAt is {moved.get('tokenExpiresAt')}", ex2,
                         MCP_TOKEN_EXPIRY)
 
-    async def _closed(self, wire: _Wire, before: Exchange) -> None:
+    async def _closed(self, wire: Wire, before: Exchange) -> None:
         rule = "mcp-delete-disconnects"
         if self.record is None:
             return
@@ -515,7 +450,7 @@ class McpLayer:
 
     async def _revoked(self, httpx2: Any, client_type: Any, transport: Any, info: Any) -> None:
         rule = "mcp-revoke-ends-session"
-        wire = _Wire()
+        wire = Wire()
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(self._http(httpx2, wire))
             try:
@@ -559,26 +494,8 @@ async def _fails(call: Awaitable[Any]) -> bool:
     return False
 
 
-def _json_of(request: Any) -> Any:
-    if request.method != "POST":
-        return None
-    try:
-        return _loads(request.content)
-    except Exception:  # a streamed body: not a message the kit sent
-        return None
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 def _param(challenge: str, name: str) -> str | None:
     """A parameter of a ``WWW-Authenticate`` challenge (quoted or not)."""
-    import re
-
     found = re.search(rf'{name}="([^"]*)"|{name}=([^,\s]+)', challenge)
     return (found.group(1) or found.group(2)) if found else None
 
