@@ -5,9 +5,11 @@ what its session became.
 One scripted walk, judged by several rules: the session appears with what the client
 reported; holding the client's stream open is not activity; a message is; the client's
 ``DELETE`` disconnects it; with ``--destructive``, revoke-all ends a second client's
-session and its tokens. Every one of these is inferred (the vendor documents the gateway,
-not how its sessions become records): violations name their assumption, so against a
-mock they fail the run and against anything else they are drift.
+session and its tokens. Most of it is inferred (the vendor documents the gateway, not how
+its sessions become records): those violations name their assumption, so against a mock
+they fail the run and against anything else they are drift. What is stated (a connected
+client, a terminated session's id answered 404, revoke-all disconnecting a connected
+session) fails the run wherever it is broken.
 
 Time passes on a mock's clock (its control plane moves it); elsewhere the kit waits a
 couple of seconds of real time. The SDK is imported only here, and only with ``--mcp``.
@@ -55,7 +57,7 @@ _MOCK_STEP = "90s"
 _REAL_WAIT = 2.0
 # Times compared with the server's Date header (to the second) get this much slack.
 _SLACK = timedelta(seconds=2)
-# How long the client's stream may take to open (a guard: it is a local round trip).
+# How long the client's stream may take to open (a guard only: it opens at once).
 _STREAM_GUARD = 10.0
 _STATELESS = "2026-07-28"
 
