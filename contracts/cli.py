@@ -29,7 +29,7 @@ EPILOG = """\
 exit status: 0 every documented rule holds (and, enforced, every assumption), 1 a rule
 fails, 2 usage or connection error, or a target that answers no route of the API.
 environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET,
-KONTEXT_APPLICATION_ID and KONTEXT_MOCK_ADMIN_TOKEN stand in for the options of the same
+KONTEXT_APPLICATION_ID, KONTEXT_MOCK_ADMIN_TOKEN and KONTEXT_MCP_TOKEN stand in for the options of the same
 name (keep secrets out of the command line in CI).
 
 examples:
@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--mock-admin-token", default=env("KONTEXT_MOCK_ADMIN_TOKEN"),
                         metavar="TOKEN", help="the admin token of a mock's control plane, when "
                         "the mock has one (env KONTEXT_MOCK_ADMIN_TOKEN)")
+    target.add_argument("--mcp-token", default=env("KONTEXT_MCP_TOKEN"), metavar="TOKEN",
+                        help="a gateway token for --mcp (against a mock the kit gets its own "
+                             "through the application's OAuth; elsewhere, without one, it "
+                             "tries the token exchange)")
     run = p.add_argument_group("run")
     run.add_argument("--spec", default=None, metavar="PATH",
                      help="the contract (default: the packaged openapi.yaml)")
@@ -133,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--idle-after", type=_duration, default=None,
                      metavar="DURATION", help="the idle threshold of derivedStatus "
                      "(an assumption; default: a mock's own, else 5m)")
+    run.add_argument("--mcp", action="store_true",
+                     help="also run the mcp layer: an MCP client (the official MCP Python SDK, "
+                          "pip install 'kontext-mock[mcp]') connects to {base}/mcp and the kit "
+                          "checks what its session becomes (it opens sessions on the target)")
     run.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
                      help="run only this layer (repeatable; default all)")
     run.add_argument("--skip", action="append", default=[], metavar="RULE",
@@ -227,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(
         base_url=args.base_url, token=args.token, client_id=args.client_id,
         client_secret=args.client_secret, application_id=args.application_id,
-        mock_admin_token=args.mock_admin_token,
+        mock_admin_token=args.mock_admin_token, mcp_token=args.mcp_token,
     )
     options = Options(
         spec=args.spec, max_examples=args.max_examples, seed=args.seed,
@@ -235,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget=args.budget, assumptions=args.assumptions,
         layers=tuple(args.layers or LAYERS), skip=frozenset(args.skip),
         foreign_session_ids=tuple(args.foreign_session_id), timeout=args.timeout,
-        restore=args.restore, progress=progress,
+        restore=args.restore, mcp=args.mcp, progress=progress,
     )
     try:
         report = run_contract(target, options)

@@ -54,6 +54,8 @@ class Target:
     client_secret: str | None = None
     application_id: str | None = None
     mock_admin_token: str | None = None
+    #: a gateway token for ``--mcp`` (against a mock the kit gets its own)
+    mcp_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,5 +94,7 @@ class Options:
     state_machine_steps: int = 30
     #: after a destructive run against a mock, put its state back (export/import)
     restore: bool = True
+    #: run the ``mcp`` layer: an MCP client at the target's gateway (it opens sessions)
+    mcp: bool = False
     #: called with progress lines while the run goes on
     progress: Callable[[str], None] | None = field(default=None, compare=False)

@@ -21,6 +21,7 @@ from kontext_mock.contracts.drift import Ledger, verdicts
 from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import ApiClient
 from kontext_mock.contracts.invariants import PassiveRules
+from kontext_mock.contracts.mcp_layer import McpLayer, require_sdk
 from kontext_mock.contracts.openapi import ApiSpec
 from kontext_mock.contracts.options import Options, Target, api_origin
 from kontext_mock.contracts.pacing import RateLimiter
@@ -103,6 +104,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
                            progress, destructive)
             ctx.ledger = ledger
             ctx.extra["idle_after"] = idle_after
+            ctx.extra["mcp_token"] = target.mcp_token
             ctx.plan = plan
             report.application_id = ctx.application_id
             outcomes = _run_layers(ctx, options)
@@ -154,6 +156,10 @@ def _validate(target: Target, options: Options) -> None:
         raise ContractError(f"--assumptions must be one of {', '.join(MODES)}")
     if options.budget is not None and options.budget < 0:
         raise ContractError("--budget must be 0 (no budget) or more")
+    if "mcp" in options.layers and set(options.layers) != set(LAYERS) and not options.mcp:
+        raise ContractError("--layer mcp needs --mcp (it opens MCP sessions on the target)")
+    if options.mcp:
+        require_sdk()
 
 
 def _assumptions_of(spec: ApiSpec) -> dict[str, SpecAssumption]:
@@ -335,6 +341,10 @@ def _run_layers(ctx: RunContext, options: Options) -> dict[str, Outcome]:
         ctx.progress("stateful properties (destructive):")
         out.update(StatefulLayer(ctx).run(wanted))
     _budget_once_throttled(ctx, options)
+    if options.mcp and "mcp" in options.layers:
+        client.phase = "mcp"
+        ctx.progress("MCP gateway (an MCP client; it opens sessions):")
+        out.update(McpLayer(ctx).run(wanted))
     if "schema" in options.layers:
         client.phase = "schema"
         ctx.progress("schema conformance (schemathesis):")
@@ -385,6 +395,8 @@ def _results(outcomes: dict[str, Outcome], options: Options, destructive: bool,
     results: list[RuleResult] = []
     for name in names:
         r = rule(name)
+        if r.layer == "mcp" and not options.mcp:
+            continue  # opt-in: without --mcp the layer is not part of the run
         outcome = outcomes.get(name)
         if name in options.skip:
             outcome = Outcome.skipped("skipped (--skip)")

@@ -118,6 +118,13 @@ class MockConfig:
     dev_client_secret: str = "dev-secret"  # noqa: S105 - a documented, public dev secret
     dev_token: str = "dev-token"  # noqa: S105 - a documented, public dev token
     dev_scopes: frozenset[str] = DEV_SCOPES
+    #: the user the authorization endpoint approves at once, with no page to click
+    oauth_dev_user: str = "dev-user"
+    #: redirect URIs every application's public client accepts besides loopback http ones
+    oauth_redirect_uris: tuple[str, ...] = ()
+    #: refuse an MCP ``initialize`` whose ``clientInfo`` has no ``sessionId``, as the
+    #: hosted gateway does (off: stock MCP SDK clients cannot send one)
+    mcp_require_client_session_id: bool = False
 
     def with_changes(self, **changes: Any) -> MockConfig:
         """A copy with some fields changed (values as the fields hold them; to read text
@@ -331,6 +338,9 @@ FIELD_READERS: dict[str, Reader] = {
     "dev_client_secret": read_text,
     "dev_token": read_text,
     "dev_scopes": _read_scopes,
+    "oauth_dev_user": read_text,
+    "oauth_redirect_uris": _words,
+    "mcp_require_client_session_id": read_bool,
 }
 assert set(FIELD_READERS) == {f.name for f in fields(MockConfig)}, "a field without a reader"
 

@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from kontext_mock import KontextMock
+from kontext_mock.core.gateway import Gateway, GatewayReply
 from kontext_mock.core.records import CONNECTED, DISCONNECTED, STATUS_FILTERS, Session
 
-__all__ = ["VARIANTS", "Variant", "rewrite"]
+__all__ = ["MCP_VARIANTS", "VARIANTS", "Variant", "rewrite"]
 
 WsgiApp = Callable[..., Iterable[bytes]]
 _ALL = 10**9
@@ -352,6 +353,62 @@ def include_inactive_ignored(app: WsgiApp) -> WsgiApp:
 
     return wrapped
 
+
+# -- the MCP gateway's (kontext-contract --mcp) ------------------------------------------------
+
+
+class _StillGateway(Gateway):
+    """A gateway whose messages leave ``lastActiveAt`` where it was."""
+
+    def post(self, message: Any, *, session_id: str | None = None, **request: Any) -> GatewayReply:
+        session = self.state.store.sessions.get(session_id) if session_id else None
+        before = session.last_active_at if session is not None else None
+        reply = super().post(message, session_id=session_id, **request)
+        if session is not None:
+            with self.state.store.lock:
+                session.last_active_at = before
+                self.state.store.touch(session)
+        return reply
+
+
+class McpTrafficNotActivity(KontextMock):
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.gateway = _StillGateway(self.state, self.oauth, self.sessions)
+
+
+class McpRevokeKeepsTokens(KontextMock):
+    def revoke_all(self, application_id: str, organization_id: str | None = None) -> int:
+        grants = self.state.gateway.grants
+        kept = dict(grants.access), dict(grants.refresh)
+        count = super().revoke_all(application_id, organization_id)
+        grants.access.update(kept[0])
+        grants.refresh.update(kept[1])
+        return count
+
+
+def mcp_delete_ignored(app: WsgiApp) -> WsgiApp:
+    """``DELETE /mcp`` is answered 204 and never reaches the gateway."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "DELETE" and environ["PATH_INFO"] == "/mcp":
+            start_response("204 No Content", [])
+            return [b""]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+#: broken gateways, caught by the mcp layer (tests/test_contract_mcp.py)
+MCP_VARIANTS: list[Variant] = [
+    Variant("mcp-traffic-not-activity", "mcp-traffic-moves-last-active",
+            "the gateway's messages do not move lastActiveAt", McpTrafficNotActivity),
+    Variant("mcp-delete-ignored", "mcp-delete-disconnects",
+            "DELETE /mcp answers 204 and the session stays connected",
+            middleware=mcp_delete_ignored),
+    Variant("mcp-revoke-keeps-tokens", "mcp-revoke-ends-session",
+            "revoke-all leaves the application's gateway tokens working", McpRevokeKeepsTokens),
+]
 
 VARIANTS: list[Variant] = [
     Variant("limit-ignored", "limit-respected", "the list ignores limit", LimitIgnored),

@@ -61,7 +61,7 @@ def check_response(app: Flask, method: str, path: str, status: int,
     if "x-request-id" not in {k.lower() for k in headers.keys()}:  # noqa: SIM118 - werkzeug Headers
         raise ResponseMismatch(f"{method} {path} {status}: no x-request-id header")
     code = data.get("error") if isinstance(data, dict) else None
-    if code in EDGE_ERRORS:
+    if isinstance(code, str) and code in EDGE_ERRORS:  # (a JSON-RPC error is an object)
         # A refusal of the HTTP layer, before any route: the edge contract, not a route's.
         if EDGE_ERRORS[code][0] != status or not data.keys() >= _PLAIN_ERROR:  # type: ignore[union-attr]
             raise ResponseMismatch(f"{method} {path} {status}: edge refusal {data!r}")

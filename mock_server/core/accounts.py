@@ -9,6 +9,7 @@ from typing import Any
 from kontext_mock.core.credentials import covers
 from kontext_mock.core.errors import ConflictError, NotFoundError, UnprocessableError
 from kontext_mock.core.fields import application_record, client_record, scopes_of, unprocessable
+from kontext_mock.core.oauth import app_client_id
 from kontext_mock.core.records import AccessToken, Application, OAuthClient, Organization
 from kontext_mock.core.state import MockState
 from kontext_mock.core.store import StoreError
@@ -148,7 +149,8 @@ class Accounts:
         return sorted(found, key=lambda r: r.id != config.dev_organization_id)
 
     def applications(self) -> list[dict[str, Any]]:
-        """Every application with its organization's name and how many sessions it holds:
+        """Every application with its organization's name, how many sessions it holds and
+        its public OAuth client (the MCP gateway's, ``app_<applicationId>``):
         the dev application first, then by organization and application name."""
         state = self.state
         store = state.store
@@ -156,7 +158,8 @@ class Accounts:
             orgs = store.organizations
             rows = [
                 {**application_record(app), "organizationName": orgs[app.organization_id].name,
-                 "sessions": len(store.application_sessions(app.id))}
+                 "sessions": len(store.application_sessions(app.id)),
+                 "oauthClientId": app_client_id(app.id)}
                 for app in store.applications.values()
             ]
         dev = state.config.dev_application_id

@@ -29,8 +29,10 @@ from kontext_mock.core.clock import VirtualClock
 from kontext_mock.core.errors import NotFoundError, UnprocessableError
 from kontext_mock.core.events import EventBus
 from kontext_mock.core.faults import Faults
+from kontext_mock.core.gateway import Gateway
 from kontext_mock.core.journal import Journal
 from kontext_mock.core.lifecycles import Lifecycles
+from kontext_mock.core.oauth import OAuth
 from kontext_mock.core.population import Population
 from kontext_mock.core.ratelimit import PRODUCTION_PER_MINUTE, RateLimiter
 from kontext_mock.core.records import (
@@ -63,6 +65,10 @@ class MockEngine:
         self.sessions = Sessions(self.state)
         self.accounts = Accounts(self.state)
         self.population = Population(self.state)
+        #: the MCP gateway's OAuth (public clients, codes, refresh, token exchange)
+        self.oauth = OAuth(self.state)
+        #: the MCP gateway at ``/mcp``
+        self.gateway = Gateway(self.state, self.oauth, self.sessions)
         # the shared parts, as attributes (they live as long as the mock)
         self.clock: VirtualClock = self.state.clock
         self.store: Store = self.state.store

@@ -119,6 +119,7 @@ class Population:
             _taken_over(blueprint.store), config, now=blueprint.now, frozen=blueprint.frozen,
             scripts=tuple(blueprint.scripts), faults_made=self.state.faults.made,
         ))
+        self.state.gateway.tools = list(blueprint.mcp_tools)
 
 
 def _settings(values: dict[str, Any]) -> dict[str, Any]:

@@ -101,7 +101,8 @@ class OAuthClient:
 
 @dataclass(slots=True)
 class AccessToken:
-    """A bearer token; ``expires_at`` None means it never expires (the static dev token)."""
+    """A bearer token; ``expires_at`` None means it never expires (the static dev token).
+    ``audience`` and ``user_id`` are set on the MCP gateway's tokens only."""
 
     token: str
     client_id: str
@@ -109,6 +110,8 @@ class AccessToken:
     scopes: frozenset[str]
     application_id: str | None
     expires_at: datetime | None
+    audience: str | None = None
+    user_id: str | None = None
 
 
 @dataclass(slots=True, eq=False)

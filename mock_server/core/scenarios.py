@@ -32,6 +32,7 @@ from kontext_mock.core.durations import DurationError, parse_duration
 from kontext_mock.core.errors import ApiError, NotFoundError
 from kontext_mock.core.fakedata import DERIVED_STATES, SessionFaker
 from kontext_mock.core.fields import RecordError, build_session, parse_time, scopes_of
+from kontext_mock.core.gateway import checked_tools
 from kontext_mock.core.lifecycles import Script, script_from_spec
 from kontext_mock.core.records import AccessToken, Application, OAuthClient, Organization, Session
 from kontext_mock.core.store import Store, StoreError
@@ -122,6 +123,11 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {"idleAfter": {"type": ["string", "number"]}},
+        },
+        "mcp": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"tools": {"type": "array", "items": {"type": "object"}}},
         },
         "organizations": {
             "type": "array",
@@ -228,6 +234,8 @@ class Blueprint:
     scripts: list[Script] = field(default_factory=list)
     #: the idle threshold the scenario asks for (None: the mock's own)
     idle_after: timedelta | None = None
+    #: the MCP gateway's tools (``mcp.tools``; default none)
+    mcp_tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 # -- finding scenarios ---------------------------------------------------------------------
@@ -459,8 +467,12 @@ def build(text: str, file: str, name: str, config: MockConfig, now: datetime) ->
         config = config.with_changes(idle_after=idle_after)  # its generated sessions too
     store = Store()
     _baseline(store, config)
+    try:
+        tools = checked_tools(data.get("mcp", {}).get("tools", []))
+    except ValueError as exc:
+        raise ctx.error(("mcp", "tools"), str(exc)) from None
     blueprint = Blueprint(name, str(data.get("description", "")), now, clock.get("frozen"),
-                          seed, store, idle_after=idle_after)
+                          seed, store, idle_after=idle_after, mcp_tools=tools)
     faker = _faker(seed, config)
     sessions: list[Session] = []
     for oi, org_data in enumerate(data.get("organizations", [])):

@@ -23,6 +23,7 @@ from kontext_mock.core.fields import (
     update_session,
 )
 from kontext_mock.core.lifecycles import script_from_spec
+from kontext_mock.core.oauth import app_client_id
 from kontext_mock.core.records import (
     CONNECTED,
     DISCONNECTED,
@@ -147,6 +148,9 @@ class Sessions:
                        if s.status == CONNECTED]
             for session in changed:
                 state.disconnect(session, now, "revoked")
+            # The gateway's tokens of the application's client stop working with them:
+            # its MCP clients must authenticate again.
+            state.gateway.grants.revoke_client(app_client_id(application_id))
         return len(changed)
 
     # -- the agent side -----------------------------------------------------------------------
@@ -155,9 +159,10 @@ class Sessions:
         self, application_id: str | None = None, *, token_identifier: str | None = None,
         authenticated_user_id: str | None = None, client_session_id: str | None = None,
         hostname: str | None = None, user_agent: str | None = None,
-        client_info: dict[str, Any] | None = None,
+        client_info: dict[str, Any] | None = None, token_expires_at: datetime | None = None,
     ) -> Session:
-        """An agent connects: a new connected session, active now (see
+        """An agent connects: a new connected session, active now, whose token expires at
+        ``token_expires_at`` (default: ``session_token_ttl`` from now; see
         :meth:`kontext_mock.KontextMock.open_session`). 400 when ``client_info`` nests too
         deep to be stored; 409 when the mock holds ``max_sessions`` sessions."""
         # What an agent sends over HTTP, made up when a Python caller leaves it out: the
@@ -189,7 +194,7 @@ class Sessions:
                 created_at=now,
                 connected_at=now,
                 last_active_at=now,
-                token_expires_at=now + state.config.session_token_ttl,
+                token_expires_at=token_expires_at or now + state.config.session_token_ttl,
                 hostname=hostname,
                 user_agent=user_agent,
                 client_info=client_info,
@@ -296,6 +301,7 @@ class Sessions:
                 state.lifecycles.attach(script)
             if was_connected and session.status != CONNECTED:
                 state.lifecycles.detach(session_id)
+                state.gateway.end(session_id)
                 at: datetime = session.disconnected_at or now
                 state.publish("session.disconnected", session, at,
                               reason=session.disconnect_reason)

@@ -23,6 +23,7 @@ from kontext_mock.core.durations import format_instant
 from kontext_mock.core.events import EventBus
 from kontext_mock.core.fakedata import SessionFaker
 from kontext_mock.core.faults import Faults
+from kontext_mock.core.gatewaystate import GatewayState
 from kontext_mock.core.journal import Journal
 from kontext_mock.core.lifecycles import Lifecycles, Script
 from kontext_mock.core.ratelimit import RateLimiter
@@ -76,6 +77,8 @@ class MockState:
         self.faker = SessionFaker(config.seed + 1, config.idle_after)
         #: sessions made since the last replace (each draws its own seed from the count)
         self.sessions_made = 0
+        #: the MCP gateway's tokens, sessions and streams
+        self.gateway = GatewayState()
 
     def now(self) -> datetime:
         """The mock's current instant."""
@@ -99,6 +102,7 @@ class MockState:
         session.disconnected_at = at
         session.disconnect_reason = reason  # type: ignore[assignment]
         self.store.touch(session)
+        self.gateway.end(session.id)
         self.publish("session.disconnected", session, at, reason=reason)
 
     def play(self, now: datetime) -> None:
@@ -140,6 +144,7 @@ class MockState:
             self.limiter.set(to.rate_limit)
             self.lifecycles.reset(to.horizon or now, list(to.scripts))
             self.sessions_made = to.sessions_made
+            self.gateway.clear()
             # Reseeded, the faker draws as a new one would, at a fraction of the cost (the
             # pytest plugin replaces the state before every test).
             self.faker.rng.seed(self.config.seed + 1)

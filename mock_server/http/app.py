@@ -16,6 +16,7 @@ from flask import Flask
 
 from kontext_mock.http import admin, errors
 from kontext_mock.http.control import handlers as control_handlers
+from kontext_mock.http.mcp import handlers as gateway_handlers
 from kontext_mock.http.pipeline import InProcessFront, Pipeline
 from kontext_mock.http.public import handlers, read_bodies
 from kontext_mock.http.routing import bind
@@ -33,7 +34,7 @@ def create_app(mock: MockEngine) -> Flask:
     app.config.update(JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
     spec = load_spec()
-    bind(app, spec, handlers(mock), mock.authenticate)
+    bind(app, spec, {**handlers(mock), **gateway_handlers(mock)}, mock.authenticate)
     # The control plane (/_mock/...) is described by its own spec, bound the same way.
     control_spec = load_spec(str(default_spec_path("control.yaml")))
     bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,

@@ -214,6 +214,9 @@ class Pipeline:
         environ["kontext.client_gone"] = exchange.gone
         environ["kontext.streams"] = streams
         answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
+        custom = environ.get("kontext.answer_stream")  # (a stream factory, its release)
+        if custom is not None:
+            answer.stream, answer.release = custom
         opened = environ.get("kontext.stream")
         if opened is not None:
             plan, subscription = opened

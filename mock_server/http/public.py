@@ -16,6 +16,7 @@ from kontext_mock.core.credentials import parse_basic
 from kontext_mock.core.errors import ApiError, OAuthError
 from kontext_mock.core.records import session_list_json
 from kontext_mock.http.errors import json_response
+from kontext_mock.http.mcp import gateway_grant
 from kontext_mock.http.routing import Call, Handler
 from kontext_mock.http.spec import load_spec
 
@@ -136,6 +137,9 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
 
     def issue_token(call: Call) -> Response:
         form = call.body
+        gateway = gateway_grant(mock, form)  # the MCP gateway's grants (public clients)
+        if gateway is not None:
+            return gateway
         basic = parse_basic(request.headers.get("Authorization"))
         in_form = "client_id" in form or "client_secret" in form
         if basic and in_form:

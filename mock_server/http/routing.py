@@ -189,7 +189,7 @@ def _reject(op: Operation, problems: list[dict[str, Any]]) -> None:
         first = problems[0]
         # RFC 6749 section 5.2: a grant type the server does not know has its own code.
         if first["field"] == "grant_type" and rules[0] == "enum":
-            raise OAuthError(400, "unsupported_grant_type", "only client_credentials is supported")
+            raise OAuthError(400, "unsupported_grant_type", "unsupported grant_type")
         where = f"{first['field']}: " if first["field"] else ""
         raise OAuthError(400, "invalid_request", f"{where}{first['message']}")
     raise ValidationError(problems)

@@ -35,6 +35,7 @@ class AutoApprovingProvider {
   saveCodeVerifier(verifier) { this.verifier = verifier; }
   codeVerifier() { return this.verifier; }
   async redirectToAuthorization(authorizationUrl) {
+    this.authorization = authorizationUrl.toString();
     // What a browser would do: the mock approves at once and redirects to our callback.
     const answer = await fetch(authorizationUrl, { redirect: "manual" });
     const location = new URL(answer.headers.get("location"));
@@ -63,7 +64,7 @@ async function connect() {
     await client.connect(transport);
   }
   return { ok: true, sessionId: transport.sessionId, protocolVersion: transport.protocolVersion ?? null,
-           oauth: provider ? provider.log : null };
+           oauth: provider ? provider.log : null, authorization: provider?.authorization ?? null };
 }
 
 const commands = {

@@ -228,6 +228,13 @@
       })));
     }
     select.value = state.app || '';
+    showClient();
+  }
+
+  function showClient() {
+    // The application's public OAuth client: what an MCP client authorizes as.
+    const app = state.apps.find((a) => a.id === state.app);
+    $('app-client').textContent = app && app.oauthClientId ? `OAuth client ${app.oauthClientId}` : '';
   }
 
   function appLabel() {
@@ -630,6 +637,7 @@
     on('application', 'change', () => {
       state.app = $('application').value;
       state.offset = 0;
+      showClient();
       return loadSessions();
     });
     on('status-filter', 'change', () => {

@@ -1,0 +1,261 @@
+"""The MCP gateway and its OAuth, request by request: metadata, the authorization
+endpoint's refusals, the gateway grants' rules, and every refusal at ``/mcp``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+from kontext_mock import KontextMock
+
+from .conftest import DEV_APP
+
+CLIENT = f"app_{DEV_APP}"
+REDIRECT = "http://127.0.0.1:5000/cb"
+VERIFIER = "v" * 64
+CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+GATEWAY = "http://localhost/mcp"
+
+
+def authorize(client: FlaskClient, **changes: str | None) -> Any:
+    query = {"response_type": "code", "client_id": CLIENT, "redirect_uri": REDIRECT,
+             "state": "st-1", "code_challenge": CHALLENGE, "code_challenge_method": "S256",
+             "scope": "mcp:invoke", "resource": GATEWAY}
+    query.update(changes)
+    return client.get("/oauth2/auth", query_string={k: v for k, v in query.items() if v is not None})
+
+
+def redirected(answer: Any) -> dict[str, str]:
+    assert answer.status_code == 302
+    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
+
+
+def code_grant(client: FlaskClient, code: str, verifier: str = VERIFIER) -> Any:
+    return client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "client_id": CLIENT, "redirect_uri": REDIRECT, "resource": GATEWAY})
+
+
+def initialize(client: FlaskClient, token: str, **info: Any) -> Any:
+    return client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "agent", "version": "1", **info}}},
+        headers={"Authorization": f"Bearer {token}", "User-Agent": "agent/1"})
+
+
+def rpc(client: FlaskClient, token: str, session: str | None, method: str,
+        version: str = "2025-06-18", **params: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}", "MCP-Protocol-Version": version}
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    return client.post("/mcp", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params},
+                       headers=headers)
+
+
+@pytest.fixture
+def token(mock: KontextMock) -> str:
+    return str(mock.oauth.gateway_token(DEV_APP, resource=GATEWAY)["access_token"])
+
+
+def test_metadata_names_the_base_url_the_client_used(client: FlaskClient) -> None:
+    meta = client.get("/.well-known/oauth-authorization-server",
+                      base_url="http://127.0.0.1:8080").json
+    assert meta["issuer"] == "http://127.0.0.1:8080"
+    assert meta["authorization_endpoint"] == "http://127.0.0.1:8080/oauth2/auth"
+    assert meta["token_endpoint"] == "http://127.0.0.1:8080/oauth2/token"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert "mcp:invoke" in meta["scopes_supported"]
+    assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
+    resource = client.get("/.well-known/oauth-protected-resource/mcp").json
+    assert resource["resource"] == GATEWAY
+    assert resource["authorization_servers"] == ["http://localhost"]
+
+
+def test_each_application_has_a_public_client_in_the_control_plane(client: FlaskClient) -> None:
+    rows = client.get("/_mock/applications").json["items"]
+    assert {r["oauthClientId"] for r in rows} == {f"app_{r['id']}" for r in rows}
+
+
+def test_authorize_approves_at_once_and_the_code_works_once(client: FlaskClient) -> None:
+    reply = redirected(authorize(client))
+    assert reply["state"] == "st-1"
+    first = code_grant(client, reply["code"])
+    assert first.status_code == 200
+    assert first.json["scope"] == "mcp:invoke" and first.json["refresh_token"]
+    again = code_grant(client, reply["code"])
+    assert again.status_code == 400 and again.json["error"] == "invalid_grant"
+
+
+def test_a_code_expires_after_a_minute_of_the_mock_clock(client: FlaskClient,
+                                                         mock: KontextMock) -> None:
+    code = redirected(authorize(client))["code"]
+    mock.advance("61s")
+    assert code_grant(client, code).json["error"] == "invalid_grant"
+
+
+def test_a_wrong_verifier_is_refused(client: FlaskClient) -> None:
+    code = redirected(authorize(client))["code"]
+    assert code_grant(client, code, "w" * 64).json["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"code_challenge_method": "plain"}, "invalid_request"),
+    ({"code_challenge": None}, "invalid_request"),
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"scope": "management:all"}, "invalid_scope"),
+])
+def test_faults_of_a_trusted_request_are_error_redirects(client: FlaskClient,
+                                                         change: dict[str, str | None],
+                                                         error: str) -> None:
+    reply = redirected(authorize(client, **change))
+    assert reply["error"] == error and reply["state"] == "st-1" and "code" not in reply
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"client_id": "app_00000000-0000-4000-8000-000000000000"}, "invalid_client"),
+    ({"client_id": "dev-client"}, "invalid_client"),
+    ({"redirect_uri": "https://evil.example/cb"}, "invalid_request"),
+    ({"redirect_uri": None}, "invalid_request"),
+])
+def test_an_untrusted_client_or_redirect_is_never_redirected(client: FlaskClient,
+                                                             change: dict[str, str | None],
+                                                             error: str) -> None:
+    answer = authorize(client, **change)
+    assert answer.status_code == 400 and answer.json["error"] == error
+
+
+def test_refresh_rotates(client: FlaskClient) -> None:
+    grant = code_grant(client, redirected(authorize(client))["code"]).json
+    form = {"grant_type": "refresh_token", "refresh_token": grant["refresh_token"],
+            "client_id": CLIENT}
+    renewed = client.post("/oauth2/token", data=form)
+    assert renewed.status_code == 200 and renewed.json["refresh_token"] != grant["refresh_token"]
+    assert client.post("/oauth2/token", data=form).json["error"] == "invalid_grant"
+
+
+def test_a_token_exchange_gives_a_gateway_token(client: FlaskClient) -> None:
+    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": "dev-token", "client_id": CLIENT,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "resource": "mcp-gateway", "scope": "gateway:access"}
+    exchanged = client.post("/oauth2/token", data=form)
+    assert exchanged.status_code == 200 and exchanged.json["scope"] == "gateway:access"
+    assert initialize(client, exchanged.json["access_token"]).status_code == 200
+    wrong = client.post("/oauth2/token", data={**form, "resource": "elsewhere"})
+    assert wrong.status_code == 400 and wrong.json["error"] == "invalid_target"
+
+
+def test_initialize_makes_a_session_with_hostname_from_client_info(client: FlaskClient,
+                                                                    mock: KontextMock,
+                                                                    token: str) -> None:
+    answer = initialize(client, token, hostname="dev-box")
+    session = mock.get_session(DEV_APP, answer.headers["Mcp-Session-Id"])
+    assert session["hostname"] == "dev-box" and session["name"] == "agent@dev-box"
+    assert session["clientInfo"] == {"name": "agent", "version": "1", "hostname": "dev-box"}
+
+
+def test_client_session_id_is_required_only_when_configured(client: FlaskClient,
+                                                             mock: KontextMock,
+                                                             token: str) -> None:
+    assert initialize(client, token).status_code == 200
+    mock.config = mock.config.with_changes(mcp_require_client_session_id=True)
+    refused = initialize(client, token)
+    assert refused.status_code == 400
+    assert refused.json["error"]["message"] == "initialize requires clientInfo.sessionId"
+    assert initialize(client, token, sessionId="proc-1").status_code == 200
+
+
+@pytest.mark.parametrize("grant", [
+    {"scope": ""},                                          # no mcp:invoke: no audience
+    {"scope": "mcp:invoke", "resource": "http://other.example/mcp"},
+])
+def test_a_token_not_for_the_gateway_is_invalid(client: FlaskClient, mock: KontextMock,
+                                                 grant: dict[str, str]) -> None:
+    token = mock.oauth.gateway_token(DEV_APP, **grant)["access_token"]
+    refused = initialize(client, token)
+    assert refused.status_code == 401
+    challenge = refused.headers["WWW-Authenticate"]
+    assert 'error="invalid_token"' in challenge
+    assert 'resource_metadata="http://localhost/.well-known/oauth-protected-resource/mcp"' in challenge
+
+
+def test_management_tokens_and_no_token_are_refused(client: FlaskClient) -> None:
+    assert initialize(client, "dev-token").status_code == 401
+    bare = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert bare.status_code == 401 and "error=" not in bare.headers["WWW-Authenticate"]
+
+
+def test_an_expired_token_is_refused_on_the_mock_clock(client: FlaskClient, mock: KontextMock,
+                                                       token: str) -> None:
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    mock.advance("61m")
+    refused = rpc(client, token, session, "ping")
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert mock.get_session(DEV_APP, session)["derivedStatus"] == "expired"
+
+
+def test_the_discover_probe_and_requests_without_a_session_are_refused(client: FlaskClient,
+                                                                       token: str) -> None:
+    probe = rpc(client, token, None, "server/discover", version="2026-07-28")
+    assert probe.status_code == 400 and probe.json["error"]["code"] == -32601
+    bare = rpc(client, token, None, "tools/list")
+    assert bare.status_code == 400 and bare.json["error"]["code"] == -32600
+
+
+def test_session_refusals(client: FlaskClient, mock: KontextMock, token: str) -> None:
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    assert rpc(client, token, "no-such-session", "ping").status_code == 404
+    other_app = next(a for a in mock.application_ids() if a != DEV_APP)
+    other = mock.oauth.gateway_token(other_app, resource=GATEWAY)["access_token"]
+    assert rpc(client, other, session, "ping").status_code == 404
+    assert rpc(client, token, session, "ping", version="1999-01-01").status_code == 400
+    batch = client.post("/mcp", json=[{"jsonrpc": "2.0", "id": 1, "method": "ping"}],
+                        headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
+    assert batch.status_code == 400
+    unknown = rpc(client, token, session, "sampling/nothing")
+    assert unknown.status_code == 200 and unknown.json["error"]["code"] == -32601
+    assert rpc(client, token, session, "ping").json["result"] == {}
+
+
+def test_tools_and_canned_results_come_from_the_scenario(client: FlaskClient, mock: KontextMock
+                                                         ) -> None:
+    mock.load_scenario_text("mcp:\n  tools:\n    - name: search\n      description: Find\n"
+                            "      text: found 3\n")
+    token = str(mock.oauth.gateway_token(DEV_APP, resource=GATEWAY)["access_token"])
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    tools = rpc(client, token, session, "tools/list").json["result"]["tools"]
+    assert tools == [{"name": "search", "description": "Find", "inputSchema": {"type": "object"}}]
+    called = rpc(client, token, session, "tools/call", name="search", arguments={})
+    assert called.json["result"]["content"] == [{"type": "text", "text": "found 3"}]
+    missing = rpc(client, token, session, "tools/call", name="nope")
+    assert missing.json["error"]["code"] == -32602
+
+
+def test_notifications_are_activity_and_delete_ends_the_session(client: FlaskClient,
+                                                                mock: KontextMock,
+                                                                token: str) -> None:
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    mock.advance("2m")
+    note = client.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                       headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
+    assert note.status_code == 202
+    assert mock.get_session(DEV_APP, session)["lastActiveAt"] == "2026-01-01T12:02:00.000Z"
+    ended = client.delete("/mcp", headers={"Authorization": f"Bearer {token}",
+                                           "Mcp-Session-Id": session})
+    assert ended.status_code == 204
+    record = mock.get_session(DEV_APP, session)
+    assert record["status"] == "disconnected" and record["disconnectedAt"] == "2026-01-01T12:02:00.000Z"
+    assert rpc(client, token, session, "ping").status_code == 404
+
+
+def test_revoke_all_ends_the_gateway_tokens_of_the_application(client: FlaskClient,
+                                                                mock: KontextMock,
+                                                                token: str) -> None:
+    initialize(client, token)
+    client.post(f"/_mock/applications/{DEV_APP}/revoke")
+    assert initialize(client, token).status_code == 401
