@@ -376,6 +376,12 @@ class _Connection(asyncio.Protocol):
         self._draining = False
         #: the server stops: the stream being sent ends with its last chunk
         self._ending_stream = False
+        # a chunked body being read: its size line so far (None: not seen whole), and the
+        # bytes of the chunk's data still to come
+        self._chunks_watched = False
+        self._chunk_line: bytearray | None = None
+        self._chunk_left = 0
+        self._exact = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -423,15 +429,7 @@ class _Connection(asyncio.Protocol):
                     self._pending = bytes(view[start:]) if not self._draining else b""
                     self._pause_reading()
                     return
-                piece = view[start:start + _FEED_SLICE]
-                start += len(piece)
-                try:
-                    self.parser.feed_data(piece)
-                except httptools.HttpParserUpgrade as upgrade:
-                    # The request asking for it is read (and queued): the server offers no
-                    # upgrade, so the bytes after it are the next request, for a new parser.
-                    start -= len(piece) - int(upgrade.args[0])
-                    self.parser = httptools.HttpRequestParser(self)
+                start += self._parse(view[start:start + _FEED_SLICE])
                 if self.closed or self._refused:
                     return
         except _RefusedError as exc:
@@ -448,15 +446,70 @@ class _Connection(asyncio.Protocol):
         finally:
             self._feeding = False
 
+    def _parse(self, piece: memoryview) -> int:
+        """Feed ``piece`` to the parser: how many of its bytes it took (fewer when a request
+        asked for an Upgrade: the server offers none, so the bytes after that request are
+        the next request, for a new parser). A chunked body is fed a byte at a time (a
+        chunk's data at once), so that each chunk's size line is seen whole: a chunk larger
+        than the body may be is refused before its data comes."""
+        if not self._chunks_watched and b"chunked" not in piece.tobytes().lower():
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as upgrade:
+                self.parser = httptools.HttpRequestParser(self)
+                return int(upgrade.args[0])
+            return len(piece)
+        at, end = 0, len(piece)
+        while at < end:
+            step = min(self._chunk_left, end - at) if self._chunk_left else 1
+            part = piece[at:at + step]
+            self._exact = step == 1
+            if self._chunk_left:
+                self._chunk_left -= step
+            elif self._chunk_line is not None:
+                self._chunk_line += part
+            try:
+                self.parser.feed_data(part)
+            except httptools.HttpParserUpgrade as upgrade:
+                self.parser = httptools.HttpRequestParser(self)
+                return at + int(upgrade.args[0])
+            at += step
+            if self.closed or self._refused:
+                break
+        self._exact = False
+        return at
+
+    def on_chunk_header(self) -> None:
+        """A chunk's size line is read (by the parser, which checked it): refuse a chunk
+        larger than what the body may still take, before its data."""
+        line, self._chunk_line = self._chunk_line, None
+        if line is None:
+            return  # (its size line was not seen whole: the body's bytes are counted)
+        try:
+            size = int(bytes(line).split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            return
+        if size > self._body_limit - self._body_bytes:
+            raise _RefusedError(413, "payload_too_large",
+                                f"a chunk of {size} bytes takes the request body over"
+                                f" {self._body_limit} bytes, the most this route takes")
+        self._chunk_left = size
+
+    def on_chunk_complete(self) -> None:
+        """A chunk (its data and line end) is read: the next size line begins."""
+        self._chunk_left = 0
+        self._chunk_line = bytearray() if self._exact else None
+
     def eof_received(self) -> bool:
         """The client closed its side (or half-closed it, as ``nc -N`` does: the two look
         the same): the requests it sent whole are answered, then the connection closes. A
         client that left for good is seen when it resets, or a write to it fails. An event
         stream being sent ends (its answer has no end to wait for)."""
         self._eof = True
-        if self._streaming or (self._current is None and not self._queue and not self._pending):
-            return False  # (closed: a request half sent never ends; connection_lost follows)
-        return True  # (our side stays open for the answers)
+        # True keeps our side open for the answers; False closes (a request half sent
+        # never ends; connection_lost follows)
+        return not (self._streaming
+                    or (self._current is None and not self._queue and not self._pending))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone: waiting requests are abandoned, a stream ends."""
@@ -564,6 +617,9 @@ class _Connection(asyncio.Protocol):
                 length = value
             elif lower == "expect":
                 expect = value
+            elif lower == "transfer-encoding" and "chunked" in value.lower():
+                self._chunks_watched = True
+                self._chunk_line = bytearray() if self._exact else None
         if length is not None and length.strip().isdigit() and int(length) > limit:
             raise _RefusedError(413, "payload_too_large",
                            f"the request body is {int(length)} bytes; this route takes at most"
@@ -587,6 +643,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         """A whole request: answer it now, or queue it behind the one being answered."""
         self._reading = False
+        self._chunks_watched, self._chunk_line, self._chunk_left = False, None, 0
         exchange = self._head
         assert exchange is not None
         self._head = None
