@@ -58,6 +58,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections import deque
@@ -112,6 +113,8 @@ _FD_HEADROOM = 64
 #: a read's bytes are parsed this many at a time, so that a read of many small pipelined
 #: requests stops being parsed (and is kept as bytes) once ``max_pipelined`` wait
 _FEED_SLICE = 4096
+#: a read that may hold a chunked request's head (parsed a byte at a time: see _parse)
+_SAYS_CHUNKED = re.compile(rb"(?i)chunked")
 
 
 class HttpApplication(Protocol):
@@ -452,7 +455,7 @@ class _Connection(asyncio.Protocol):
         the next request, for a new parser). A chunked body is fed a byte at a time (a
         chunk's data at once), so that each chunk's size line is seen whole: a chunk larger
         than the body may be is refused before its data comes."""
-        if not self._chunks_watched and b"chunked" not in piece.tobytes().lower():
+        if not self._chunks_watched and _SAYS_CHUNKED.search(piece) is None:
             try:
                 self.parser.feed_data(piece)
             except httptools.HttpParserUpgrade as upgrade:
@@ -568,6 +571,7 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = 0
         self._body = []
         self._body_bytes = 0
+        self._chunks_watched, self._chunk_line, self._chunk_left = False, None, 0
         self.deadline = self.loop.time() + self.limits.head_timeout
 
     def on_url(self, url: bytes) -> None:
