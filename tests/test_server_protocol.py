@@ -215,7 +215,7 @@ def _settled_rss(pid: int) -> int:
     return looks[-1]
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+@pytest.mark.slow
 def test_clients_that_pipeline_and_never_read_hold_little_memory_each() -> None:
     clients, requests_each = 40, 1500
     allowance = ServerLimits().max_unsent_bytes
