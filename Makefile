@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install serve test lint typecheck clean bench
+.PHONY: install serve test quick lint typecheck clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ typecheck: $(STAMP) ## mypy --strict over kontext_mock (the mock, the contract k
 test: $(STAMP) lint typecheck ## lint, types, the whole test suite, then the example project from a fresh venv
 	$(BIN)/pytest -n 2 $(ARGS)
 	PYTHON=$(PYTHON) examples/run-in-fresh-venv.sh
+
+quick: $(STAMP) ## the fast tier: every test not marked slow (no soak, kill loops, browser, fuzzing)
+	$(BIN)/pytest -n 2 -m "not slow" $(ARGS)
 
 bench: $(STAMP) ## the mock beside Prism and a bare-Flask ceiling; writes bench/RESULTS.md (ARGS="--quick")
 	$(BIN)/python bench/run.py $(ARGS)

@@ -6,7 +6,8 @@
 
 Three layers: schema conformance (schemathesis), semantic properties (hypothesis,
 read-only) and stateful properties (``destructive``: revoke-all, and with a mock's
-control plane a model-based state machine). Every rule has a stable name (see
+control plane a model-based state machine), and opt-in (``Options(mcp=True)``) a fourth,
+``mcp``: an MCP client at the target's gateway. Every rule has a stable name (see
 :data:`RULES`) used in the output and in JUnit. Rules the vendor does not document are
 assumptions with stable ids (``openapi.yaml``'s ``x-assumption``): enforced against a
 mock, reported as drift against anything else.

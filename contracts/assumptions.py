@@ -62,6 +62,15 @@ USER_AGENT_FALLBACK = _cited("agent-user-agent-fallback")
 AGENT_STATE_SHAPE = _cited("agent-session-state-shape")
 ERROR_SHAPE = _cited("error-body-shape")
 OPENAPI_PUBLIC = _cited("openapi-document-public")
+# the MCP gateway's (kontext-contract --mcp, contracts/mcp_layer.py)
+MCP_SESSION_RECORD = _cited("mcp-session-record")
+MCP_HOSTNAME = _cited("mcp-hostname-from-client-info")
+MCP_TOKEN_EXPIRY = _cited("mcp-token-expiry-follows-token")
+MCP_DISCOVER_REFUSED = _cited("mcp-discover-refused")
+MCP_REVOKE_ENDS_TOKENS = _cited("mcp-revoke-ends-tokens")
+MCP_STREAM_NOT_ACTIVITY = _cited("mcp-stream-not-activity")
+MCP_RESOURCE_METADATA = _cited("mcp-protected-resource-metadata")
+MCP_DELETE_DISCONNECTS = _cited("mcp-delete-disconnects")
 
 _EXTENSION = "x-assumption"
 

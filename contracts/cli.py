@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
@@ -18,7 +19,7 @@ from datetime import timedelta
 from kontext_mock.contracts.assumptions import MODES
 from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.junit import write_junit
-from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.options import MODE, Options, Target
 from kontext_mock.contracts.pacing import parse_rate
 from kontext_mock.contracts.rules import LAYERS, catalog
 
@@ -28,7 +29,7 @@ EPILOG = """\
 exit status: 0 every documented rule holds (and, enforced, every assumption), 1 a rule
 fails, 2 usage or connection error, or a target that answers no route of the API.
 environment: KONTEXT_BASE_URL, KONTEXT_TOKEN, KONTEXT_CLIENT_ID, KONTEXT_CLIENT_SECRET,
-KONTEXT_APPLICATION_ID and KONTEXT_MOCK_ADMIN_TOKEN stand in for the options of the same
+KONTEXT_APPLICATION_ID, KONTEXT_MOCK_ADMIN_TOKEN and KONTEXT_MCP_TOKEN stand in for the options of the same
 name (keep secrets out of the command line in CI).
 
 examples:
@@ -82,14 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = _Parser(
         prog="kontext-contract",
-        description="Check an implementation of the Kontext sessions API against its "
-                    "contract (openapi.yaml): schema conformance, semantic properties, and "
-                    "with --destructive the stateful ones.",
+        description=textwrap.fill(MODE, 88) + "\n\n" + textwrap.fill(
+            "It checks an implementation of the Kontext sessions API against its contract "
+            "(openapi.yaml): schema conformance, semantic properties, and in a destructive "
+            "run the stateful ones.", 88),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target = p.add_argument_group("target")
     target.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
-                        help="the origin, without /api/v1 (e.g. http://127.0.0.1:8080)")
+                        help="the origin, e.g. http://127.0.0.1:8080 (a trailing /api/v1 is "
+                        "dropped, with a note: the kit adds it to every path)")
     target.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token")
     target.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
                         help="OAuth client id (a token is fetched from {base}/oauth2/token "
@@ -102,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--mock-admin-token", default=env("KONTEXT_MOCK_ADMIN_TOKEN"),
                         metavar="TOKEN", help="the admin token of a mock's control plane, when "
                         "the mock has one (env KONTEXT_MOCK_ADMIN_TOKEN)")
+    target.add_argument("--mcp-token", default=env("KONTEXT_MCP_TOKEN"), metavar="TOKEN",
+                        help="a gateway token for --mcp (against a mock the kit gets its own "
+                             "through the application's OAuth; elsewhere, without one, it "
+                             "tries the token exchange)")
     run = p.add_argument_group("run")
     run.add_argument("--spec", default=None, metavar="PATH",
                      help="the contract (default: the packaged openapi.yaml)")
@@ -110,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="seed of every random choice")
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--destructive", action="store_true", default=None,
-                      help="also run the stateful layer: revoke-all, agent sessions "
-                           "(implied against a mock with a control plane)")
+                      help="may change state: the stateful layer runs (revoke-all, agent "
+                           "sessions); the default against a kontext-mock")
     mode.add_argument("--read-only", dest="destructive", action="store_false",
-                      help="send nothing that changes state, even to a mock")
+                      help="send nothing that changes state, even to a kontext-mock; the "
+                           "default against anything else")
     run.add_argument("--rate-limit", type=_rate, default=None, metavar="N/min",
                      help="send at most N requests a minute (every layer together); "
                           "Retry-After is always honoured")
@@ -129,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--idle-after", type=_duration, default=None,
                      metavar="DURATION", help="the idle threshold of derivedStatus "
                      "(an assumption; default: a mock's own, else 5m)")
+    run.add_argument("--mcp", action="store_true",
+                     help="also run the mcp layer: an MCP client (the official MCP Python SDK, "
+                          "pip install 'kontext-mock[mcp]') connects to {base}/mcp and the kit "
+                          "checks what its session becomes (it opens sessions on the target)")
     run.add_argument("--layer", dest="layers", action="append", choices=LAYERS,
                      help="run only this layer (repeatable; default all)")
     run.add_argument("--skip", action="append", default=[], metavar="RULE",
@@ -223,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(
         base_url=args.base_url, token=args.token, client_id=args.client_id,
         client_secret=args.client_secret, application_id=args.application_id,
-        mock_admin_token=args.mock_admin_token,
+        mock_admin_token=args.mock_admin_token, mcp_token=args.mcp_token,
     )
     options = Options(
         spec=args.spec, max_examples=args.max_examples, seed=args.seed,
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget=args.budget, assumptions=args.assumptions,
         layers=tuple(args.layers or LAYERS), skip=frozenset(args.skip),
         foreign_session_ids=tuple(args.foreign_session_id), timeout=args.timeout,
-        restore=args.restore, progress=progress,
+        restore=args.restore, mcp=args.mcp, progress=progress,
     )
     try:
         report = run_contract(target, options)

@@ -107,6 +107,11 @@ class ApiSpec:
                 return int(schema.get("minimum", 1)), int(schema.get("maximum", 200))
         return 1, 200
 
+    def list_parameter_schemas(self) -> dict[str, dict[str, Any]]:
+        """The schema of each query parameter of the list operation, by name."""
+        return {str(p.get("name")): dict(p.get("schema") or {}) for p in self._list_parameters()
+                if p.get("in") == "query"}
+
     def _list_parameters(self) -> list[dict[str, Any]]:
         op = self.operations.get("listSessions")
         if op is None:

@@ -9,7 +9,31 @@ from pathlib import Path
 
 from kontext_mock.contracts.rules import LAYERS
 
-__all__ = ["Options", "Target"]
+__all__ = ["API_PREFIX", "MODE", "Options", "Target", "api_origin"]
+
+#: how a run decides whether it may change state: said once, the same way, in the help,
+#: the READMEs (tests/test_contract_mode.py holds them to it) and each run's header
+MODE = ("Against a kontext-mock (the kit detects its control plane) a run is destructive "
+        "and puts the mock's state back afterwards; against anything else it is read-only "
+        "unless --destructive.")
+
+#: the prefix of every route of the API: the kit adds it to the base URL itself
+API_PREFIX = "/api/v1"
+
+
+def api_origin(base_url: str) -> tuple[str, str | None]:
+    """``base_url`` without a trailing ``/api/v1``, and a note for the user when it had one.
+
+    The vendor's SDK calls ``{base}/api/v1`` its audience, so a user may well give that;
+    the kit would then ask for ``/api/v1/api/v1/...``, which no implementation serves.
+    No deployment puts the API under a second ``/api/v1``, so the suffix is dropped and
+    the note says so (None: the URL was an origin already)."""
+    trimmed = base_url.rstrip("/")
+    if not trimmed.endswith(API_PREFIX):
+        return base_url, None
+    origin = trimmed[: -len(API_PREFIX)]
+    return origin, (f"the base URL {base_url} ends in {API_PREFIX}, which the kit adds to "
+                    f"every path itself: it used {origin}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +54,8 @@ class Target:
     client_secret: str | None = None
     application_id: str | None = None
     mock_admin_token: str | None = None
+    #: a gateway token for ``--mcp`` (against a mock the kit gets its own)
+    mcp_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +68,8 @@ class Options:
     max_examples: int = 25
     #: seed of every random choice; None picks one (printed, so a run can be repeated)
     seed: int | None = None
-    #: True: run the stateful layer; False: read-only; None: only against a mock
+    #: True: may change state (the stateful layer runs); False: read-only; None: destructive
+    #: against a kontext-mock (its control plane answers), read-only against anything else
     destructive: bool | None = None
     #: e.g. "100/min": the most requests the kit sends (every layer together)
     rate_limit: str | None = None
@@ -67,5 +94,7 @@ class Options:
     state_machine_steps: int = 30
     #: after a destructive run against a mock, put its state back (export/import)
     restore: bool = True
+    #: run the ``mcp`` layer: an MCP client at the target's gateway (it opens sessions)
+    mcp: bool = False
     #: called with progress lines while the run goes on
     progress: Callable[[str], None] | None = field(default=None, compare=False)

@@ -24,8 +24,9 @@ OPTIONS = {
     "contract-layers": ("KONTEXT_CONTRACT_LAYERS",
                         "comma-separated layers to run (default schema,semantic,stateful)"),
     "contract-destructive": ("KONTEXT_CONTRACT_DESTRUCTIVE",
-                             "true: run the stateful layer; false: read-only "
-                             "(default: only against a mock)"),
+                             "true: may change state (the stateful layer runs); false: "
+                             "read-only (default: destructive against a kontext-mock, its "
+                             "state put back afterwards; read-only against anything else)"),
     "contract-assumptions": ("KONTEXT_CONTRACT_ASSUMPTIONS",
                              "enforce or report (default: enforce against a mock, else report)"),
     "contract-budget": ("KONTEXT_CONTRACT_BUDGET",

@@ -98,6 +98,13 @@ class AssumptionVerdict:
     #: for a contradiction, the violations; else what was checked, or why nothing was
     evidence: list[Violation] = field(default_factory=list)
 
+    def why_unobserved(self, reasons: int = 2) -> str:
+        """Why nothing told: the first ``reasons`` of the evidence, each with its rule."""
+        said = [f"{e.rule}: {e.message}" if e.rule else e.message
+                for e in self.evidence[:reasons]]
+        more = len(self.evidence) - reasons
+        return "; ".join(said) + (f" (and {more} more)" if more > 0 else "") or "no reason given"
+
     def to_json(self) -> dict[str, Any]:
         """The entry of the drift report."""
         return {"id": self.id, "assumes": self.assumes, "status": self.status,
@@ -129,6 +136,10 @@ class Report:
     usage: dict[str, int] = field(default_factory=dict)
     #: when the run started (ISO 8601, UTC)
     started_at: str = ""
+    #: a destructive run against a mock puts its state back afterwards (False: --no-restore)
+    restore: bool = True
+    #: the mode was chosen by the caller (--destructive, --read-only), not by the target
+    mode_chosen: bool = False
 
     @property
     def ok(self) -> bool:
@@ -188,10 +199,33 @@ class Report:
             "undocumented": list(self.undocumented),
         }
 
+    def mode(self) -> str:
+        """Whether the run may change the target's state, and why (see ``options.MODE``)."""
+        if self.destructive and self.control_plane:
+            after = ("puts its state back afterwards" if self.restore else
+                     "leaves its state as the run left it (--no-restore)")
+            return ("destructive: a kontext-mock (its control plane answered): the kit creates "
+                    f"its own data, moves the mock's clock and {after}")
+        if self.destructive:
+            return ("destructive (--destructive): revoke-all and agent sessions on the target; "
+                    "nothing is put back")
+        if self.control_plane:
+            return "read-only (--read-only): only reads, even to this kontext-mock"
+        why = "--read-only" if self.mode_chosen else "not a kontext-mock (no control plane)"
+        return (f"read-only: {why}, so only reads; --destructive adds the stateful rules "
+                "(revoke-all, agent sessions)")
+
+    def header(self) -> str:
+        """The first line of the output: the target, the mode, how assumptions count, the seed."""
+        how = "enforced" if self.assumptions_mode == "enforce" else "reported as drift"
+        return (f"kontext-contract {self.base_url}: {self.mode()}; assumptions {how}; "
+                f"seed {self.seed}")
+
     def render(self) -> str:
-        """The summary: one line per rule, every failure in detail, the drift, the budget."""
+        """The summary: the header, one line per rule, every failure in detail, the drift,
+        the budget."""
         width = max((len(r.name) for r in self.results), default=10)
-        lines: list[str] = []
+        lines: list[str] = [self.header()]
         layer = None
         for r in self.ordered():
             if r.rule.layer != layer:
@@ -221,7 +255,9 @@ class Report:
             which = f" ({', '.join(self.contradicted())})" if tally["contradicted"] else ""
             lines.append(f"assumptions ({how}): {tally['confirmed']} confirmed, "
                          f"{tally['contradicted']} contradicted{which}, "
-                         f"{tally['unobserved']} unobserved")
+                         f"{tally['unobserved']} unobserved{':' if tally['unobserved'] else ''}")
+            lines.extend(f"  unobserved  {v.id}: {v.why_unobserved()}"
+                         for v in self.assumptions if v.status == "unobserved")
         if self.plan:
             shares = ", ".join(f"{k} {self.usage.get(k, 0)}/{v}" for k, v in self.plan.items())
             budget = f"of a budget of {self.budget}" if self.budget else "(no budget)"
@@ -264,11 +300,13 @@ class Report:
                 lines.append(e.render("      "))
 
     def _undocumented(self, lines: list[str]) -> None:
-        if not self.undocumented:
+        # the drift report's list, so the two never disagree
+        listed = self.drift_document()["undocumented"]
+        if not listed:
             return
         lines.append("")
         lines.append("Undocumented (what the target sent that openapi.yaml does not describe):")
-        for item in self.undocumented:
+        for item in listed:
             example = item.get("example")
             shown = f", e.g. {example}" if example is not None else ""
             where = f" in {item['operation']}" if item.get("operation") else ""

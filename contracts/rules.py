@@ -1,8 +1,9 @@
 """The rules the kit checks: each registered once, beside its check, under a stable name.
 
 A rule belongs to one layer: ``schema`` (schemathesis against ``openapi.yaml``),
-``semantic`` (read-only properties) or ``stateful`` (changes state: only with
-``--destructive``, which a mock target implies). Its name appears in the output and in
+``semantic`` (read-only properties), ``stateful`` (changes state: only with
+``--destructive``, which a mock target implies) or ``mcp`` (an MCP client at the
+gateway: only with ``--mcp``). Its name appears in the output and in
 JUnit. A rule that checks an inferred rule of the spec names the assumption ids it
 checks (``assumes``); its violations of those say which id they contradict.
 
@@ -20,14 +21,15 @@ from typing import Any, TypeVar
 __all__ = ["KINDS", "LAYERS", "Rule", "catalog", "register", "registered", "rule",
            "schema_rule_name"]
 
-LAYERS = ("schema", "semantic", "stateful")
+LAYERS = ("schema", "semantic", "stateful", "mcp")
 #: how a rule is checked: a step its layer runs (``step``), a verdict on what the layer's
 #: other requests showed (``along``), on every answer (``exchange``) or on every session
 #: object in an answer (``session``), or by a schemathesis check (``schemathesis``)
 KINDS = ("step", "along", "exchange", "session", "schemathesis")
 # The modules whose imports register every rule, in the order the output lists them.
 _CHECK_MODULES = tuple(f"{__package__}.{name}" for name in (
-    "schema_checks", "invariants", "semantic", "assumed_schema", "stateful", "state_machine"))
+    "schema_checks", "invariants", "semantic", "assumed_schema", "stateful", "state_machine",
+    "mcp_layer"))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

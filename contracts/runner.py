@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 from kontext_mock.contracts.assumed_schema import RULE as ASSUMED_SCHEMA_RULE
 from kontext_mock.contracts.assumed_schema import AssumedSchema
 from kontext_mock.contracts.assumptions import IDLE_THRESHOLD, MODES, SpecAssumption, read_assumptions
+from kontext_mock.contracts.bounds import ListParameters, populate
 from kontext_mock.contracts.budget import DEFAULT_BUDGET, BudgetSpentError, Plan, default_budget
 from kontext_mock.contracts.context import Outcome, RunContext
 from kontext_mock.contracts.control import ControlPlane
@@ -19,8 +21,9 @@ from kontext_mock.contracts.drift import Ledger, verdicts
 from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import ApiClient
 from kontext_mock.contracts.invariants import PassiveRules
+from kontext_mock.contracts.mcp_layer import McpLayer, require_sdk
 from kontext_mock.contracts.openapi import ApiSpec
-from kontext_mock.contracts.options import Options, Target
+from kontext_mock.contracts.options import Options, Target, api_origin
 from kontext_mock.contracts.pacing import RateLimiter
 from kontext_mock.contracts.probe import check_application, check_is_this_api, served_operations
 from kontext_mock.contracts.report import Report, RuleResult
@@ -53,6 +56,8 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     progress = options.progress or (lambda line: None)
+    origin, origin_note = api_origin(target.base_url)
+    target = replace(target, base_url=origin)
     _validate(target, options)
     spec = ApiSpec.load(options.spec)
     assumptions = _assumptions_of(spec)
@@ -79,10 +84,12 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
             if client.budget is not None else None)
     report = Report(base_url=client.base_url, application_id=target.application_id, seed=seed,
                     destructive=destructive, control_plane=control is not None,
-                    assumptions_mode=mode, budget=client.budget, started_at=started_at)
-    how = "destructive" if destructive else "read-only"
-    progress(f"kontext-contract: {client.base_url} ({how}, assumptions {mode}, seed {seed}"
-             f"{', control plane found' if control else ''})")
+                    assumptions_mode=mode, budget=client.budget, started_at=started_at,
+                    restore=options.restore, mode_chosen=options.destructive is not None)
+    progress(report.header())
+    if origin_note is not None:
+        report.notes.append(origin_note)
+        progress(f"note: {origin_note}")
     if plan is not None:
         progress(f"request budget {plan.total}: {plan.render()}")
     outcomes: dict[str, Outcome] = {}
@@ -97,6 +104,7 @@ def run_contract(target: Target, options: Options | None = None) -> Report:
                            progress, destructive)
             ctx.ledger = ledger
             ctx.extra["idle_after"] = idle_after
+            ctx.extra["mcp_token"] = target.mcp_token
             ctx.plan = plan
             report.application_id = ctx.application_id
             outcomes = _run_layers(ctx, options)
@@ -148,6 +156,10 @@ def _validate(target: Target, options: Options) -> None:
         raise ContractError(f"--assumptions must be one of {', '.join(MODES)}")
     if options.budget is not None and options.budget < 0:
         raise ContractError("--budget must be 0 (no budget) or more")
+    if "mcp" in options.layers and set(options.layers) != set(LAYERS) and not options.mcp:
+        raise ContractError("--layer mcp needs --mcp (it opens MCP sessions on the target)")
+    if options.mcp:
+        require_sdk()
 
 
 def _assumptions_of(spec: ApiSpec) -> dict[str, SpecAssumption]:
@@ -233,6 +245,14 @@ def _context(client: ApiClient, spec: ApiSpec, options: Options, seed: int,
                 {"active": 1})
             made_foreign = made_foreign[:2] + elsewhere
             extra["organization_id"] = org
+            if "semantic" in options.layers and any(
+                    _wanted(name, options) for name in ("limit-respected", "limit-default")):
+                bounds = ListParameters.of(spec)
+                made, count = populate(control, org, bounds)
+                extra["bounds_application"], extra["bounds_sessions"] = made, count
+                notes.append(f"the kit created application {made} on the mock with {count} "
+                             f"connected sessions, more than limit's maximum "
+                             f"({bounds.limit_max}), to tell limit's bounds and default apart")
     if app_id is None:
         raise ContractError("give --application-id: an application with sessions to read")
     check_application(client, app_id)
@@ -321,6 +341,10 @@ def _run_layers(ctx: RunContext, options: Options) -> dict[str, Outcome]:
         ctx.progress("stateful properties (destructive):")
         out.update(StatefulLayer(ctx).run(wanted))
     _budget_once_throttled(ctx, options)
+    if options.mcp and "mcp" in options.layers:
+        client.phase = "mcp"
+        ctx.progress("MCP gateway (an MCP client; it opens sessions):")
+        out.update(McpLayer(ctx).run(wanted))
     if "schema" in options.layers:
         client.phase = "schema"
         ctx.progress("schema conformance (schemathesis):")
@@ -371,6 +395,8 @@ def _results(outcomes: dict[str, Outcome], options: Options, destructive: bool,
     results: list[RuleResult] = []
     for name in names:
         r = rule(name)
+        if r.layer == "mcp" and not options.mcp:
+            continue  # opt-in: without --mcp the layer is not part of the run
         outcome = outcomes.get(name)
         if name in options.skip:
             outcome = Outcome.skipped("skipped (--skip)")

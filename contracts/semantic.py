@@ -34,6 +34,7 @@ from kontext_mock.contracts.assumptions import (
     MALFORMED_ID_400,
     OPENAPI_PUBLIC,
 )
+from kontext_mock.contracts.bounds import ListParameters, unexercised
 from kontext_mock.contracts.budget import BudgetSpentError
 from kontext_mock.contracts.context import BadAnswerError, Outcome, RunContext
 from kontext_mock.contracts.falsify import falsify
@@ -58,7 +59,7 @@ _NEVER = {"active": frozenset({"expired", "disconnected"}), "inactive": frozense
 MOVING_FIELDS = frozenset({"derivedStatus", "lastActiveAt"})
 # What the layer sends with one drawn example per rule and its first explicit cases: the
 # budget plan's least for it (budget.py) leaves room for a few more.
-_FRUGAL_COST = 36
+_FRUGAL_COST = 39
 _ID_CHARS = string.ascii_letters + string.digits + "-._~"
 
 
@@ -116,12 +117,23 @@ class SemanticLayer:
         self.everything: list[dict[str, Any]] = []
         #: what listing with the largest limit showed, when the target refused it
         self.refused_limit: Violation | None = None
+        self.params = ListParameters.of(ctx.spec)
+        #: an application the kit filled past limit's bounds (on a mock), and how many
+        #: sessions its default list holds; what listing it at the largest limit showed
+        self.bounds_app: str | None = ctx.extra.get("bounds_application")
+        self.bounds_known = int(ctx.extra.get("bounds_sessions", 0))
+        self.bounds_list: tuple[int, Exchange] | None = None
+        #: the bounds the application's lists cannot tell apart: (rules, why)
+        self.unexercised: list[tuple[str, str]] = []
 
     # -- fetching, with the ride-along rules ----------------------------------------------
 
-    def fetch(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], Exchange]:
-        """List with ``params``; filter membership and order are checked on the way."""
-        items, ex = self.ctx.list_sessions(params)
+    def fetch(self, params: dict[str, Any],
+              application_id: str | None = None) -> tuple[list[dict[str, Any]], Exchange]:
+        """List with ``params`` (the application under test's sessions, unless
+        ``application_id`` says otherwise); filter membership and order are checked on
+        the way."""
+        items, ex = self.ctx.list_sessions(params, application_id)
         wanted, rule = effective_filter(params)
         self.along_checks[rule] += 1
         for item in items:
@@ -187,6 +199,7 @@ class SemanticLayer:
         except BadAnswerError as exc:
             # Without a list there is nothing to judge: every rule fails on that answer.
             return {r.name: Outcome.judged([exc.violation(r.name)], 1, "") for r in rules}
+        self._say_unexercised(wanted)
         for r in rules:
             if r.kind != "step":
                 continue
@@ -228,6 +241,26 @@ class SemanticLayer:
             self.counts[status] = len(items)
             if status == "all":
                 self.everything = items
+        if self.bounds_app is not None:
+            items, ex = self.fetch({"limit": self.hi}, self.bounds_app)
+            self.bounds_list = (len(items), ex)
+
+    def _say_unexercised(self, wanted: Callable[[str], bool]) -> None:
+        """Note the bounds this application's sessions cannot tell apart, and why."""
+        ctx = self.ctx
+        why = ("the kit creates sessions only on a kontext-mock" if ctx.control is None
+               else "a read-only run creates none")
+        found = unexercised(self.params, self.counts, self.hi, self.bounds_list is not None,
+                            why)
+        self.unexercised = [(rules, text) for rules, text in found
+                            if any(wanted(r) for r in rules.split(", "))]
+        ctx.notes.extend(f"not exercised ({rules}): {text}" for rules, text in self.unexercised)
+
+    def _unexercised_by(self, rule: str) -> str:
+        """What this rule could not tell apart, for its detail ("" when it told all)."""
+        said = [text.split(":")[0] for rules, text in self.unexercised
+                if rule in rules.split(", ")]
+        return f"; not exercised: {', '.join(said)} (see the notes)" if said else ""
 
     def _saturated(self, status: str | None) -> bool:
         return self.counts.get(status, 0) >= self.hi
@@ -252,7 +285,7 @@ class SemanticLayer:
         examples: list[tuple[str | None, int]] = []
         for status in (None, "all"):
             n = self.counts[status]
-            for k in (lo, n + 1, n - 1, n, lo + 1, hi):
+            for k in (lo, n + 1, n - 1, n, lo + 1, hi, documented_hi):
                 if lo <= k <= hi and (status, k) not in examples:
                     examples.append((status, k))
         examples = self._cases(examples, 2)
@@ -288,13 +321,76 @@ class SemanticLayer:
                              st.integers(lo, hi))
         violation, tried = falsify(strategy, check, max_examples=self._draws(self.examples),
                                    seed=self.ctx.seed, examples=examples)
-        found = [v for v in (self.refused_limit, violation) if v is not None]
+        found = [v for v in (self.refused_limit, self._past_the_bounds(), violation)
+                 if v is not None]
         if self.refused_limit is None:
             found += self._outside_the_range()
         if not found or all(v.assumption is None for v in found):
             self.ctx.ledger.confirm(LIMIT_RANGE, "limit-respected", tried)
+        told = ""
+        if self.bounds_list is not None:
+            told = (f"; limit={hi} listed {self.bounds_list[0]} of the {self.bounds_known} "
+                    f"sessions of application {self.bounds_app}")
         return Outcome.judged(keep_first(found), tried + 2, f"{tried} limits in {lo}..{hi}, "
-                              f"and {lo - 1} and {hi + 1} refused")
+                              f"and {lo - 1} and {hi + 1} refused{told}"
+                              f"{self._unexercised_by('limit-respected')}")
+
+    def _past_the_bounds(self) -> Violation | None:
+        """The largest limit against more sessions than it: exactly that many come back. A
+        target capping limit lower answers fewer (a limit above the documented default is
+        the assumed range's); one ignoring it, more."""
+        if self.bounds_list is None:
+            return None
+        listed, ex = self.bounds_list
+        expected = min(self.hi, self.bounds_known)
+        if listed == expected:
+            return None
+        capped = listed < expected and self.hi > self.ctx.spec.default_limit()
+        return self.ctx.violation(
+            "limit-respected", f"limit={self.hi} returned {listed} sessions; application "
+            f"{self.bounds_app} holds {self.bounds_known} connected sessions (the kit created "
+            f"them), so expected {expected}", ex, LIMIT_RANGE if capped else None)
+
+    @register("limit-default", "semantic",
+              "a list without limit returns min(100, available) sessions: the documented "
+              "default")
+    def limit_default(self) -> Outcome:
+        default = self.params.limit_default
+        # (application, query, sessions it matches: a lower bound when the list at the
+        # largest limit was full)
+        cases: list[tuple[str | None, dict[str, Any], int]] = []
+        if self.bounds_list is not None:
+            cases.append((self.bounds_app, {}, self.bounds_known))
+        for status in (None, "all"):
+            if status is None or self.counts["all"] != self.counts[None]:
+                cases.append((None, {"status": status} if status else {}, self.counts[status]))
+        cases = self._cases(cases, 2)
+        found: list[Violation] = []
+        shown: list[str] = []
+        for app, params, available in cases:
+            more = "at least " if app is None and available >= self.hi else ""
+            for attempt in range(2):
+                items, ex = self.fetch(params, app)
+                expected = min(default, available)
+                if len(items) == expected:
+                    break
+                if attempt == 0 and app is None:  # the population may have moved: count again
+                    status = params.get("status")
+                    ref = {"limit": self.hi} | ({"status": status} if status else {})
+                    available = self.counts[status] = len(self.fetch(ref)[0])
+            else:
+                matching = (f"{more}{available} match (limit={self.hi})" if app is None else
+                            f"application {app} holds {available} connected sessions (the kit "
+                            "created them)")
+                found.append(self.ctx.violation(
+                    "limit-default", f"{_query(params)} returned {len(items)} sessions; "
+                    f"{matching}, so the default limit of "
+                    f"{default} gives {expected}", ex))
+                continue
+            shown.append(f"{len(items)} of {more}{available}")
+        detail = (f"without limit: {', '.join(shown)} sessions (default {default})"
+                  f"{self._unexercised_by('limit-default')}")
+        return Outcome.judged(keep_first(found), len(cases), detail)
 
     def _outside_the_range(self) -> list[Violation]:
         """Just outside the assumed range: 400 validation_error, never a list or a 5xx."""
@@ -375,15 +471,18 @@ class SemanticLayer:
     def filter_default(self) -> Outcome:
         n = self._draws(max(2, self.examples // 5))
 
+        default = self.params.status_default
+
         def check(limit: int | None) -> Violation | None:
             extra = {} if limit is None else {"limit": limit}
-            return self._same_sets("filter-default", dict(extra), {"status": "active", **extra})
+            return self._same_sets("filter-default", dict(extra), {"status": default, **extra})
 
         examples: list[int | None] = self._cases([None, self.hi], 1)
         violation, tried = falsify(st.one_of(st.none(), st.integers(self.lo, self.hi)), check,
                                    max_examples=n, seed=self.ctx.seed, examples=examples)
         return Outcome.judged([violation] if violation else [], tried,
-                              f"default equals status=active ({tried} limits)")
+                              f"default equals status={default} ({tried} limits)"
+                              f"{self._unexercised_by('filter-default')}")
 
     @register("filter-include-inactive", "semantic",
               "includeInactive=true lists the same as status=all; an explicit status wins",
@@ -399,12 +498,15 @@ class SemanticLayer:
              INCLUDE_INACTIVE),
             ({"status": "all", "includeInactive": False, **hi}, {"status": "all", **hi},
              INCLUDE_INACTIVE),
+            # its documented default: leaving it out is giving it
+            (hi, {"includeInactive": self.params.include_inactive_default, **hi}, None),
         ], 3)
         violations = [v for a, b, assumption in pairs
                       if (v := self._same_sets("filter-include-inactive", a, b, assumption))
                       is not None]
         return Outcome.judged(keep_first(violations), len(pairs),
-                              "includeInactive=true equals status=all; explicit status wins")
+                              "includeInactive=true equals status=all; explicit status wins"
+                              f"{self._unexercised_by('filter-include-inactive')}")
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 Every answer the kit sees is compared with what ``openapi.yaml`` documents for its
 operation: a status the operation does not list, a header neither the answer nor HTTP
 itself defines, and a field (by JSON path) that no schema of the answer declares. A
-schema that declares no properties, or says ``additionalProperties: true``, is open:
-what it holds is not reported. A new field in the real API shows up on the first run.
+schema that declares no properties, or says ``additionalProperties: true`` (a free-form
+object such as ``clientInfo``), is open: what it holds is not reported, key by key or
+otherwise. Nor is what the kit wrote itself: a field whose name and value the kit sent
+in a write (a fuzzed body, echoed back by the target) is the kit's, not the target's.
+A new field in the real API shows up on the first run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ HTTP_HEADERS = frozenset({
     "access-control-allow-methods", "access-control-expose-headers", "access-control-max-age",
 })
 _EXAMPLE = 80
+_READS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class Undocumented:
         self.operations = {op for op, _ in self.answers}
         self._shapes: dict[str, Shape] = {}
         self.seen: dict[tuple[str, str, str | None], _Seen] = {}
+        #: every (name, value) the kit's writes carried, at any depth of their bodies
+        self.written: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
     # -- shapes ----------------------------------------------------------------------
@@ -98,6 +104,8 @@ class Undocumented:
     # -- the observer ----------------------------------------------------------------
 
     def __call__(self, ex: Exchange) -> None:
+        if ex.method not in _READS and ex.request_body:
+            self._remember(ex.request_body)
         op = ex.operation
         if op is None:
             found = self.spec.operation_for(ex.method, ex.url)
@@ -119,12 +127,30 @@ class Undocumented:
             if body is not None:
                 self._walk(body, self.shape(answer.pointer), "$", op, ex)
 
+    def _remember(self, body: bytes) -> None:
+        """Keep every (name, value) of a JSON body the kit sent: echoed back, it is not news."""
+        try:
+            sent = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return  # a form (the token request), or not JSON at all
+        with self._lock:
+            pending = [sent]
+            while pending:
+                value = pending.pop()
+                if isinstance(value, dict):
+                    for key, inner in value.items():
+                        self.written.setdefault(key, []).append(inner)
+                        pending.append(inner)
+                elif isinstance(value, list):
+                    pending.extend(value)
+
     def _walk(self, value: Any, shape: Shape, path: str, op: str, ex: Exchange) -> None:
         if isinstance(value, dict) and shape.fields is not None:
             for key, inner in value.items():
                 child = shape.fields.get(key)
                 if child is None:
-                    self._note("field", f"{path}.{key}", op, ex.redact(_excerpt(inner)))
+                    if inner not in self.written.get(key, ()):
+                        self._note("field", f"{path}.{key}", op, ex.redact(_excerpt(inner)))
                 else:
                     self._walk(inner, child, f"{path}.{key}", op, ex)
         elif isinstance(value, list) and shape.items is not None:

@@ -108,7 +108,8 @@ def _record_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "scenario file that serve --scenario and the pytest marker load. "
                     "Anonymized unless --no-anonymize; no token or secret is written.")
     rec.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
-                     help="the origin, without /api/v1 (env KONTEXT_BASE_URL)")
+                     help="the origin (a trailing /api/v1 is dropped: the paths carry it; "
+                          "env KONTEXT_BASE_URL)")
     rec.add_argument("--token", default=env("KONTEXT_TOKEN"), help="a bearer token (env KONTEXT_TOKEN)")
     rec.add_argument("--client-id", default=env("KONTEXT_CLIENT_ID"),
                      help="OAuth client id, with --client-secret (env KONTEXT_CLIENT_ID)")
@@ -322,31 +323,71 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     return MockConfig.from_env(**_options(args, _SERVE_OPTIONS))
 
 
+#: how many applications the banner lists (each with a curl); the rest are counted
+BANNER_APPLICATIONS = 8
+
+
 def banner(mock: KontextMock, host: str, port: int, admin_token: str | None = None) -> str:
-    """What ``serve`` prints on start: where it is, how to authenticate, a ready curl; a
-    generated ``admin_token`` comes second, where it is not missed."""
+    """What ``serve`` prints on start: where it is, each organization with a credential
+    that reads it and its applications, a ready curl per application; a generated
+    ``admin_token`` comes second, where it is not missed. An organization no credential
+    reaches gets a curl that makes one (a client with a static token) first."""
     c = mock.config
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
     base = f"http://{shown}:{port}"
-    apps = "\n".join(f"    {app_id}" for app_id in mock.application_ids()[:8])
     clock = f"{format_instant(mock.now())} ({'frozen' if mock.clock.frozen else 'running'})"
     admin = (
         f"  admin token:   {admin_token}\n"
         f"                 generated for this run: the control plane (/_mock) and the dashboard\n"
         f"                 need it, as Authorization: Bearer {admin_token}\n"
     ) if admin_token else ""
+    control_auth = c.admin_token or admin_token
+    orgs_text: list[str] = []
+    curls: list[str] = []
+    left = 0
+    for org in mock.accounts.reach():
+        apps = org.applications
+        room = max(0, BANNER_APPLICATIONS - len(curls))
+        if not apps or not room:
+            left += len(apps)
+            continue
+        dev = " (dev)" if org.id == c.dev_organization_id else ""
+        lines = [f"  organization:  {org.name}{dev}  {org.id}"]
+        token = org.tokens[0] if org.tokens else None
+        if token is None:
+            token = f"token-{org.id[:8]}"
+            body = orjson.dumps({
+                "clientId": f"client-{org.id[:8]}", "clientSecret": f"secret-{org.id[:8]}",
+                "organizationId": org.id, "token": token}).decode()
+            auth = f' -H "Authorization: Bearer {control_auth}"' if control_auth else ""
+            curls.append(
+                f"    curl -s -X POST{auth} -H 'Content-Type: application/json' \\\n"
+                f"      -d '{body}' {base}/_mock/clients\n")
+            lines.append(f"    no credential yet: the curl below that POSTs /_mock/clients makes"
+                         f" one, token {token}")
+        else:
+            lines.append(f"    token:       {token}")
+        lines.extend(f"    client:      {client_id} / {secret}"
+                     for client_id, secret in org.clients[:1])
+        for app_id, name in apps[:room]:
+            mark = " (dev)" if app_id == c.dev_application_id else ""
+            lines.append(f"    application: {app_id}  {name}{mark}")
+            curls.append(
+                f'    curl -s -H "Authorization: Bearer {token}" \\\n'
+                f'      "{base}/api/v1/applications/{app_id}/sessions?limit=5"\n')
+        left += len(apps) - min(room, len(apps))
+        orgs_text.append("\n".join(lines) + "\n")
+    more = (f"  ... and {left} more applications: {base}/_mock/applications\n" if left else "")
     return (
         f"kontext-mock serving on {base}  (bound to {host}:{port})\n"
         f"{admin}"
         f"  clock:         {clock}\n"
-        f"  dev token:     {c.dev_token}\n"
-        f"  dev client:    {c.dev_client_id} / {c.dev_client_secret}\n"
         f"  dashboard:     {base}{DASHBOARD_PATH}\n"
-        f"  application:   {c.dev_application_id} (dev)\n"
-        f"  applications:\n{apps}\n"
+        f"  A credential reads only its own organization's applications (others answer 404).\n"
+        f"{''.join(orgs_text)}"
+        f"{more}"
         f"  try:\n"
-        f'    curl -s -H "Authorization: Bearer {c.dev_token}" \\\n'
-        f'      "{base}/api/v1/applications/{c.dev_application_id}/sessions?limit=5"\n'
+        f"{''.join(curls)}"
         f"  Ctrl-C to stop.\n"
     )
 

@@ -121,9 +121,13 @@ def record(
     """
     from kontext_mock.contracts.errors import ContractError
     from kontext_mock.contracts.http import ApiClient
+    from kontext_mock.contracts.options import api_origin
     from kontext_mock.contracts.pacing import RateLimiter
 
     say = progress or (lambda line: None)
+    base_url, origin_note = api_origin(base_url)
+    if origin_note is not None:
+        say(f"note: {origin_note}")
     if not token and not (client_id and client_secret):
         raise RecordingError("give --token, or --client-id and --client-secret")
     client = ApiClient(base_url, token=token, client_id=client_id, client_secret=client_secret,

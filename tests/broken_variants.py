@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from kontext_mock import KontextMock
+from kontext_mock.core.gateway import Gateway, GatewayReply
 from kontext_mock.core.records import CONNECTED, DISCONNECTED, STATUS_FILTERS, Session
 
-__all__ = ["VARIANTS", "Variant", "rewrite"]
+__all__ = ["MCP_VARIANTS", "VARIANTS", "Variant", "rewrite"]
 
 WsgiApp = Callable[..., Iterable[bytes]]
 _ALL = 10**9
@@ -60,6 +61,14 @@ class LimitOffByOne(KontextMock):
     def select_sessions(self, application_id: str, status: str = "active", limit: int = 100,
                         organization_id: str | None = None) -> Any:
         return super().select_sessions(application_id, status, limit + 1, organization_id)
+
+
+class LimitCapped(KontextMock):
+    """Honours limit only up to 150: limit=200 lists 150 sessions however many match."""
+
+    def select_sessions(self, application_id: str, status: str = "active", limit: int = 100,
+                        organization_id: str | None = None) -> Any:
+        return super().select_sessions(application_id, status, min(limit, 150), organization_id)
 
 
 class _Rederiving(KontextMock):
@@ -243,6 +252,19 @@ def default_filter_everything(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+def limit_default_50(app: WsgiApp) -> WsgiApp:
+    """A list without ``limit`` holds 50 sessions, not the documented 100."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        if (environ["REQUEST_METHOD"] == "GET" and _SESSIONS.match(environ["PATH_INFO"])
+                and "limit" not in query):
+            environ = {**environ, "QUERY_STRING": urlencode({**query, "limit": 50})}
+        return app(environ, start_response)
+
+    return wrapped
+
+
 def delete_without_auth(app: WsgiApp) -> WsgiApp:
     """Revoke-all without a token (or with any token) is accepted, as the dev token."""
 
@@ -332,10 +354,71 @@ def include_inactive_ignored(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+# -- the MCP gateway's (kontext-contract --mcp) ------------------------------------------------
+
+
+class _StillGateway(Gateway):
+    """A gateway whose messages leave ``lastActiveAt`` where it was."""
+
+    def post(self, message: Any, *, session_id: str | None = None, **request: Any) -> GatewayReply:
+        session = self.state.store.sessions.get(session_id) if session_id else None
+        before = session.last_active_at if session is not None else None
+        reply = super().post(message, session_id=session_id, **request)
+        if session is not None:
+            with self.state.store.lock:
+                session.last_active_at = before
+                self.state.store.touch(session)
+        return reply
+
+
+class McpTrafficNotActivity(KontextMock):
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.gateway = _StillGateway(self.state, self.oauth, self.sessions)
+
+
+class McpRevokeKeepsTokens(KontextMock):
+    def revoke_all(self, application_id: str, organization_id: str | None = None) -> int:
+        grants = self.state.gateway.grants
+        kept = dict(grants.access), dict(grants.refresh)
+        count = super().revoke_all(application_id, organization_id)
+        grants.access.update(kept[0])
+        grants.refresh.update(kept[1])
+        return count
+
+
+def mcp_delete_ignored(app: WsgiApp) -> WsgiApp:
+    """``DELETE /mcp`` is answered 204 and never reaches the gateway."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "DELETE" and environ["PATH_INFO"] == "/mcp":
+            start_response("204 No Content", [])
+            return [b""]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+#: broken gateways, caught by the mcp layer (tests/test_contract_mcp.py)
+MCP_VARIANTS: list[Variant] = [
+    Variant("mcp-traffic-not-activity", "mcp-traffic-moves-last-active",
+            "the gateway's messages do not move lastActiveAt", McpTrafficNotActivity),
+    Variant("mcp-delete-ignored", "mcp-delete-disconnects",
+            "DELETE /mcp answers 204 and the session stays connected",
+            middleware=mcp_delete_ignored),
+    Variant("mcp-revoke-keeps-tokens", "mcp-revoke-ends-session",
+            "revoke-all leaves the application's gateway tokens working", McpRevokeKeepsTokens),
+]
+
 VARIANTS: list[Variant] = [
     Variant("limit-ignored", "limit-respected", "the list ignores limit", LimitIgnored),
     Variant("limit-off-by-one", "limit-respected", "the list returns limit + 1 sessions",
             LimitOffByOne),
+    Variant("limit-capped-150", "limit-respected",
+            "limit is honoured only up to 150 (limit=200 lists 150 of 201 sessions)",
+            LimitCapped),
+    Variant("limit-default-50", "limit-default", "a list without limit holds 50 sessions",
+            middleware=limit_default_50),
     Variant("default-filter-everything", "filter-default",
             "a list without status returns every session", middleware=default_filter_everything),
     Variant("inactive-leaks-idle", "filter-inactive", "status=inactive also lists idle sessions",

@@ -13,6 +13,8 @@ from kontext_mock.contracts import Options, Report, Target, run_contract
 from kontext_mock.contracts.budget import DEFAULT_BUDGET, PHASES, Plan, default_budget
 from kontext_mock.http.serve import RunningServer, start
 
+pytestmark = pytest.mark.slow  # whole kit runs under request budgets
+
 SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
 

@@ -88,6 +88,7 @@ def test_a_target_that_is_not_this_api_is_exit_2_with_a_message(not_the_api: str
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_every_rule_holding_is_exit_0_with_one_line_per_rule(
     served_mock: RunningServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -126,7 +127,8 @@ def test_a_broken_rule_is_exit_1_naming_the_rule_with_a_curl_line(
     assert "response: 200" in failures
     root = ET.parse(junit).getroot()  # noqa: S314 - our own report
     failed = [c for c in root.iter("testcase") if c.find("failure") is not None]
-    assert [c.get("name") for c in failed] == ["limit-respected"]
+    # (ignoring limit also breaks its default: 201 sessions listed without one)
+    assert [c.get("name") for c in failed] == ["limit-respected", "limit-default"]
 
 
 @pytest.mark.parametrize(
@@ -207,3 +209,16 @@ def test_a_read_only_run_against_a_mock_finds_the_application_itself(
     assert code == 0, out + err
     assert f"the kit read application {DEV_APP}" in out  # the dev application: the most sessions
     assert "PASS  limit-respected" in out
+
+
+@pytest.mark.parametrize("suffix", ["/api/v1", "/api/v1/"])
+def test_a_base_url_ending_in_api_v1_is_checked_at_its_origin_with_a_note(
+    served_mock: RunningServer, suffix: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["--base-url", served_mock.url + suffix, "--token", "dev-token", "--read-only",
+                 "--layer", "semantic", "--max-examples", "2", "--seed", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    note = f"ends in /api/v1, which the kit adds to every path itself: it used {served_mock.url}"
+    assert note in out and note in err  # in the report, and as soon as the run starts
+    assert "give --application-id" not in out + err

@@ -20,6 +20,8 @@ from kontext_mock.http.serve import RunningServer, start
 
 from .second_implementation import DIFFERENCES, REGION, OtherSessionsApi
 
+pytestmark = pytest.mark.slow  # whole kit runs against a second implementation
+
 DEV_APP = MockConfig().dev_application_id
 
 
@@ -87,7 +89,8 @@ def test_the_drift_report_is_written_as_json(
     for sid in foreign(api):
         args += ["--foreign-session-id", sid]
     assert main(args) == 0  # read-only, reported: the list order and idle threshold drift
-    assert "drift report: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "drift report: " in out
     document = json.loads(path.read_text())
     assert set(document) == {"target", "when", "mode", "assumptions", "undocumented"}
     assert document["target"] == server.url and document["mode"] == "report"
@@ -105,6 +108,11 @@ def test_the_drift_report_is_written_as_json(
             assert "dev-token" not in json.dumps(entry)
     [region] = [u for u in document["undocumented"] if u["name"] == "$.items[*].region"]
     assert region["kind"] == "field" and region["count"] > 0
+    # the printed section and the JSON are one list: the same entries, the same counts
+    section = out[out.index("Undocumented ("):].split("\n\n")[0].splitlines()[1:]
+    assert [line.split()[1] for line in section] == [u["name"] for u in document["undocumented"]]
+    assert all(f"({u['count']} times" in line
+               for u, line in zip(document["undocumented"], section, strict=True))
 
 
 def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocumented(
@@ -114,19 +122,20 @@ def test_the_mock_against_itself_confirms_what_it_can_and_sends_nothing_undocume
 
     server = start(KontextMock(seed=7).app, "127.0.0.1", 0)
     try:
+        # (with --mcp: the gateway's assumptions are seen only by an MCP client)
         report = run_contract(Target(server.url, token="dev-token"),
-                              Options(seed=5, max_examples=3))
+                              Options(seed=5, max_examples=3, mcp=True))
     finally:
         server.stop()
     assert report.assumptions_mode == "enforce" and report.ok, report.render()
     assert report.contradicted() == [] and report.undocumented == []
     unobserved = [v.id for v in report.assumptions if v.status == "unobserved"]
-    # (the MCP gateway's assumptions wait for an MCP mode of the kit)
-    assert unobserved == ["applications-default-page", "session-token-lifetime",
-                          "mcp-protected-resource-metadata", "mcp-session-record",
-                          "mcp-hostname-from-client-info", "mcp-token-expiry-follows-token",
-                          "mcp-discover-refused", "mcp-revoke-ends-tokens",
-                          "mcp-stream-not-activity"]
+    assert unobserved == ["applications-default-page", "session-token-lifetime"]
+    text = report.render()  # "2 unobserved" names them, and says why
+    assert "0 contradicted, 2 unobserved:\n" in text
+    assert ("  unobserved  applications-default-page: unobservable: telling needs more than "
+            "100 applications") in text
+    assert "  unobserved  session-token-lifetime: unobservable: " in text
 
 
 def test_only_the_rules_that_ran_speak_for_an_assumption(
@@ -138,6 +147,8 @@ def test_only_the_rules_that_ran_speak_for_an_assumption(
     assert report.verdict("list-order-newest-first").status == "unobserved"
     assert report.verdict("idle-threshold").status == "unobserved"
     assert "skipped (--skip)" in report.verdict("idle-threshold").evidence[-1].message
+    assert ("  unobserved  idle-threshold: derived-status-idle: not checked: skipped (--skip)"
+            in report.render())
     assert report.verdict("error-body-shape").status == "confirmed"  # semantic rules saw it
     held_by = {e.rule for e in report.verdict("error-body-shape").evidence}
     assert "schema-assumptions" not in held_by  # its layer was not selected

@@ -84,6 +84,7 @@ def rate_limited_at_times(app: WsgiApp, every: int, times: int, hits: list[int])
     return wrapped
 
 
+@pytest.mark.slow
 def test_the_kit_waits_out_retry_after_and_never_judges_a_429() -> None:
     hits: list[int] = []
     server = start(rate_limited_at_times(KontextMock(seed=7).app, 25, 2, hits), "127.0.0.1", 0)

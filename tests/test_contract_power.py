@@ -20,6 +20,8 @@ from kontext_mock.http.serve import start
 
 from .broken_variants import VARIANTS, Variant, WsgiApp
 
+pytestmark = pytest.mark.slow  # a whole kit run per broken variant
+
 DEV_APP = MockConfig().dev_application_id
 SEED = 20261128
 
@@ -80,7 +82,8 @@ def test_the_unbroken_mock_passes_every_rule(served: tuple[Switch, str],
     report = check(served, unbroken, unbroken.app)
     assert report.ok, report.render()
     ran = {r.name for r in report.results if r.status == "passed"}
-    expected = {"limit-respected", "filter-default", "filter-inactive", "revoke-count",
+    expected = {"limit-respected", "limit-default", "filter-default", "filter-inactive",
+                "revoke-count",
                 "revoke-persists", "revoke-idempotent", "foreign-session-404", "x-request-id",
                 "schema-response-schema-conformance", "derived-status-expired"}
     if has_control_plane(unbroken):
@@ -113,4 +116,7 @@ def test_the_variants_are_at_least_the_fifteen_of_the_issue() -> None:
         "no-auth-at-all", "malformed-token-accepted",
     }
     assert expected <= {v.name for v in VARIANTS}
-    assert len(VARIANTS) == 21
+    # and those only enough sessions tell apart: a smaller cap, another default
+    assert {"limit-capped-150", "limit-default-50", "default-filter-everything",
+            "include-inactive-ignored"} <= {v.name for v in VARIANTS}
+    assert len(VARIANTS) == 23

@@ -7,9 +7,13 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.contracts import Options, Target, run_contract
 from kontext_mock.http.serve import start
+
+pytestmark = pytest.mark.slow  # the kit's rules as pytest sessions in subprocesses
 
 DEV_APP = MockConfig().dev_application_id
 

@@ -67,7 +67,7 @@ def test_every_rule_and_assumption_the_section_names_exists() -> None:
     rule_like = {n for n in named if n.split("-")[0] in {
         "schema", "limit", "filter", "list", "get", "derived", "disconnected", "timestamps",
         "agent", "unknown", "foreign", "invalid", "auth", "x", "revoke", "lifecycle", "idle",
-        "error", "include", "heartbeat", "malformed", "session", "openapi"}}
+        "error", "include", "heartbeat", "malformed", "session", "openapi", "mcp"}}
     assert len(rule_like) > 15
     assumptions = read_assumptions(yaml.safe_load((ROOT / "openapi.yaml").read_text()))
     known = set(RULES) | set(assumptions) | {"x-assumption"}

@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytest
+
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.contracts import Options, Target, run_contract
 from kontext_mock.http.serve import start
+
+pytestmark = pytest.mark.slow  # whole kit runs
 
 DEV_APP = MockConfig().dev_application_id
 SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}

@@ -185,7 +185,7 @@ def test_a_generated_admin_token_is_printed_before_the_rest_of_the_banner() -> N
     printed = banner(KontextMock(seed=3), "0.0.0.0", 8080, admin_token="t0ken")
     lines = printed.splitlines()
     assert lines[1] == "  admin token:   t0ken"
-    assert printed.index("t0ken") < printed.index("dev token:") < printed.index("Ctrl-C")
+    assert printed.index("t0ken") < printed.index("token:       dev-token") < printed.index("Ctrl-C")
     assert "admin token" not in banner(KontextMock(seed=3), "127.0.0.1", 8080)
 
 

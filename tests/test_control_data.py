@@ -124,6 +124,30 @@ def test_organizations_applications_and_clients_are_made_over_http(client: Flask
     assert client.get(f"/api/v1/applications/{DEV_APP}/sessions", headers=static).status_code == 404
 
 
+def test_a_client_made_without_scopes_gets_every_management_scope(client: FlaskClient) -> None:
+    made = client.post("/_mock/clients", json={
+        "clientId": "no-scopes", "clientSecret": "s3cret", "token": "no-scopes-token"})
+    assert made.status_code == 201
+    assert made.json["client"]["scopes"] == ["management:all"]
+    bearer = {"Authorization": "Bearer no-scopes-token"}
+    assert client.delete(f"/api/v1/applications/{DEV_APP}/sessions", headers=bearer).status_code == 200
+
+
+def test_every_seeded_organization_has_a_credential_of_its_own(
+    client: FlaskClient, mock: KontextMock,
+) -> None:
+    mock.reset(organizations=2)
+    for number, org_id in enumerate(list(mock.store.organizations)[1:], start=2):
+        token = {"Authorization": f"Bearer dev-token-{number}"}
+        for app_id in mock.application_ids(org_id):
+            assert client.get(f"/api/v1/applications/{app_id}/sessions", headers=token).json["items"]
+        assert client.get(f"/api/v1/applications/{DEV_APP}/sessions", headers=token).status_code == 404
+        fetched = client.post("/oauth2/token", data={
+            "grant_type": "client_credentials", "client_id": f"dev-client-{number}",
+            "client_secret": f"dev-secret-{number}"})
+        assert fetched.status_code == 200
+
+
 def test_the_same_records_are_made_in_python(mock: KontextMock) -> None:
     org = mock.add_organization(id="acme", name="Acme")
     app = mock.add_application("acme", name="Road Runner Tracker")

@@ -187,6 +187,7 @@ def test_an_impossible_fault_raises_in_python(mock: KontextMock) -> None:
 # -- rate limiting -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_121st_request_in_a_virtual_minute_is_refused_until_the_clock_moves_on(
     client: FlaskClient, mock: KontextMock,
 ) -> None:

@@ -186,3 +186,20 @@ def test_serve_loads_a_recording_by_path_and_the_control_plane_still_refuses_pat
         assert {s["id"]: s["derivedStatus"] for s in listed["items"]} == statuses(api)
         refused = requests.post(f"{base}/_mock/scenarios/load", json={"name": str(out)}, timeout=5)
         assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("suffix", ["/api/v1", "/api/v1/"])
+def test_a_base_url_ending_in_api_v1_is_read_at_its_origin_with_a_note(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = KontextMock(seed=7, now=NOW, frozen=True)
+    server = start(source.app, "127.0.0.1", 0)
+    try:
+        code = record(server.url + suffix, tmp_path / "r.yaml", "--token", "dev-token")
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"ends in /api/v1, which the kit adds to every path itself: it used {server.url}" in err
+    header = (tmp_path / "r.yaml").read_text().splitlines()[0]
+    assert header.startswith(f"# kontext-mock record from {server.url}:")

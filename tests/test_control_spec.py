@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import schemathesis
 import yaml
 from openapi_spec_validator import validate
@@ -56,6 +57,7 @@ def _failures(recorder: ScenarioRecorder) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_schemathesis_all_phases_and_checks_find_no_failure() -> None:
     # The admin token is required here, so that the auth checks have something to check;
     # event streams end quickly so that a generated request to one does not hang.

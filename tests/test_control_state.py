@@ -65,6 +65,7 @@ def test_export_then_import_over_http_is_identical(client: FlaskClient) -> None:
     assert other_client.get("/_mock/faults").json["items"] == exported["faults"]
 
 
+@pytest.mark.slow
 def test_the_large_scenario_round_trips_to_the_byte(mock: KontextMock) -> None:
     mock.load_scenario("large")
     started = time.perf_counter()
@@ -82,6 +83,7 @@ def test_the_large_scenario_round_trips_to_the_byte(mock: KontextMock) -> None:
             == mock.list_sessions(DEV_APP, status="all", limit=200))
 
 
+@pytest.mark.slow
 def test_the_large_scenario_exports_over_http(mock: KontextMock) -> None:
     # A plain client: validating 10,000 sessions against the schema would be most of the
     # test's time, and smaller exports are validated above.
@@ -157,6 +159,7 @@ def test_restore_returns_faults_rate_limit_and_lifecycles_and_clears_the_journal
     assert mock.faults.rules and mock.limiter.per_minute == 120 and mock.lifecycles.scripts
 
 
+@pytest.mark.slow
 def test_the_large_scenario_imports_over_http_to_the_byte(mock: KontextMock) -> None:
     # A served mock, as `kontext-mock state import` meets it: the state is about 7 MB.
     mock.load_scenario("large")

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import LiveMock
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "openapi.yaml"
 
 
+@pytest.mark.slow
 def test_schemathesis_cli_all_checks_pass_against_the_mock(live: LiveMock, tmp_path: Path) -> None:
     live.mock.unfreeze()  # a running clock, as a developer's mock has
     junit = tmp_path / "junit.xml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 import subprocess
@@ -24,17 +25,71 @@ def serving(*args: str) -> Any:
     return serve_process(*args)
 
 
-def test_the_printed_curl_works() -> None:
-    with serving() as (url, banner, _):
-        curl = banner[banner.index("curl"):banner.index("Ctrl-C")].replace("\\\n", " ")
-        argv = shlex.split(curl)
-        headers = dict([argv[argv.index("-H") + 1].split(": ", 1)])
-        response = requests.get(argv[-1], headers=headers, timeout=5)
-        assert response.status_code == 200
-        assert response.json()["items"]
+def printed_curls(banner: str) -> list[list[str]]:
+    """The banner's curls, each as its argv, in the order printed."""
+    text = banner[banner.index("  try:"):banner.index("Ctrl-C")].replace("\\\n", " ")
+    return [shlex.split(line) for line in text.splitlines() if line.strip().startswith("curl")]
+
+
+def run_curl(argv: list[str]) -> requests.Response:
+    """What curl would send for ``argv`` (the options the banner uses: -s -X -H -d)."""
+    method, headers, data, url = "GET", {}, None, ""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "-X":
+            method = next(args)
+        elif arg == "-H":
+            name, value = next(args).split(": ", 1)
+            headers[name] = value
+        elif arg == "-d":
+            data = next(args)
+            method = "POST" if method == "GET" else method
+        elif not arg.startswith("-"):
+            url = arg
+    return requests.request(method, url, headers=headers, data=data, timeout=5)
+
+
+def test_every_application_in_the_banner_answers_its_printed_curl() -> None:
+    with serving("--organizations", "2", "--applications", "2") as (url, banner, _):
+        curls = printed_curls(banner)
+        listed = re.findall(r"application: (\S+)", banner)
+        assert len(listed) == 5 == len(curls)  # the dev application and 2 x 2 seeded
+        for argv in curls:
+            response = run_curl(argv)
+            assert response.status_code == 200, (argv, response.text)
+            assert response.json()["items"]
+        assert {argv[-1].split("/")[-2] for argv in curls} == set(listed)
         assert "dev-token" in banner and "dev-client / dev-secret" in banner
+        assert "dev-token-2" in banner and "dev-client-2 / dev-secret-2" in banner
         assert "serving on http://localhost:" in banner
         assert url.startswith("http://127.0.0.1:")
+
+
+def test_an_organization_without_credentials_gets_a_curl_that_makes_one() -> None:
+    mock = KontextMock(seed=4, organizations=0)
+    org = mock.add_organization(name="Loose Ends")
+    app = mock.add_application(org.id, name="Orphan")
+    mock.add_session(app.id)
+    printed = banner(mock, "127.0.0.1", 8080)
+    assert f"application: {app.id}" in printed
+    client = mock.app.test_client()
+    answers = []
+    for argv in printed_curls(printed):
+        path = argv[-1].removeprefix("http://localhost:8080")
+        headers = dict(argv[i + 1].split(": ", 1) for i, a in enumerate(argv) if a == "-H")
+        if "-d" in argv:
+            answers.append(client.post(path, headers=headers, data=argv[argv.index("-d") + 1]))
+        else:
+            answers.append(client.get(path, headers=headers))
+    assert [a.status_code for a in answers] == [200, 201, 200]
+    assert answers[-1].json["items"]  # the made token reads the orphan application
+
+
+def test_the_banner_counts_the_applications_it_does_not_list() -> None:
+    mock = KontextMock(seed=4, organizations=3, applications=4, sessions=1)
+    printed = banner(mock, "127.0.0.1", 8080)
+    assert len(re.findall(r"application: ", printed)) == len(printed_curls(printed)) == 8
+    assert "... and 5 more applications: http://localhost:8080/_mock/applications" in printed
 
 
 def test_sigterm_stops_it_cleanly() -> None:

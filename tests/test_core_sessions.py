@@ -235,3 +235,18 @@ def test_applications_are_listed_a_page_at_a_time_for_the_token_s_organization(
             break
     assert pages == 2 and len(seen) == len(set(seen)) == 4
     assert set(seen) == made | {DEV_APP} and elsewhere not in seen
+
+
+def test_open_session_from_python_makes_up_what_the_agent_would_send(mock: KontextMock) -> None:
+    first, second = mock.open_session(), mock.open_session(hostname="alice-mbp")
+    for opened in (first, second):
+        assert opened.application_id == DEV_APP and opened.status == "active"
+        assert opened.token_identifier and opened.authenticated_user_id
+        assert opened.client_session_id
+    assert first.client_session_id != second.client_session_id
+    assert second.name == "mcp-client@alice-mbp"
+    given = mock.open_session(DEV_APP, token_identifier="tok_1", authenticated_user_id="u1",
+                              client_session_id="c1")
+    record = next(s for s in mock.export_state()["sessions"] if s["id"] == given.id)
+    assert (record["tokenIdentifier"], record["authenticatedUserId"],
+            record["clientSessionId"]) == ("tok_1", "u1", "c1")

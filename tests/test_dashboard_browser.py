@@ -27,6 +27,8 @@ from .conftest import AUTH, DEV_APP, NOW
 require_playwright()  # skips the module without it (fails in CI)
 from playwright.sync_api import Browser, expect  # noqa: E402
 
+pytestmark = pytest.mark.slow  # browser: real Chromium
+
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
 KEPT = 100  # the latest events and journal entries a page keeps (dashboard.js)
@@ -552,8 +554,9 @@ def test_the_main_controls_work_from_the_keyboard(dashboard: Dashboard) -> None:
         order.append(_focused_name(page))
         if order[-1] == "Set clock":
             break
+    # (Load scenario waits, disabled, until a scenario is chosen; Freeze clock while frozen)
     main = ["Application", "Status filter", "Revoke all sessions", "New session state",
-            "Add session", "Scenario", "Load scenario", "Reset", "Advance 1 minute",
+            "Add session", "Scenario", "Reset", "Advance 1 minute",
             "Advance 5 minutes", "Advance 1 hour", "Advance by", "Advance", "Unfreeze clock",
             "Set time", "Set clock"]
     assert [name for name in order if name in main] == main  # reachable, in reading order
@@ -590,6 +593,87 @@ def test_the_main_controls_work_from_the_keyboard(dashboard: Dashboard) -> None:
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text=f"Revoked: {count} sessions")).to_be_visible()
     assert connected(mock) == 0
+
+
+# -- layout at 1400 px ------------------------------------------------------------------------
+
+#: pieces of a cell's text that must stay on one line: a break may come at a space, or
+#: after a separator of a path, host or id, never inside a word ("Stat/us", "activ/e")
+BROKEN_WORDS = """(root) => {
+  // how many lines some boxes take: tops a line apart (a badge's box and its text are not)
+  const lines = (rects) => {
+    const tops = rects.filter((r) => r.width > 0 && r.height > 0).map((r) => r.top).sort((a, b) => a - b);
+    return tops.filter((top, i) => i === 0 || top - tops[i - 1] > 8).length;
+  };
+  window.kontextLines = lines;
+  const broken = [];
+  for (const cell of root.querySelectorAll('table.grid th, table.grid td')) {
+    if (!cell.getClientRects().length) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT, (text) =>
+      text.parentElement.closest('.visually-hidden') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/[^\\s/@?&=-]+[/@?&=-]*/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        if (lines([...range.getClientRects()]) > 1) {
+          const table = cell.closest('table').getAttribute('aria-label') || 'Sessions';
+          broken.push(`${table}: ${cell.textContent.trim()}`);
+        }
+      }
+    }
+  }
+  return broken;
+}"""
+#: cells whose whole text must be on one line: headers, statuses, times, counts (all but
+#: the few that may wrap between words, marked ``wraps``)
+WRAPPED_SHORT_CELLS = """(root) => [...root.querySelectorAll('table.grid thead th, table.grid td')]
+  .filter((cell) => cell.getClientRects().length && cell.colSpan === 1
+    && !cell.classList.contains('wraps'))
+  .filter((cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return window.kontextLines([...range.getClientRects()]) > 1;
+  })
+  .map((cell) => cell.textContent.trim())"""
+
+
+def test_at_1400_px_no_header_or_value_breaks_mid_word(dashboard: Dashboard) -> None:
+    mock = dashboard.mock
+    page = dashboard.open()
+    assert page.viewport_size == {"width": 1400, "height": 900}
+    # every kind of row: sessions in each state, journal entries, fault rules
+    for state in ("active", "idle", "expired", "disconnected"):
+        mock.add_session(DEV_APP, state, hostname="a-rather-long-hostname-of-a-laptop.local",
+                         clientInfo={"name": "gemini-cli-mcp-client", "version": "0.36.0"})
+    http = requests.Session()
+    http.headers["User-Agent"] = "python-requests/2.32.3 (a client with a long user agent)"
+    http.get(f"{dashboard.url}{LIST}?status=all&limit=200", headers=AUTH, timeout=10)
+    http.get(f"{dashboard.url}{LIST}/44444444-4444-4444-8444-444444444444", headers=AUTH,
+             timeout=10)
+    mock.add_fault("DELETE", "/api/v1/applications/*/sessions", status=503, times=3)
+    mock.add_fault("GET", "/api/v1/applications/*/sessions/*", latency=(0.25, 1.5))
+    show_all(dashboard)
+    expect(dashboard.region("Journal").locator("tbody tr")).to_have_count(2)
+    expect(dashboard.region("Faults").locator("tbody tr")).to_have_count(2)
+    broken = page.evaluate(BROKEN_WORDS, page.locator("main").element_handle())
+    assert broken == [], "\n".join(broken)
+    assert page.evaluate(WRAPPED_SHORT_CELLS, page.locator("main").element_handle()) == []
+
+
+def test_the_scenario_chooser_starts_on_a_placeholder_and_load_waits_for_a_choice(
+    dashboard: Dashboard,
+) -> None:
+    page = dashboard.open()
+    chooser = page.get_by_role("combobox", name="Scenario")
+    load = page.get_by_role("button", name="Load scenario")
+    expect(chooser.locator("option").first).to_have_text("choose a scenario…")
+    expect(chooser).to_have_value("")
+    expect(load).to_be_disabled()
+    chooser.select_option("mixed")
+    expect(load).to_be_enabled()
+    chooser.select_option("")
+    expect(load).to_be_disabled()
 
 
 # -- the README's picture ---------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_isolation_holds_for_both_transports(pytester: pytest.Pytester, transpor
     result.assert_outcomes(passed=2 * len(MUTATORS))
 
 
+@pytest.mark.slow
 def test_each_xdist_worker_has_its_own_isolated_server(pytester: pytest.Pytester,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_mutation_first=module("mutation_first"),

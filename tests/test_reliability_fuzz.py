@@ -26,6 +26,8 @@ from kontext_mock.core.errors import OAuthError
 
 from .conftest import NOW, ValidatingClient
 
+pytestmark = pytest.mark.slow  # fuzzing: hypothesis over the parsers and the token endpoint
+
 EXAMPLES = int(os.environ.get("KONTEXT_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,

@@ -118,6 +118,7 @@ def as_text(data: Any, cut: int | None, noise: str) -> str:
 @FUZZ
 @given(data=scenario, cut=st.one_of(st.none(), st.none(), st.integers(0, 10_000)),
        noise=st.sampled_from(["", ":", "- ", "{", "&a", "*a", "\t", "!!python/name:os.system", "\x00"]))
+@pytest.mark.slow
 def test_any_scenario_text_loads_or_is_a_clear_4xx_and_changes_nothing(
     small_mock: KontextMock, data: Any, cut: int | None, noise: str
 ) -> None:

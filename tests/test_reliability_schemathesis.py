@@ -26,6 +26,8 @@ from kontext_mock.http.serve import RunningServer, start
 
 from .conftest import NOW
 
+pytestmark = pytest.mark.slow  # fuzzing: schemathesis' negative phase over both specs
+
 HERE = Path(__file__).resolve().parent
 EXAMPLES = int(os.environ.get("KONTEXT_SCHEMATHESIS_EXAMPLES", "40"))
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from .soak import run
+
+pytestmark = pytest.mark.slow  # soak: a mixed concurrent load
 
 REQUESTS = int(os.environ.get("KONTEXT_SOAK_REQUESTS", "4000"))
 MOVE_EVERY = 60

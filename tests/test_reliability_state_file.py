@@ -272,6 +272,7 @@ def hammer(url: str, writes: Writes, stop: threading.Event, seed: int) -> None:
                 return  # the server died under us: expected
 
 
+@pytest.mark.slow
 def test_sigkill_during_heavy_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     rng = random.Random(20261201)

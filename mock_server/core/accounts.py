@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from kontext_mock.core.credentials import covers
 from kontext_mock.core.errors import ConflictError, NotFoundError, UnprocessableError
 from kontext_mock.core.fields import application_record, client_record, scopes_of, unprocessable
 from kontext_mock.core.oauth import app_client_id
@@ -12,7 +14,21 @@ from kontext_mock.core.records import AccessToken, Application, OAuthClient, Org
 from kontext_mock.core.state import MockState
 from kontext_mock.core.store import StoreError
 
-__all__ = ["Accounts"]
+__all__ = ["Accounts", "Reach"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """An organization, its applications and the credentials that read them."""
+
+    id: str
+    name: str
+    #: ``(id, name)`` of each application, the dev one first
+    applications: list[tuple[str, str]]
+    #: static bearer tokens, the dev one first
+    tokens: list[str]
+    #: ``(client id, secret)`` of each client of ``/oauth2/token``
+    clients: list[tuple[str, str]]
 
 
 class Accounts:
@@ -106,6 +122,31 @@ class Accounts:
             ids = [a.id for a in state.store.applications.values()
                    if organization_id is None or a.organization_id == organization_id]
         return sorted(ids, key=lambda i: (i != state.config.dev_application_id, i))
+
+    def reach(self) -> list[Reach]:
+        """Each organization (the dev one first, then as added) with its applications and
+        the credentials that can read them: static tokens (never expiring) and clients of
+        ``/oauth2/token``, each with the sessions read scope. What the serve banner
+        prints, so that it names a credential for every application it lists."""
+        state = self.state
+        store = state.store
+        config = state.config
+        read = "management:applications:read"
+        with store.lock:
+            found = [Reach(
+                org.id, org.name,
+                sorted(((a.id, a.name) for a in store.applications.values()
+                        if a.organization_id == org.id),
+                       key=lambda a: (a[0] != config.dev_application_id, a[1], a[0])),
+                sorted((t.token for t in store.tokens.values()
+                        if t.organization_id == org.id and t.expires_at is None
+                        and covers(t.scopes, read)),
+                       key=lambda t: (t != config.dev_token, t)),
+                sorted(((c.client_id, c.client_secret) for c in store.clients.values()
+                        if c.organization_id == org.id and covers(c.scopes, read)),
+                       key=lambda c: (c[0] != config.dev_client_id, c)),
+            ) for org in store.organizations.values()]
+        return sorted(found, key=lambda r: r.id != config.dev_organization_id)
 
     def applications(self) -> list[dict[str, Any]]:
         """Every application with its organization's name, how many sessions it holds and

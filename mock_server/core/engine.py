@@ -241,12 +241,25 @@ class MockEngine:
         """Disconnect every connected session of the application; how many changed."""
         return self.sessions.revoke_all(application_id, organization_id)
 
-    def open_session(self, application_id: str, *, token_identifier: str,
-                     authenticated_user_id: str, client_session_id: str,
+    def open_session(self, application_id: str | None = None, *,
+                     token_identifier: str | None = None,
+                     authenticated_user_id: str | None = None,
+                     client_session_id: str | None = None,
                      hostname: str | None = None, user_agent: str | None = None,
                      client_info: dict[str, Any] | None = None) -> Session:
-        """An agent connects: a new connected session, active now. 400 when ``client_info``
-        nests too deep to be stored; 409 when the mock holds ``max_sessions`` sessions."""
+        """An agent connects (``POST /api/v1/agent-sessions``): a new connected session of
+        ``application_id`` (default: the dev application), active now; returns the stored
+        :class:`Session` (``.id`` is what ``heartbeat`` and ``disconnect`` take).
+
+        What the agent tells about itself, kept with the session but shown by no answer
+        of the API (made up when not given): ``token_identifier``, an identifier of the
+        access token the agent holds (not the token); ``authenticated_user_id``, the user
+        the agent acts for; ``client_session_id``, the agent's own id for this session
+        (one per agent process). ``hostname``, ``user_agent`` and ``client_info`` (MCP
+        ``{"name", "version"}``) are what the API's Session object shows.
+
+        400 when ``client_info`` nests too deep to be stored; 409 when the mock holds
+        ``max_sessions`` sessions."""
         return self.sessions.open_session(
             application_id, token_identifier=token_identifier,
             authenticated_user_id=authenticated_user_id, client_session_id=client_session_id,

@@ -16,9 +16,16 @@ from typing import Any
 from faker import Faker
 
 from kontext_mock.config import MockConfig
-from kontext_mock.core.records import DISCONNECTED, Application, OAuthClient, Organization, Session
+from kontext_mock.core.records import (
+    DISCONNECTED,
+    AccessToken,
+    Application,
+    OAuthClient,
+    Organization,
+    Session,
+)
 
-__all__ = ["Population", "SessionFaker", "apportion", "generate"]
+__all__ = ["Population", "SessionFaker", "apportion", "generate", "organization_credentials"]
 
 DERIVED_STATES = ("active", "idle", "expired", "disconnected")
 
@@ -45,7 +52,17 @@ class Population:
     organizations: list[Organization] = field(default_factory=list)
     applications: list[Application] = field(default_factory=list)
     clients: list[OAuthClient] = field(default_factory=list)
+    #: static bearer tokens (never expiring) of the seeded organizations' clients
+    tokens: list[AccessToken] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
+
+
+def organization_credentials(config: MockConfig, number: int) -> tuple[str, str, str]:
+    """``(client id, secret, static token)`` of the ``number``-th seeded organization
+    (the dev organization is the first): the dev credentials with ``-<number>`` added,
+    so that every seeded application is reachable out of the box."""
+    return (f"{config.dev_client_id}-{number}", f"{config.dev_client_secret}-{number}",
+            f"{config.dev_token}-{number}")
 
 
 def apportion(total: int, mix: dict[str, float]) -> dict[str, int]:
@@ -64,8 +81,9 @@ def apportion(total: int, mix: dict[str, float]) -> dict[str, int]:
 class SessionFaker:
     """Makes sessions that look real and are coherent in time.
 
-    Timestamps keep createdAt <= connectedAt <= lastActiveAt (<= disconnectedAt), and
-    each session is placed so that at ``now`` its derivedStatus is the one asked for.
+    Timestamps keep createdAt <= connectedAt <= lastActiveAt (<= disconnectedAt) and
+    lastActiveAt <= tokenExpiresAt, none but tokenExpiresAt after ``now``, and each
+    session is placed so that at ``now`` its derivedStatus is the one asked for.
     """
 
     def __init__(self, seed: int, idle_after: timedelta) -> None:
@@ -140,7 +158,9 @@ class SessionFaker:
                 last = disconnected_at - self._seconds(90, 180)
             else:
                 last = disconnected_at - self._seconds(0, 600)
-            expires = disconnected_at + self._seconds(-1800, 3600)
+            # The token may have died before the disconnect, but not before the last
+            # activity: nothing is active on a dead token.
+            expires = max(disconnected_at + self._seconds(-1800, 3600), last)
         created = last - self._seconds(30, 2 * 86400)
         connected = created + self._seconds(0.05, 3)
         user = f"user_{self.rng.getrandbits(48):012x}"
@@ -192,9 +212,14 @@ def generate(config: MockConfig, now: datetime) -> Population:
             name="dev client",
         )
     )
-    for _ in range(config.organizations):
+    for number in range(2, config.organizations + 2):
         org = Organization(fake.uuid(), fake.fake.company())
         pop.organizations.append(org)
+        # Drawn from nothing random: the seeded data stays what it was.
+        client_id, secret, token = organization_credentials(config, number)
+        pop.clients.append(OAuthClient(client_id, secret, org.id, config.dev_scopes, None,
+                                       f"{org.name} dev client"))
+        pop.tokens.append(AccessToken(token, client_id, org.id, config.dev_scopes, None, None))
         for _ in range(config.applications):
             kind = fake.rng.choice(_APP_KINDS)
             pop.applications.append(

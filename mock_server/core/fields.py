@@ -204,6 +204,22 @@ def _keep_order(session: Session, explicit: set[str]) -> None:
         setattr(session, attr, value)
 
 
+def _active_before_expiry(session: Session, explicit: set[str]) -> None:
+    """Move faked times that fall after a given token expiry back to it: nothing was
+    active on a dead token. (Given times stay as given.)"""
+    expires = session.token_expires_at
+    if "tokenExpiresAt" not in explicit or expires is None:
+        return
+    floor: datetime | None = None  # a given earlier time still comes first
+    for field in ("createdAt", "connectedAt", "lastActiveAt"):
+        attr = SESSION_FIELDS[field]
+        value = getattr(session, attr)
+        if field in explicit:
+            floor = value if value is not None else floor
+        elif value is not None and value > expires:
+            setattr(session, attr, max(expires, floor) if floor is not None else expires)
+
+
 def _check_order(named: list[tuple[str, datetime]]) -> None:
     for (first, a), (second, b) in itertools.pairwise(named):
         if a > b:
@@ -268,6 +284,7 @@ def build_session(
     _check_order([(f, t) for f in _ORDERED if f in explicit
                   and (t := getattr(session, SESSION_FIELDS[f])) is not None])
     _keep_order(session, explicit)
+    _active_before_expiry(session, explicit)
     check_session(session, now)
     session.changed()
     return session

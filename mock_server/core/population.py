@@ -51,6 +51,8 @@ class Population:
         for client in population.clients:
             store.add_client(client)
         store.add_sessions(population.sessions)
+        for token in population.tokens:
+            store.add_token(token)
         store.add_token(AccessToken(
             token=candidate.dev_token, client_id=candidate.dev_client_id,
             organization_id=candidate.dev_organization_id, scopes=candidate.dev_scopes,

@@ -156,14 +156,21 @@ class Sessions:
     # -- the agent side -----------------------------------------------------------------------
 
     def open_session(
-        self, application_id: str, *, token_identifier: str, authenticated_user_id: str,
-        client_session_id: str, hostname: str | None = None, user_agent: str | None = None,
+        self, application_id: str | None = None, *, token_identifier: str | None = None,
+        authenticated_user_id: str | None = None, client_session_id: str | None = None,
+        hostname: str | None = None, user_agent: str | None = None,
         client_info: dict[str, Any] | None = None, token_expires_at: datetime | None = None,
     ) -> Session:
         """An agent connects: a new connected session, active now, whose token expires at
-        ``token_expires_at`` (default: ``session_token_ttl`` from now). 400 when
-        ``client_info`` nests too deep to be stored; 409 when the mock holds
-        ``max_sessions`` sessions."""
+        ``token_expires_at`` (default: ``session_token_ttl`` from now; see
+        :meth:`kontext_mock.KontextMock.open_session`). 400 when ``client_info`` nests too
+        deep to be stored; 409 when the mock holds ``max_sessions`` sessions."""
+        # What an agent sends over HTTP, made up when a Python caller leaves it out: the
+        # mock keeps these facts but no answer of the API shows them.
+        token_identifier = token_identifier or f"tok_{uuid.uuid4().hex[:16]}"
+        authenticated_user_id = authenticated_user_id or f"user_{uuid.uuid4().hex[:12]}"
+        client_session_id = client_session_id or str(uuid.uuid4())
+        application_id = application_id or self.state.config.dev_application_id
         if client_info is not None:
             try:
                 client_info = checked_client_info(client_info)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, request
 
 from kontext_mock.core.clock import ClockError
+from kontext_mock.core.credentials import ALL_SCOPE
 from kontext_mock.core.durations import DurationError
 from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fields import RecordError, application_record
@@ -130,7 +131,8 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
     def create_client(call: Call) -> Response:
         b = call.body
         client = mock.add_client(
-            client_id=b["clientId"], client_secret=b["clientSecret"], scopes=b["scopes"],
+            client_id=b["clientId"], client_secret=b["clientSecret"],
+            scopes=b.get("scopes", [ALL_SCOPE]),
             organization_id=b.get("organizationId"), application_id=b.get("applicationId"),
             name=b.get("name"), token=b.get("token"),
         )

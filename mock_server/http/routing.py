@@ -18,6 +18,7 @@ from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
+from kontext_mock.http.explain import explain
 from kontext_mock.http.spec import Operation, Spec
 
 __all__ = ["Call", "Handler", "bind"]
@@ -118,9 +119,9 @@ def _parameters(op: Operation, path_args: dict[str, str]) -> tuple[dict[str, Any
             params[p.name] = value
             explicit.add(p.name)
             continue
-        error = next(p.validator.iter_errors(value), None)
-        if error is not None:
-            problems.append(_problem(p.location, p.name, error.message))
+        failures = explain(p.validator.iter_errors(value))
+        if failures:
+            problems.append(_problem(p.location, p.name, failures[0][1]))
             continue
         params[p.name] = value
         explicit.add(p.name)
@@ -168,20 +169,11 @@ def _body(op: Operation) -> Any:
     assert op.body_validator is not None
     if op.body_accepts is not None and op.body_accepts(body):
         return body
-    problems = [
-        _problem("body", ".".join(str(x) for x in e.absolute_path) or _missing_field(e), e.message,
-                 e.validator)
-        for e in op.body_validator.iter_errors(body)
-    ]
+    problems = [_problem("body", field, message, rule)
+                for field, message, rule in explain(op.body_validator.iter_errors(body))]
     if problems:
         _reject(op, problems)
     return body
-
-
-def _missing_field(error: Any) -> str | None:
-    if error.validator == "required":
-        return str(error.message).split("'")[1] if "'" in error.message else None
-    return None
 
 
 def _problem(location: str, name: str | None, message: str, rule: Any = None) -> dict[str, Any]:

@@ -19,18 +19,32 @@ Limits (all in :class:`ServerLimits`, all answered in JSON with ``x-request-id``
 * a request head (request line and header fields) over ``max_head_bytes`` or with more
   than ``max_header_fields`` fields: 431; a head not complete ``head_timeout`` seconds
   after its first byte, or a body not complete ``body_timeout`` seconds after its head:
-  408; a body over the application's limit for that path: 413; anything that is not
-  HTTP/1.x: 400; the connection is closed after each of these;
+  408; a body over the application's limit for that path (by its ``Content-Length``, or
+  as soon as a chunk's size passes it): 413; anything that is not HTTP/1.x (``HTTP/2.0``
+  on a request line included), an HTTP/1.1 request without a ``Host`` field, or any with
+  two (RFC 9112, 3.2): 400; an HTTP/0.9 request (no version) is not answered (a 0.9
+  client could not read an HTTP/1.1 head); the connection is closed after each of these;
+* a request in absolute form (``GET http://name/x``) is taken as naming the target's
+  authority as its ``Host`` (RFC 9112, 3.2.2), so the application's Host rules see it;
+* an ``Upgrade`` the server does not offer (``websocket``, ``h2c``) is ignored, as RFC 9110
+  allows: the request is answered and the connection goes on (``CONNECT`` closes it);
 * a connection with nothing to do for ``idle_timeout`` seconds is closed; past
-  ``max_connections`` the longest-idle connection is closed to make room, and only when
-  none is idle is the newcomer answered 503;
+  ``max_connections`` (lowered below the open-files limit the process has, which is raised
+  to its hard limit at start) the longest-idle connection is closed to make room, and only
+  when none is idle is the newcomer answered 503;
 * at most ``max_pipelined`` requests are read ahead of the one being answered: past that
-  the connection is not read until it catches up, and a request past it that came in the
-  same read is answered 503 (``too_many_pipelined``) and the connection closed;
-* answers a client does not read stay in memory up to ``max_unsent_bytes``: past that the
-  connection is not read, and its next answers not made, until the client reads; a
-  client that reads nothing for ``idle_timeout`` seconds meanwhile is disconnected (an
-  event stream's too).
+  the connection is not read, and what a read brought beyond them is kept unparsed, until
+  it catches up; every valid request is answered, in order, however many come at once;
+* answers a client does not read stay in memory up to ``max_unsent_bytes`` (one answer
+  larger than that is still sent whole): past that the connection is not read, and its
+  next answers not made, until the client reads; a client that reads nothing for
+  ``idle_timeout`` seconds meanwhile is disconnected (an event stream's too);
+* a client that half-closes (``shutdown(SHUT_WR)``, ``nc -N``) after its requests gets
+  their answers, then the connection closes; a client is gone when it resets the
+  connection or a write to it fails;
+* :meth:`HttpServer.stop` (SIGTERM) stops accepting, answers the requests already read
+  (for at most ``stop_timeout`` seconds), ends event streams with a chunked body's last
+  chunk, closes idle connections, then returns.
 
 After a refusal the server stops writing but reads (and throws away) what the client
 still sends for up to ``linger`` seconds before it closes, so the client reads the
@@ -43,6 +57,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import re
 import socket
 import threading
 from collections import deque
@@ -57,7 +73,8 @@ import httptools
 
 from kontext_mock.http.exchange import Answer, Exchange
 
-__all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "new_event_loop"]
+__all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "connection_cap",
+           "new_event_loop", "raise_open_files_limit"]
 
 log = logging.getLogger("kontext_mock.http")
 
@@ -79,12 +96,25 @@ class ServerLimits:
     head_timeout: float = 10.0
     body_timeout: float = 60.0
     idle_timeout: float = 30.0
+    #: at most; lowered at start below what the process's open-files limit leaves
     max_connections: int = 1024
     max_pipelined: int = 32
     #: bytes of unsent answers above which a connection's reading pauses until they drain
-    max_unsent_bytes: int = 4 * 1024 * 1024
+    max_unsent_bytes: int = 64 * 1024
     #: seconds a refused connection is read (and what it sends thrown away) before closing
     linger: float = 2.0
+    #: seconds :meth:`HttpServer.stop` waits for the answers in flight before closing
+    stop_timeout: float = 10.0
+
+
+#: descriptors kept free below the open-files limit for what is not a client connection
+#: (the state file and its log, the listening socket, the loop's own, a refused newcomer)
+_FD_HEADROOM = 64
+#: a read's bytes are parsed this many at a time, so that a read of many small pipelined
+#: requests stops being parsed (and is kept as bytes) once ``max_pipelined`` wait
+_FEED_SLICE = 4096
+#: a read that may hold a chunked request's head (parsed a byte at a time: see _parse)
+_SAYS_CHUNKED = re.compile(rb"(?i)chunked")
 
 
 class HttpApplication(Protocol):
@@ -111,6 +141,43 @@ class HttpApplication(Protocol):
 
     def stop(self) -> None:
         """Called once on the server's loop when it stops serving."""
+
+
+def raise_open_files_limit() -> int | None:
+    """Raise the soft limit on open files to the hard one (where the platform has such
+    limits): the soft limit in force after, or None when there is none."""
+    try:
+        import resource
+    except ImportError:  # (Windows)
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):  # (macOS refuses an infinite soft limit)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _open_files() -> int:
+    """How many descriptors the process has open (0 where it cannot be told)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        with contextlib.suppress(OSError):
+            return len(os.listdir(folder))
+    return 0
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted`` connections, or fewer when the open-files limit (raised to its hard limit
+    first) would run out before: a connection the cap admits always has its descriptor, so
+    idle connections are evicted before ``accept`` fails."""
+    limit = raise_open_files_limit()
+    if limit is None:
+        return wanted
+    return max(1, min(wanted, limit - _open_files() - _FD_HEADROOM))
+
+
+#: a refusal that sends nothing (an HTTP/0.9 request): the connection just closes
+_UNANSWERED = Answer(0, [])
 
 
 class _RefusedError(Exception):
@@ -167,6 +234,11 @@ class HttpServer:
         #: for its answer (tests and the benchmark read them)
         self.requests_read = 0
         self.abandoned = 0
+        #: the connection cap in force (``limits.max_connections`` or fewer: see
+        #: :func:`connection_cap`), set when serving starts
+        self.max_connections = self.limits.max_connections
+        #: True once stopping: no new connection, no new request read
+        self.draining = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: ThreadPoolExecutor | None = None
         self._stopping: asyncio.Event | None = None
@@ -179,9 +251,11 @@ class HttpServer:
         return int(self.sock.getsockname()[1])
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Serve until :meth:`stop`; then close every connection and the worker threads.
+        """Serve until :meth:`stop`; then answer what was read (for at most
+        ``limits.stop_timeout`` seconds), close every connection and the worker threads.
         ``on_ready`` is called once the server accepts connections, on its loop."""
         loop = asyncio.get_running_loop()
+        self.max_connections = connection_cap(self.limits.max_connections)
         self.loop = loop
         self._stopping = asyncio.Event()
         if self._stop_asked:  # stop() came before the loop ran (a signal at start-up)
@@ -196,7 +270,15 @@ class HttpServer:
             on_ready()
         try:
             await self._stopping.wait()
+            server.close()  # no new connection; then the requests read are answered
+            self.draining = True
+            for connection in list(self.connections):
+                connection.drain()
+            until = loop.time() + self.limits.stop_timeout
+            while self.connections and loop.time() < until:
+                await asyncio.sleep(0.02)
         finally:
+            self.draining = True
             sweeper.cancel()
             self.app.stop()
             server.close()
@@ -237,7 +319,7 @@ class HttpServer:
     def admit(self, connection: _Connection) -> bool:
         """Make room for a new connection: False when it must be refused (every other
         connection is busy and the cap is reached)."""
-        if len(self.connections) < self.limits.max_connections:
+        if len(self.connections) < self.max_connections:
             self.connections.add(connection)
             return True
         idle = [c for c in self.connections if c.idle]
@@ -289,6 +371,20 @@ class _Connection(asyncio.Protocol):
         self._paused_reading = False
         self._paused_writing = False
         self._drained: asyncio.Event | None = None
+        #: bytes read but not parsed yet: ``max_pipelined`` requests wait before them
+        self._pending = b""
+        self._feeding = False
+        #: the client half-closed (sends nothing more); the server stops (reads nothing more)
+        self._eof = False
+        self._draining = False
+        #: the server stops: the stream being sent ends with its last chunk
+        self._ending_stream = False
+        # a chunked body being read: its size line so far (None: not seen whole), and the
+        # bytes of the chunk's data still to come
+        self._chunks_watched = False
+        self._chunk_line: bytearray | None = None
+        self._chunk_left = 0
+        self._exact = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -303,9 +399,13 @@ class _Connection(asyncio.Protocol):
         if isinstance(local, tuple):
             self.local = (str(local[0]), int(local[1]))
         self.transport.set_write_buffer_limits(high=self.limits.max_unsent_bytes)
+        if self.server.draining:
+            self.closed = True
+            self.transport.close()
+            return
         if not self.server.admit(self):
             self._refuse(503, "too_many_connections",
-                         f"the mock holds {self.limits.max_connections} connections, all busy;"
+                         f"the mock holds {self.server.max_connections} connections, all busy;"
                          " try again shortly", {"Retry-After": "1"})
             return
         self.deadline = self.last_active + self.limits.idle_timeout
@@ -315,8 +415,26 @@ class _Connection(asyncio.Protocol):
         if self.closed or self._refused:
             return  # (a refused connection's lingering bytes are thrown away)
         self.last_active = self.loop.time()
+        if self._pending:  # (reading paused with bytes unparsed: they come first)
+            self._pending += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data``; once ``max_pipelined`` requests wait, keep the rest unparsed
+        (and stop reading) until they are answered."""
+        self._feeding = True
         try:
-            self.parser.feed_data(data)
+            view = memoryview(data)
+            start, end = 0, len(data)
+            while start < end:
+                if len(self._queue) >= self.limits.max_pipelined or self._draining:
+                    self._pending = bytes(view[start:]) if not self._draining else b""
+                    self._pause_reading()
+                    return
+                start += self._parse(view[start:start + _FEED_SLICE])
+                if self.closed or self._refused:
+                    return
         except _RefusedError as exc:
             self._refuse(exc.status, exc.code, exc.message)
         except httptools.HttpParserCallbackError as exc:
@@ -326,15 +444,75 @@ class _Connection(asyncio.Protocol):
             else:
                 log.exception("error while reading a request")
                 self._refuse(400, "malformed_request", "the request could not be read")
-        except httptools.HttpParserUpgrade:
-            pass  # the request is read; an upgrade is not offered, so its answer closes
         except httptools.HttpParserError as exc:
             self._refuse(400, "malformed_request", f"not a valid HTTP/1.1 request: {exc}")
+        finally:
+            self._feeding = False
+
+    def _parse(self, piece: memoryview) -> int:
+        """Feed ``piece`` to the parser: how many of its bytes it took (fewer when a request
+        asked for an Upgrade: the server offers none, so the bytes after that request are
+        the next request, for a new parser). A chunked body is fed a byte at a time (a
+        chunk's data at once), so that each chunk's size line is seen whole: a chunk larger
+        than the body may be is refused before its data comes."""
+        if not self._chunks_watched and _SAYS_CHUNKED.search(piece) is None:
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as upgrade:
+                self.parser = httptools.HttpRequestParser(self)
+                return int(upgrade.args[0])
+            return len(piece)
+        at, end = 0, len(piece)
+        while at < end:
+            step = min(self._chunk_left, end - at) if self._chunk_left else 1
+            part = piece[at:at + step]
+            self._exact = step == 1
+            if self._chunk_left:
+                self._chunk_left -= step
+            elif self._chunk_line is not None:
+                self._chunk_line += part
+            try:
+                self.parser.feed_data(part)
+            except httptools.HttpParserUpgrade as upgrade:
+                self.parser = httptools.HttpRequestParser(self)
+                return at + int(upgrade.args[0])
+            at += step
+            if self.closed or self._refused:
+                break
+        self._exact = False
+        return at
+
+    def on_chunk_header(self) -> None:
+        """A chunk's size line is read (by the parser, which checked it): refuse a chunk
+        larger than what the body may still take, before its data."""
+        line, self._chunk_line = self._chunk_line, None
+        if line is None:
+            return  # (its size line was not seen whole: the body's bytes are counted)
+        try:
+            size = int(bytes(line).split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            return
+        if size > self._body_limit - self._body_bytes:
+            raise _RefusedError(413, "payload_too_large",
+                                f"a chunk of {size} bytes takes the request body over"
+                                f" {self._body_limit} bytes, the most this route takes")
+        self._chunk_left = size
+
+    def on_chunk_complete(self) -> None:
+        """A chunk (its data and line end) is read: the next size line begins."""
+        self._chunk_left = 0
+        self._chunk_line = bytearray() if self._exact else None
 
     def eof_received(self) -> bool:
-        """The client closed its side: like nginx, take it as gone (its waiting requests
-        are not run)."""
-        return False
+        """The client closed its side (or half-closed it, as ``nc -N`` does: the two look
+        the same): the requests it sent whole are answered, then the connection closes. A
+        client that left for good is seen when it resets, or a write to it fails. An event
+        stream being sent ends (its answer has no end to wait for)."""
+        self._eof = True
+        # True keeps our side open for the answers; False closes (a request half sent
+        # never ends; connection_lost follows)
+        return not (self._streaming
+                    or (self._current is None and not self._queue and not self._pending))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone: waiting requests are abandoned, a stream ends."""
@@ -393,6 +571,7 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = 0
         self._body = []
         self._body_bytes = 0
+        self._chunks_watched, self._chunk_line, self._chunk_left = False, None, 0
         self.deadline = self.loop.time() + self.limits.head_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -416,6 +595,13 @@ class _Connection(asyncio.Protocol):
         parser = self.parser
         self._keep_alive = parser.should_keep_alive()
         url = self._url
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            if version == "0.9":  # (no version: its client reads no head; it is not answered)
+                raise _RefusedError(0, "", "")
+            raise _RefusedError(400, "malformed_request",
+                                f"HTTP/{version} is not served here, only HTTP/1.1")
+        self._check_host(version, url)
         head = self._head = Exchange(
             method=parser.get_method().decode("ascii", "replace"),
             path=self._path(),
@@ -423,7 +609,7 @@ class _Connection(asyncio.Protocol):
             headers=self._headers,
             client=self.peer,
             server=self.local,
-            http_version=parser.get_http_version(),
+            http_version=version,
             target=url.decode("latin-1"),
         )
         limit = self.server.app.body_limit(head)
@@ -435,6 +621,9 @@ class _Connection(asyncio.Protocol):
                 length = value
             elif lower == "expect":
                 expect = value
+            elif lower == "transfer-encoding" and "chunked" in value.lower():
+                self._chunks_watched = True
+                self._chunk_line = bytearray() if self._exact else None
         if length is not None and length.strip().isdigit() and int(length) > limit:
             raise _RefusedError(413, "payload_too_large",
                            f"the request body is {int(length)} bytes; this route takes at most"
@@ -458,6 +647,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         """A whole request: answer it now, or queue it behind the one being answered."""
         self._reading = False
+        self._chunks_watched, self._chunk_line, self._chunk_left = False, None, 0
         exchange = self._head
         assert exchange is not None
         self._head = None
@@ -465,16 +655,13 @@ class _Connection(asyncio.Protocol):
         if self._body:
             exchange.body = b"".join(self._body)
             self._body = []
-        keep_alive = self._keep_alive and not self.parser.should_upgrade()
+        # (an Upgrade is not offered, so the connection goes on; after CONNECT the client
+        # would send a tunnel's bytes, not requests)
+        keep_alive = self._keep_alive and exchange.method != "CONNECT"
         if self._current is None and not self._queue and not self._paused_writing:
             self._answer(exchange, keep_alive)
         else:
-            if len(self._queue) >= self.limits.max_pipelined:
-                # More requests came in one read than may wait (reading stops at the cap,
-                # but one read may hold many): this one is refused, not held.
-                raise _RefusedError(503, "too_many_pipelined",
-                                    f"more than {self.limits.max_pipelined} requests were sent"
-                                    " ahead of their answers; send fewer at once")
+            # (past max_pipelined, reading pauses and the rest of the read waits unparsed)
             self._queue.append((exchange, keep_alive, None))
             if len(self._queue) >= self.limits.max_pipelined:
                 self._pause_reading()
@@ -524,7 +711,13 @@ class _Connection(asyncio.Protocol):
                 try:
                     await self._pump(answer.stream(), chunked)
                 except asyncio.CancelledError:
-                    return  # the client left
+                    if not self._ending_stream or self.closed or self.transport is None:
+                        return  # the client left
+                    # the server stops: the stream ends as a stream does, with its last chunk
+                    if chunked:
+                        self.transport.write(b"0\r\n\r\n")
+                    self.close()
+                    return
                 finally:
                     self._streaming = False
                 keep_alive = keep_alive and chunked
@@ -559,6 +752,8 @@ class _Connection(asyncio.Protocol):
                 keep_alive = False
         elif not has_length and answer.status not in _NO_BODY:
             parts.append(b"Content-Length: %d\r\n" % len(answer.body))
+        if self._draining and not self._queue:
+            keep_alive = False  # (the last answer before the server stops)
         if not keep_alive:
             parts.append(b"Connection: close\r\n")
         elif exchange.http_version == "1.0":
@@ -614,20 +809,33 @@ class _Connection(asyncio.Protocol):
             exchange, keep_next, refusal = self._queue.popleft()
             if refusal is not None:
                 self._current = exchange
-                self._send(exchange, refusal, keep_alive=False)
+                if refusal is not _UNANSWERED:
+                    self._send(exchange, refusal, keep_alive=False)
                 self._done(False)
                 return
+            self._answer(exchange, keep_next)  # (first: it is the next in line)
             self._resume_reading_if_room()
-            self._answer(exchange, keep_next)
             return
         self._resume_reading_if_room()
+        if self._current is not None or self._queue or self.closed:
+            return  # (the bytes kept brought more)
+        if self._draining or (self._eof and not self._pending):
+            self.close()  # everything asked for is answered
+            return
         if not self._reading:
             self.deadline = self.loop.time() + self.limits.idle_timeout
 
     def _resume_reading_if_room(self) -> None:
         if (self._paused_reading and not self._refused and not self._paused_writing
+                and not self._draining and not self._feeding
                 and len(self._queue) < self.limits.max_pipelined // 2):
-            self._resume_reading()
+            if self._pending:
+                pending, self._pending = self._pending, b""
+                self._feed(pending)
+                if self._pending or self.closed or self._refused:
+                    return  # (paused again: more requests wait)
+            if not self._eof:
+                self._resume_reading()
 
     # -- refusing and closing --------------------------------------------------------------
 
@@ -641,11 +849,14 @@ class _Connection(asyncio.Protocol):
         self.deadline = None
         # Nothing more is read from this connection; what was read before is answered first.
         self._pause_reading()
-        answer = self.server.app.refusal(status, code, message, headers)
+        self._pending = b""
+        answer = (_UNANSWERED if status == 0
+                  else self.server.app.refusal(status, code, message, headers))
         exchange = Exchange(method="GET", path="", query=b"", headers=[], client=self.peer)
         if self._current is None and not self._queue:
             self._current = exchange
-            self._send(exchange, answer, keep_alive=False)
+            if answer is not _UNANSWERED:
+                self._send(exchange, answer, keep_alive=False)
             self._done(False)
         else:
             self._queue.append((exchange, False, answer))
@@ -704,6 +915,18 @@ class _Connection(asyncio.Protocol):
         elif self.idle:
             self.close_idle()
 
+    def drain(self) -> None:
+        """The server stops: read nothing more; close once the requests read are answered
+        (an event stream ends with its last chunk); an idle connection closes now."""
+        self._draining = True
+        self._pending = b""
+        self._pause_reading()
+        if self._streaming and self._task is not None and not self._task.done():
+            self._ending_stream = True
+            self._task.cancel()
+        elif self._current is None and not self._queue:
+            self.close()  # (idle, or a request half read: not yet asked, so not answered)
+
     def shut(self) -> None:
         """The server stops: close, and stop waiting for the answer being made."""
         self.close()
@@ -752,6 +975,34 @@ class _Connection(asyncio.Protocol):
         if self._head_bytes > self.limits.max_head_bytes:
             raise _RefusedError(431, "request_header_fields_too_large",
                            f"the request head is over {self.limits.max_head_bytes} bytes")
+
+    def _check_host(self, version: str, url: bytes) -> None:
+        """RFC 9112, 3.2: an HTTP/1.1 request has one ``Host`` field, any request at most
+        one; a request in absolute form names its ``Host`` in its target (3.2.2), which
+        replaces the field, so the application's Host rules judge the authority asked for."""
+        places = [i for i, (name, _) in enumerate(self._headers) if name.lower() == "host"]
+        if len(places) > 1:
+            raise _RefusedError(400, "malformed_request",
+                                "the request has more than one Host header field")
+        if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                raise _RefusedError(400, "malformed_request", "the request target is not a URL"
+                                    ) from None
+            if not parsed.host:
+                raise _RefusedError(400, "malformed_request", "the request target names no host")
+            host = parsed.host.decode("latin-1")
+            if ":" in host:
+                host = f"[{host}]"  # (an IPv6 address)
+            authority = host if parsed.port is None else f"{host}:{parsed.port}"
+            if places:
+                self._headers[places[0]] = (self._headers[places[0]][0], authority)
+            else:
+                self._headers.append(("Host", authority))
+        elif not places and version == "1.1":
+            raise _RefusedError(400, "malformed_request",
+                                "an HTTP/1.1 request needs a Host header field (RFC 9112, 3.2)")
 
     def _path(self) -> str:
         raw = self._url

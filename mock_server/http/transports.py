@@ -13,7 +13,6 @@ an httpx transport is asked for, and :func:`require_httpx` says how to install i
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -225,23 +224,27 @@ def httpx_transport(app: WsgiApp, *, raise_app_exceptions: bool = False) -> http
     ``httpx.RemoteProtocolError``, as it does over a socket.
     """
     require_httpx("httpx_transport()")
-    return _httpx_transport_class()(app=app, raise_app_exceptions=raise_app_exceptions)
-
-
-@functools.cache
-def _httpx_transport_class() -> type[httpx.WSGITransport]:
     import httpx
 
-    class WSGITransport(httpx.WSGITransport):
+    # Built per call, over the httpx module imported now: a class kept from an earlier
+    # import would hand back streams of that module's types, which a re-imported httpx
+    # (pytester's in-process runs restore sys.modules) no longer takes for its own.
+    class WSGITransport(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.WSGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             try:
-                return super().handle_request(request)
+                return self.inner.handle_request(request)
             except ConnectionError as exc:
                 raise httpx.RemoteProtocolError(
                     "Server disconnected without sending a response.", request=request
                 ) from exc
 
-    return WSGITransport
+        def close(self) -> None:
+            self.inner.close()
+
+    return WSGITransport()
 
 
 def httpx_client(app: WsgiApp, base_url: str, **kwargs: Any) -> httpx.Client:

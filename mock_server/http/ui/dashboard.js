@@ -285,14 +285,19 @@
     return info.version ? `${info.name} ${info.version}` : info.name;
   }
 
+  // Long text cut with an ellipsis, whole in its tooltip (a cell never breaks a word).
+  function clipped(text, tag = 'span', className = 'clip') {
+    return el(tag, { className, textContent: text, title: text });
+  }
+
   function sessionRow(s) {
-    const open = el('button', { type: 'button', className: 'link', textContent: s.name });
+    const open = el('button', { type: 'button', className: 'link clip name', textContent: s.name, title: s.name });
     open.dataset.session = s.id;
     const derived = el('span', { className: `badge derived-${s.derivedStatus}`, textContent: s.derivedStatus });
     const row = el('tr', {},
       el('th', { scope: 'row' }, open),
-      el('td', { textContent: s.hostname || '—' }),
-      el('td', { textContent: clientText(s.clientInfo) }),
+      el('td', {}, clipped(s.hostname || '—')),
+      el('td', {}, clipped(clientText(s.clientInfo))),
       el('td', { textContent: s.status }),
       el('td', {}, derived),
       timeCell(s.lastActiveAt),
@@ -356,13 +361,20 @@
 
   async function loadScenarios() {
     const { items } = await api('GET', '/_mock/scenarios');
-    $('scenario').replaceChildren(...items.map((s) => el('option', {
-      value: s.name, textContent: s.name, title: s.description,
-    })));
+    // A neutral first choice: loading a scenario replaces everything, so none is offered
+    // until the user picks one.
+    $('scenario').replaceChildren(el('option', { value: '', textContent: 'choose a scenario…' }),
+      ...items.map((s) => el('option', { value: s.name, textContent: s.name, title: s.description })));
+    scenarioChosen();
+  }
+
+  function scenarioChosen() {
+    $('load-scenario').disabled = !$('scenario').value;
   }
 
   async function loadScenario() {
     const name = $('scenario').value;
+    if (!name) return;
     const summary = await api('POST', '/_mock/scenarios/load', { name });
     say(`Loaded ${name}: ${summary.sessions} sessions.`);
     await refreshAll();
@@ -383,7 +395,17 @@
     if (f.drop) parts.push('drop');
     if (f.remaining !== null) parts.push(`${f.remaining} left`);
     if (f.probability !== null) parts.push(`p=${f.probability}`);
-    return parts.join(', ');
+    return parts;
+  }
+
+  // The effect's parts may go to separate lines, each whole ("wait 0.25–1.5 s").
+  function effectCell(f) {
+    const cell = el('td', { className: 'wraps' });
+    effectText(f).forEach((part, i) => {
+      if (i) cell.append(', ');
+      cell.append(el('span', { className: 'part', textContent: part }));
+    });
+    return cell;
   }
 
   async function loadFaults() {
@@ -398,8 +420,8 @@
       remove.dataset.fault = f.id;
       return el('tr', {},
         el('th', { scope: 'row', textContent: f.id }),
-        el('td', {}, el('code', { textContent: `${f.method} ${f.path}` })),
-        el('td', { textContent: effectText(f) }),
+        el('td', {}, clipped(`${f.method} ${f.path}`, 'code')),
+        effectCell(f),
         el('td', { textContent: String(f.hits) }),
         el('td', {}, remove));
     });
@@ -417,7 +439,7 @@
     if ($('fault-times').value) rule.times = Number($('fault-times').value);
     if ($('fault-probability').value) rule.probability = Number($('fault-probability').value);
     const { fault } = await api('POST', '/_mock/faults', rule);
-    say(`Added ${fault.id}: ${fault.method} ${fault.path} (${effectText(fault)}).`);
+    say(`Added ${fault.id}: ${fault.method} ${fault.path} (${effectText(fault).join(', ')}).`);
     await loadFaults();
   }
 
@@ -466,10 +488,10 @@
       rows.push(el('tr', { className: entry.status === null || entry.status >= 400 ? 'failed' : '' },
         el('td', {}, toggle),
         el('td', { textContent: entry.method }),
-        el('td', {}, el('code', { textContent: entry.path + query })),
+        el('td', {}, clipped(entry.path + query, 'code', 'clip path')),
         el('td', { textContent: status }),
         el('td', { textContent: `${entry.durationMs.toFixed(1)} ms` }),
-        el('td', { textContent: entry.headers['user-agent'] || '—' })));
+        el('td', {}, clipped(entry.headers['user-agent'] || '—'))));
       if (expanded) {
         const detail = { headers: entry.headers, query: entry.query, body: entry.body, requestId: entry.requestId, fault: entry.fault };
         rows.push(el('tr', { className: 'detail' },
@@ -639,6 +661,7 @@
     on('revoke-confirm', 'click', revoke);
     on('add-session', 'click', addSession);
     on('load-scenario', 'click', loadScenario);
+    $('scenario').addEventListener('change', scenarioChosen);
     on('reset', 'click', reset);
     for (const button of document.querySelectorAll('button[data-advance]')) {
       button.addEventListener('click', () => clockAction('/_mock/clock/advance', { by: button.dataset.advance })().catch(report));
