@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
+from kontext_mock.http.serve import start
 
 from .conftest import DEV_APP
 
@@ -302,3 +305,39 @@ def test_the_protocol_version_is_negotiated(client: FlaskClient, token: str, ask
         "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "a", "version": "1"}}},
         headers={"Authorization": f"Bearer {token}"})
     assert answer.json["result"]["protocolVersion"] == agreed
+
+
+def test_open_session_streams_hold_no_worker(mock: KontextMock) -> None:
+    server = start(mock.app, "127.0.0.1", 0, threads=2)
+    streams: list[socket.socket] = []
+    try:
+        gateway = f"{server.url}/mcp"
+        token = str(mock.oauth.gateway_token(DEV_APP, resource=gateway)["access_token"])
+        host, port = server.url.removeprefix("http://").split(":")
+        for _ in range(10):  # five times the workers
+            session = requests.post(gateway, json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "held", "version": "1"}}},
+                headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                         f"Mcp-Session-Id: {session}\r\n\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            streams.append(sock)
+        assert mock.state.gateway.watching() == 10
+        read = requests.get(f"{server.url}/api/v1/applications/{DEV_APP}/sessions?limit=1",
+                            headers={"Authorization": "Bearer dev-token"}, timeout=10)
+        assert read.status_code == 200
+        assert mock.revoke_all(DEV_APP) >= 10
+        for sock in streams:  # every stream ends with its session: the chunked body's end
+            sock.settimeout(10)
+            received = b""
+            while not received.endswith(b"0\r\n\r\n"):
+                chunk = sock.recv(4096)
+                assert chunk, received
+                received += chunk
+    finally:
+        for sock in streams:
+            sock.close()
+        server.stop()
