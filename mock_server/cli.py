@@ -1,7 +1,7 @@
 """``kontext-mock``: serve the mock, or drive a running one through its control plane.
 
 A thin layer: it parses options and calls the library (:class:`KontextMock` to serve,
-:class:`~kontext_mock.client.ControlClient` for the control commands,
+:class:`~kontext_mock.clients.control.ControlClient` for the control commands,
 :func:`~kontext_mock.recording.record` to record a real account into a scenario).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from kontext_mock.client import DEFAULT_URL, ControlClient, ControlError
+from kontext_mock.clients.control import DEFAULT_URL, ControlClient, ControlError
 from kontext_mock.config import ConfigError, MockConfig, read_duration, read_fields
 from kontext_mock.core.durations import DurationError, format_instant, parse_duration
 from kontext_mock.core.errors import ApiError

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kontext_mock.client import ControlClient, ControlError
+from kontext_mock.clients.control import ControlClient, ControlError
 from kontext_mock.contracts.control import ControlPlane
 from kontext_mock.contracts.errors import ContractError, TargetUnavailableError
 from kontext_mock.http.serve import RunningServer
