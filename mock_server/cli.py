@@ -776,11 +776,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_control(args, parser)
     # What serving needs, loaded only now (the mock, Flask, Faker, the spec's validators)
     from kontext_mock.core.errors import ApiError
-    from kontext_mock.core.scenarios import ScenarioError
     from kontext_mock.http import admin
     from kontext_mock.http.serve import is_loopback, serve_forever
     from kontext_mock.mock import KontextMock
-    from kontext_mock.statefile import StateFileError, open_state_file
 
     if args.admin_token is not None and not args.admin_token.strip():
         parser.error("--admin-token is empty; give a token, or leave the option out")
@@ -797,6 +795,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
     mock = KontextMock(config)
     if args.scenario:
+        from kontext_mock.core.scenarios import ScenarioError
+
         try:
             mock.load_scenario(args.scenario)
         except ScenarioError as exc:
@@ -809,6 +809,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             mock.config = mock.config.with_changes(idle_after=config.idle_after)
     state = None
     if args.state_file:
+        from kontext_mock.statefile import StateFileError, open_state_file
+
         try:
             state = open_state_file(
                 mock, args.state_file,

@@ -566,3 +566,20 @@ def test_a_control_command_loads_neither_the_mock_nor_its_libraries(live: LiveMo
              "requests", "httptools", "kontext_mock.mock", "kontext_mock.http",
              "kontext_mock.core.engine", "kontext_mock.statefile", "importlib.metadata"}
     assert heavy & loaded == set()
+
+
+def test_a_seeded_start_loads_neither_the_scenarios_nor_a_control_client() -> None:
+    # serve's path: the CLI module, a seeded mock, its app and its server
+    script = (
+        "import sys\n"
+        "import kontext_mock.cli\n"
+        "from kontext_mock.mock import KontextMock\n"
+        "import kontext_mock.http.serve\n"
+        "KontextMock().app\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    loaded = set(done.stdout.split())
+    assert {"kontext_mock.http.app", "flask"} <= loaded  # it did build the app
+    assert {"kontext_mock.core.scenarios", "kontext_mock.statefile", "urllib.request"} & loaded == set()

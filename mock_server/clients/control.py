@@ -12,14 +12,14 @@ command that moves the clock loads nothing more than it needs.
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
 
 import orjson
+
+if TYPE_CHECKING:
+    import urllib.request
 
 __all__ = ["DEFAULT_URL", "ControlClient", "ControlError", "connection_problem"]
 
@@ -83,6 +83,11 @@ class ControlClient:
 
     def _send(self, method: str, path: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:
+        # imported here: `kontext-mock serve` loads this module but never makes a request
+        import http.client
+        import urllib.error
+        import urllib.request
+
         request = self._request(method, path, body, params)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
@@ -95,6 +100,8 @@ class ControlClient:
 
     def _request(self, method: str, path: str, body: Any = None,
                  params: dict[str, Any] | None = None) -> urllib.request.Request:
+        import urllib.request
+
         query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
         if not self.url.startswith(("http://", "https://")):
             raise ControlError(f"cannot reach the mock at {self.url}: not an http:// URL")
@@ -252,6 +259,10 @@ class ControlClient:
         ``timeout`` when given, else when the connection ends)."""
         params: dict[str, Any] = {"types": ",".join(types) if types else None, "since": since,
                                   "limit": limit, "timeout": timeout}
+        import http.client
+        import urllib.error
+        import urllib.request
+
         request = self._request("GET", "/events", params=params)
         request.add_header("Accept", "text/event-stream")
         try:
