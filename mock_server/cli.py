@@ -33,7 +33,12 @@ from kontext_mock.core.durations import DurationError, format_instant, parse_dur
 from kontext_mock.version import VersionAction
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kontext_mock.mock import KontextMock
+
+    _Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Builder = Callable[[_Sub, str, str, argparse.ArgumentParser], None]
 
 __all__ = ["main"]
 
@@ -62,8 +67,9 @@ Every MockConfig field can also be set by an environment variable KONTEXT_MOCK_<
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``kontext-mock``."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line of ``kontext-mock`` (with ``only``, the other commands' options are
+    left out: they are not parsed, and building them costs time every command pays)."""
     parser = argparse.ArgumentParser(
         prog="kontext-mock",
         description="A stateful mock of the Kontext sessions API.",
@@ -120,15 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-token", default=_env("ADMIN_TOKEN"), metavar="TOKEN",
                        help="the control plane's bearer token; generated and printed when the"
                             " mock is bound off loopback without one (env KONTEXT_MOCK_ADMIN_TOKEN)")
-    _control_commands(sub)
-    _record_command(sub)
+    _control_commands(sub, only)
+    if only in (None, "record"):
+        _record_command(sub)
+    else:
+        sub.add_parser("record", help=RECORD_HELP, add_help=False)
     return parser
 
 
-def _record_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+RECORD_HELP = "record what a credential can read into a scenario file (read-only)"
+
+
+def _record_command(sub: _Sub) -> None:
     env = os.environ.get
     rec = _command(
-        sub, "record", help="record what a credential can read into a scenario file (read-only)",
+        sub, "record", help=RECORD_HELP,
         description="Read every application a credential can see (or the ones named) and "
                     "their sessions, from any implementation of the sessions API, into a "
                     "scenario file that serve --scenario and the pytest marker load. "
@@ -180,43 +192,63 @@ actions:
 """
 
 
-def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
-             **kwargs: Any) -> argparse.ArgumentParser:
+def _command(sub: _Sub, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A subcommand whose usage errors print its own usage (``args.command_parser``)."""
     command = sub.add_parser(name, **kwargs)
     command.set_defaults(command_parser=command)
     return command
 
 
-def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The commands that talk to a running mock's control plane."""
+def _control_parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The options of every control command: ``--url`` (target), and ``--admin-token``
+    with it (common)."""
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--url", default=_env("URL", DEFAULT_URL),
                         help=f"the running mock (default {DEFAULT_URL}; env KONTEXT_MOCK_URL)")
     common = argparse.ArgumentParser(add_help=False, parents=[target])
     common.add_argument("--admin-token", default=_env("ADMIN_TOKEN"), metavar="TOKEN",
                         help="the mock's admin token, if it has one (env KONTEXT_MOCK_ADMIN_TOKEN)")
-    raw = argparse.RawDescriptionHelpFormatter
-    clock = _command(sub, "clock", parents=[common], help="show or move the running mock's clock",
+    return target, common
+
+
+def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      only: str | None = None) -> None:
+    """The commands that talk to a running mock's control plane: each one whole, or only
+    its name and help when ``only`` names another (building them all costs more than a
+    control command's own work)."""
+    for name, (summary, build) in _CONTROL_COMMANDS.items():
+        if only is None or only == name:
+            target, common = _control_parents()
+            build(sub, name, summary, target if name == "token" else common)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
+
+
+def _clock_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
+    clock = _command(sub, name, parents=[common], help=summary,
                      description="Show or move the running mock's clock.",
-                     epilog=CLOCK_EPILOG, formatter_class=raw)
+                     epilog=CLOCK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     clock.add_argument("action", nargs="?", default="show",
                        choices=["show", "advance", "set", "freeze", "unfreeze"],
                        help="what to do (default show; see actions below)")
     clock.add_argument("value", nargs="?", help="a duration (advance: PT10M, 90, 1h30m) or an"
                                                 " instant (set: ISO 8601, now, -3m or +1h30m)")
+
+
+def _reset_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     reset = _command(
-        sub, "reset", parents=[common],
-        help="reseed the running mock's data (its current seed and counts); the clock stays",
+        sub, name, parents=[common], help=summary,
         description="Replace the running mock's data with freshly seeded data: the seed and counts"
                     " it was last seeded with (--seed changes the seed), placed relative to the"
                     " clock's now. The clock is not moved; faults, the rate limit, lifecycles,"
                     " the journal and the event history are cleared.")
     reset.add_argument("--empty", action="store_true", help="keep only the dev records")
     reset.add_argument("--seed", default=None, metavar="N", help="seed with this seed from now on")
+
+
+def _seed_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     seed = _command(
-        sub, "seed", parents=[common],
-        help="reseed the running mock with counts and a status mix (defaults for the rest)",
+        sub, name, parents=[common], help=summary,
         description="Replace the running mock's data with data seeded from the options given,"
                     " and the defaults below for those not given (not what an earlier seed or"
                     " serve used: reset keeps those). The data is placed relative to the clock's"
@@ -233,14 +265,20 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     seed.add_argument("--mix", default=None, metavar="STATE=WEIGHT,...", dest="status_mix",
                       help="shares of the derived states among the seeded sessions, weights of"
                            f" 0 or more (default {_MIX})")
+
+
+def _revoke_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     revoke = _command(
-        sub, "revoke", parents=[common], help="revoke all sessions of an application",
+        sub, name, parents=[common], help=summary,
         description="Disconnect every connected session of an application (reason revoked), as"
                     " DELETE /api/v1/applications/{id}/sessions does, in any organization;"
                     " prints how many. A second revoke disconnects 0.")
     revoke.add_argument("application_id", metavar="APPLICATION_ID",
                         help="the application's id (the serve banner lists some)")
-    events = _command(sub, "events", parents=[common], help="tail the lifecycle event stream",
+
+
+def _events_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
+    events = _command(sub, name, parents=[common], help=summary,
                       description="Print the mock's lifecycle events as they happen (until"
                                   " Ctrl-C, --count or --timeout).")
     events.add_argument("--types", default=None, help="comma-separated, e.g. session.disconnected")
@@ -248,18 +286,20 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     events.add_argument("--count", type=int, default=None, help="stop after this many events")
     events.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     events.add_argument("--json", action="store_true", help="one JSON object per line")
-    scenario = _command(sub, "scenario", parents=[common], help="list or load scenarios",
+
+
+def _scenario_command(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
+    scenario = _command(sub, name, parents=[common], help=summary,
                         description="List the scenarios the running mock knows, or load one.",
-                        epilog=SCENARIO_EPILOG, formatter_class=raw)
+                        epilog=SCENARIO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     scenario.add_argument("action", choices=["list", "load"], help="see actions below")
     scenario.add_argument("name", nargs="?", metavar="NAME|FILE.yaml",
                           help="a scenario the mock knows by name, or a .yaml file here (sent as text)")
-    _fault_commands(sub, common)
-    _journal_commands(sub, common)
-    _state_commands(sub, common)
-    _rate_limit_commands(sub, common)
+
+
+def _token_command(sub: _Sub, name: str, summary: str, target: argparse.ArgumentParser) -> None:
     token = _command(
-        sub, "token", parents=[target], help="get a bearer token from the mock's /oauth2/token",
+        sub, name, parents=[target], help=summary,
         description="Ask the mock's public token endpoint (POST /oauth2/token, client"
                     " credentials) for a bearer token and print it, for curl or a client:"
                     ' curl -H "Authorization: Bearer $(kontext-mock token)" ...')
@@ -272,15 +312,13 @@ def _control_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                             " env KONTEXT_MOCK_DEV_CLIENT_SECRET)")
 
 
-def _actions(command: argparse.ArgumentParser,
-             ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+def _actions(command: argparse.ArgumentParser) -> _Sub:
     return command.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
-def _fault_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                    common: argparse.ArgumentParser) -> None:
+def _fault_commands(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     faults = _command(
-        sub, "faults", help="list, add or clear the running mock's fault rules",
+        sub, name, help=summary,
         description="Fault rules delay, fail or drop public API requests (never the control"
                     " plane's) whose method and path match; the first matching rule applies.")
     actions = _actions(faults)
@@ -309,10 +347,9 @@ def _fault_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     clear.add_argument("fault_id", nargs="?", metavar="ID", help="the rule (fault-1); default all")
 
 
-def _journal_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                      common: argparse.ArgumentParser) -> None:
+def _journal_commands(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     journal = _command(
-        sub, "journal", help="show or clear what clients sent to the running mock",
+        sub, name, help=summary,
         description="The journal: the last 10,000 requests to the public API (not the control"
                     " plane), credentials redacted, oldest first.")
     actions = _actions(journal)
@@ -326,10 +363,9 @@ def _journal_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     _command(actions, "clear", parents=[common], help="forget every entry")
 
 
-def _state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                    common: argparse.ArgumentParser) -> None:
+def _state_commands(sub: _Sub, name: str, summary: str, common: argparse.ArgumentParser) -> None:
     state = _command(
-        sub, "state", help="export the running mock's whole state to a file, or import one",
+        sub, name, help=summary,
         description="The whole state (records, clock, settings, faults, the rate limit) as one"
                     " JSON document: export it, and import it into this mock or another.")
     actions = _actions(state)
@@ -341,10 +377,10 @@ def _state_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     load.add_argument("file", metavar="FILE", help="an exported state (-: standard input)")
 
 
-def _rate_limit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+def _rate_limit_commands(sub: _Sub, name: str, summary: str,
                          common: argparse.ArgumentParser) -> None:
     limit = _command(
-        sub, "rate-limit", help="show, set or turn off the running mock's rate limit",
+        sub, name, help=summary,
         description="The public API's rate limit: requests a minute per credential, counted"
                     " on the mock's clock; the request over it is answered 429 with"
                     " Retry-After. Off by default; the real API allows 120.")
@@ -353,6 +389,24 @@ def _rate_limit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     set_ = _command(actions, "set", parents=[common], help="limit to N requests a minute")
     set_.add_argument("per_minute", type=int, metavar="N", help="requests a minute (120: production)")
     _command(actions, "off", parents=[common], help="no limit")
+
+
+#: the control commands, in the order --help lists them: their help, and what builds them
+_CONTROL_COMMANDS: dict[str, tuple[str, _Builder]] = {
+    "clock": ("show or move the running mock's clock", _clock_command),
+    "reset": ("reseed the running mock's data (its current seed and counts); the clock stays",
+              _reset_command),
+    "seed": ("reseed the running mock with counts and a status mix (defaults for the rest)",
+             _seed_command),
+    "revoke": ("revoke all sessions of an application", _revoke_command),
+    "events": ("tail the lifecycle event stream", _events_command),
+    "scenario": ("list or load scenarios", _scenario_command),
+    "faults": ("list, add or clear the running mock's fault rules", _fault_commands),
+    "journal": ("show or clear what clients sent to the running mock", _journal_commands),
+    "state": ("export the running mock's whole state to a file, or import one", _state_commands),
+    "rate-limit": ("show, set or turn off the running mock's rate limit", _rate_limit_commands),
+    "token": ("get a bearer token from the mock's /oauth2/token", _token_command),
+}
 
 
 def _options(args: argparse.Namespace, options: Mapping[str, str]) -> dict[str, Any]:
@@ -758,8 +812,10 @@ def banner(mock: KontextMock, host: str, port: int, admin_token: str | None = No
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``kontext-mock``."""
-    top = build_parser()
-    args, extras = top.parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    top = build_parser(command if command in (*_CONTROL_COMMANDS, "serve", "record") else None)
+    args, extras = top.parse_known_args(words)
     parser: argparse.ArgumentParser = args.command_parser  # its usage errors print its usage
     if extras:
         if (args.command == "clock" and args.action in ("advance", "set") and args.value is None

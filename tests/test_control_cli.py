@@ -99,6 +99,14 @@ def test_the_list_of_commands_is_the_parsers(capsys: pytest.CaptureFixture[str])
     assert set(listed.group(1).split(",")) == {c.split()[0] for c in COMMANDS}
 
 
+def test_a_parser_built_for_one_command_still_names_them_all() -> None:
+    # main builds only the options of the command it runs
+    listing = re.compile(r"\{([a-z,-]+)\}")
+    whole = listing.findall(build_parser().format_usage())
+    assert whole and listing.findall(build_parser("serve").format_usage()) == whole
+    assert listing.findall(build_parser("clock").format_usage()) == whole
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_usage_error_prints_the_commands_own_usage(
     capsys: pytest.CaptureFixture[str], command: str,
