@@ -51,7 +51,8 @@ SERVE_DESCRIPTION = """\
 Serve the mock over HTTP: the sessions API (/api/v1/..., /oauth2/token), its control
 plane (/_mock/..., driven by the other kontext-mock commands) and a dashboard
 (/_mock/ui/). It starts from seeded fake data, a scenario (--scenario) or a state file
-(--state-file), and prints where it listens, the dev credentials and a curl to try.
+(--state-file), and prints where it listens, a credential for each organization and a
+curl to try per application.
 """
 
 SERVE_EPILOG = """\
