@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kontext_mock.clients.errors import BudgetSpentError
+
 __all__ = ["DEFAULT_BUDGET", "PHASES", "BudgetSpentError", "Plan", "default_budget"]
 
 #: the budget against a target that is not a kontext-mock: two windows' worth at the real
@@ -29,16 +31,12 @@ _LIFECYCLE_LEAST = 60
 _SCHEMA_LEAST = 120
 
 
-class BudgetSpentError(Exception):
-    """The run's request budget is spent: the request was not sent."""
-
-
 def default_budget(rate_limit: str | None) -> int:
     """Two windows' worth at ``rate_limit`` (N requests a minute: 2N), else
     :data:`DEFAULT_BUDGET`; never less than a read-only run needs to exercise every rule."""
     if rate_limit is None:
         return DEFAULT_BUDGET
-    from kontext_mock.contracts.pacing import parse_rate
+    from kontext_mock.clients.pacing import parse_rate
 
     limit, window = parse_rate(rate_limit)
     return max(_PREFLIGHT + _SEMANTIC_LEAST + _SCHEMA_LEAST, int(limit * 120 / window))

@@ -22,6 +22,7 @@ from kontext_mock.contracts.junit import write_junit
 from kontext_mock.contracts.options import MODE, Options, Target
 from kontext_mock.contracts.pacing import parse_rate
 from kontext_mock.contracts.rules import LAYERS, catalog
+from kontext_mock.version import VersionAction
 
 __all__ = ["build_parser", "main"]
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             "run the stateful ones.", 88),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action=VersionAction)
     target = p.add_argument_group("target")
     target.add_argument("--base-url", default=env("KONTEXT_BASE_URL"), metavar="URL",
                         help="the origin, e.g. http://127.0.0.1:8080 (a trailing /api/v1 is "

@@ -2,14 +2,14 @@
 
 A real implementation has none: the kit detects it (``GET /_mock/clock`` answers 200
 with a clock) and uses it only to set up data, move the clock and put the state back.
-The client is the mock's own (:class:`kontext_mock.client.ControlClient`); only its errors
+The client is the mock's own (:class:`kontext_mock.clients.control.ControlClient`); only its errors
 are the kit's. Its requests are not the target's API: they spend neither the request
 budget nor the rate limit (``ApiClient`` counts those).
 """
 
 from __future__ import annotations
 
-from kontext_mock.client import ControlClient, ControlError
+from kontext_mock.clients.control import ControlClient, ControlError
 from kontext_mock.contracts.errors import ContractError, TargetUnavailableError
 
 __all__ = ["ControlPlane"]

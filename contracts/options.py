@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from kontext_mock.clients.api import API_PREFIX, api_origin
 from kontext_mock.contracts.rules import LAYERS
 
 __all__ = ["API_PREFIX", "MODE", "Options", "Target", "api_origin"]
@@ -16,24 +17,6 @@ __all__ = ["API_PREFIX", "MODE", "Options", "Target", "api_origin"]
 MODE = ("Against a kontext-mock (the kit detects its control plane) a run is destructive "
         "and puts the mock's state back afterwards; against anything else it is read-only "
         "unless --destructive.")
-
-#: the prefix of every route of the API: the kit adds it to the base URL itself
-API_PREFIX = "/api/v1"
-
-
-def api_origin(base_url: str) -> tuple[str, str | None]:
-    """``base_url`` without a trailing ``/api/v1``, and a note for the user when it had one.
-
-    The vendor's SDK calls ``{base}/api/v1`` its audience, so a user may well give that;
-    the kit would then ask for ``/api/v1/api/v1/...``, which no implementation serves.
-    No deployment puts the API under a second ``/api/v1``, so the suffix is dropped and
-    the note says so (None: the URL was an origin already)."""
-    trimmed = base_url.rstrip("/")
-    if not trimmed.endswith(API_PREFIX):
-        return base_url, None
-    origin = trimmed[: -len(API_PREFIX)]
-    return origin, (f"the base URL {base_url} ends in {API_PREFIX}, which the kit adds to "
-                    f"every path itself: it used {origin}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_STATUS_MIX",
     "DEV_SCOPES",
     "FIELD_READERS",
+    "FLUSH_INTERVAL",
     "STATES",
     "ConfigError",
     "MockConfig",
@@ -53,6 +54,9 @@ DEFAULT_STATUS_MIX: dict[str, float] = {
     "disconnected": 0.2,
 }
 DEV_SCOPES: frozenset[str] = frozenset({"management:all"})
+#: how often a state file writes changes made without a request (a running clock playing
+#: lifecycles), in seconds (``serve --state-interval``)
+FLUSH_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)

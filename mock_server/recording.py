@@ -119,10 +119,9 @@ def record(
     Raises :class:`RecordingError` when the target cannot be read (down, credentials
     refused, an application not found, no way to list applications and none named).
     """
-    from kontext_mock.contracts.errors import ContractError
-    from kontext_mock.contracts.http import ApiClient
-    from kontext_mock.contracts.options import api_origin
-    from kontext_mock.contracts.pacing import RateLimiter
+    from kontext_mock.clients.api import ApiClient, api_origin
+    from kontext_mock.clients.errors import ClientError
+    from kontext_mock.clients.pacing import RateLimiter
 
     say = progress or (lambda line: None)
     base_url, origin_note = api_origin(base_url)
@@ -139,7 +138,7 @@ def record(
         for app_id, name in names.items():
             say(f"reading the sessions of application {app_id}")
             reads.append(_read(client, app_id, name))
-    except ContractError as exc:
+    except ClientError as exc:
         raise RecordingError(str(exc)) from None
     finally:
         client.close()

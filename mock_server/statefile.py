@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from kontext_mock.config import FLUSH_INTERVAL
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.core.fields import application_record, client_record, organization_record, token_record
 from kontext_mock.core.records import Session
@@ -62,8 +63,6 @@ __all__ = [
 
 #: log size past which the whole state is written again and the log emptied
 COMPACT_BYTES = 64 * 1024 * 1024
-#: how often changes made without a request are written
-FLUSH_INTERVAL = 1.0
 _KINDS = ("organizations", "applications", "clients", "tokens", "sessions", "lifecycles")
 _KEYS = {"organizations": "id", "applications": "id", "clients": "clientId", "tokens": "token",
          "sessions": "id", "lifecycles": "sessionId"}

@@ -64,7 +64,7 @@ def test_serve_exits_2_with_the_same_message_from_the_environment(
         main(["serve", "--port", "0"])
     err = capsys.readouterr().err
     assert exited.value.code == 2
-    assert err.endswith(f"kontext-mock: error: KONTEXT_MOCK_{key.upper()}: {message}\n")
+    assert err.endswith(f"kontext-mock serve: error: KONTEXT_MOCK_{key.upper()}: {message}\n")
     assert "Traceback" not in err
 
 
@@ -76,7 +76,7 @@ def test_serve_exits_2_with_the_same_message_from_an_option(
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--port", "0", option(key), text])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.endswith(f"kontext-mock: error: {option(key)}: {message}\n")
+    assert capsys.readouterr().err.endswith(f"kontext-mock serve: error: {option(key)}: {message}\n")
 
 
 def test_the_marker_refuses_each_typo_with_the_same_message(pytester: pytest.Pytester) -> None:

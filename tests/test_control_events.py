@@ -12,7 +12,7 @@ import requests
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
-from kontext_mock.client import ControlClient
+from kontext_mock.clients.control import ControlClient
 from kontext_mock.http.streams import StreamPlan, event_stream, open_stream
 
 from .conftest import AUTH, DEV_APP, LiveMock

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kontext_mock import KontextMock
-from kontext_mock.core.fakedata import DERIVED_STATES, SessionFaker, apportion
+from kontext_mock.core.fakedata import DERIVED_STATES, FAKER_PROVIDERS, SessionFaker, apportion
 from kontext_mock.core.records import DISCONNECTED, Application, Session
 
 NOW = "2026-05-05T05:05:05Z"
@@ -144,3 +145,15 @@ def test_the_shipped_scenarios_hold_together(scenario: str) -> None:
     for session in mock.store.sessions.values():
         state = session.derived_status(now, idle_after)
         assert incoherences(session, now, idle_after, state) == [], session
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_the_fake_data_draws_what_a_faker_with_every_provider_draws(seed: int) -> None:
+    # SessionFaker holds only the providers it draws from: a mock starts sooner, and a seed
+    # gives the same names as before
+    mine = SessionFaker(seed, timedelta(minutes=5)).fake
+    every = Faker("en_US")
+    every.seed_instance(seed)
+    draws = [(f.first_name(), f.company(), f.word()) for f in (mine, every) for _ in range(40)]
+    assert draws[:40] == draws[40:]
+    assert len(mine.providers) == len(FAKER_PROVIDERS) < len(every.providers)

@@ -1,5 +1,7 @@
 """The package's layers, one way: the core knows no HTTP, the HTTP layer knows no
-command line, plugin or kit; the CLIs, the plugin and the kit sit on top.
+command line, plugin or kit; the CLIs, the plugin and the kit sit on top. The HTTP
+clients (``clients/``) are a layer of their own beneath the kit, ``record`` and the
+command line, which import it and not each other.
 
 Read from the source (type-only imports included): a new import that crosses a layer the
 wrong way fails here, whatever the tests run.
@@ -17,11 +19,11 @@ PACKAGE = ROOT / "mock_server"
 #: for each layer: the folder, and the kontext_mock modules it may not import
 LAYERS = {
     "core": (PACKAGE / "core", ("kontext_mock.http", "kontext_mock.mock", "kontext_mock.cli",
-                                "kontext_mock.statefile", "kontext_mock.client",
+                                "kontext_mock.statefile", "kontext_mock.clients",
                                 "kontext_mock.recording", "kontext_mock.contracts",
                                 "kontext_mock.fixtures")),
     "http": (PACKAGE / "http", ("kontext_mock.mock", "kontext_mock.cli", "kontext_mock.statefile",
-                                "kontext_mock.client", "kontext_mock.recording",
+                                "kontext_mock.clients", "kontext_mock.recording",
                                 "kontext_mock.contracts", "kontext_mock.fixtures")),
 }
 
@@ -61,5 +63,36 @@ def test_the_configuration_stands_below_the_layers() -> None:
 def test_the_layers_hold_the_modules_they_say() -> None:
     # a module added at the top of the package is a decision about its layer
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__", "anonymize", "cli", "client", "config", "mock", "recording",
-                   "statefile"]
+    assert top == ["__init__", "anonymize", "cli", "config", "mock", "recording", "statefile",
+                   "version"]
+
+
+def crossings(paths: list[Path], banned: tuple[str, ...]) -> list[str]:
+    """Each import of a ``banned`` module (or one below it) by ``paths``."""
+    return [f"{path.relative_to(ROOT)} imports {name}"
+            for path in paths for name in imports(path)
+            if any(name == b or name.startswith(b + ".") for b in banned)]
+
+
+def test_the_http_clients_import_nothing_of_the_package_but_themselves() -> None:
+    # beneath the kit, record and the CLI: a client that took the kit's errors, the
+    # mock or the CLI's options would tie them together again
+    paths = sorted((PACKAGE / "clients").rglob("*.py"))
+    outside = [f"{path.relative_to(ROOT)} imports {name}"
+               for path in paths for name in imports(path)
+               if name.startswith("kontext_mock") and not name.startswith("kontext_mock.clients")]
+    assert [p.stem for p in paths] == ["__init__", "api", "control", "errors", "pacing"]
+    assert outside == []
+
+
+def test_the_kit_record_and_the_cli_take_the_clients_not_each_other() -> None:
+    kit = sorted((ROOT / "contracts").rglob("*.py"))
+    top = [PACKAGE / "recording.py", PACKAGE / "anonymize.py", PACKAGE / "cli.py"]
+    assert crossings(kit, ("kontext_mock.recording", "kontext_mock.anonymize",
+                           "kontext_mock.cli")) == []
+    assert crossings(top, ("kontext_mock.contracts",)) == []
+    # and each of them reaches a client through the layer
+    assert "kontext_mock.clients.api" in imports(PACKAGE / "recording.py")
+    assert "kontext_mock.clients.control" in imports(PACKAGE / "cli.py")
+    assert "kontext_mock.clients.api" in imports(ROOT / "contracts" / "http.py")
+    assert "kontext_mock.clients.control" in imports(ROOT / "contracts" / "control.py")

@@ -43,6 +43,10 @@ _CLIENTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 _PLATFORMS = (("darwin", "arm64"), ("darwin", "x64"), ("linux", "x64"), ("win32", "x64"))
 _MACHINES = ("macbook-pro", "mbp", "macbook-air", "thinkpad", "xps-15", "desktop", "workstation", "devbox")
 _APP_KINDS = ("Agent", "Assistant", "Copilot", "Support Bot", "MCP Gateway", "Research Agent")
+#: the Faker providers the fake data draws from (first names; company names, which take
+#: last names; words): a Faker with all of its providers costs a mock's start more than
+#: seeding it, and draws the same values from these
+FAKER_PROVIDERS = ["faker.providers.person", "faker.providers.company", "faker.providers.lorem"]
 
 
 @dataclass
@@ -88,7 +92,7 @@ class SessionFaker:
 
     def __init__(self, seed: int, idle_after: timedelta) -> None:
         self.rng = random.Random(seed)
-        self.fake = Faker("en_US")
+        self.fake = Faker("en_US", providers=FAKER_PROVIDERS)
         self.fake.seed_instance(seed)
         self.idle_after = idle_after
 

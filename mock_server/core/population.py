@@ -5,10 +5,9 @@ the one replace path, :meth:`~kontext_mock.core.state.MockState.replace`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kontext_mock.config import ConfigError, read_fields
-from kontext_mock.core import scenarios as scenario_files
 from kontext_mock.core.durations import format_instant
 from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fakedata import generate
@@ -16,6 +15,9 @@ from kontext_mock.core.records import AccessToken
 from kontext_mock.core.state import MockSnapshot, MockState
 from kontext_mock.core.statedoc import export_state, read_state
 from kontext_mock.core.store import Store, StoreSnapshot
+
+if TYPE_CHECKING:
+    from kontext_mock.core.scenarios import Blueprint
 
 __all__ = ["Population"]
 
@@ -67,11 +69,16 @@ class Population:
     def load_scenario(self, name_or_path: str | Path) -> None:
         """Replace the state with a scenario by name or path (see
         :meth:`kontext_mock.KontextMock.load_scenario`)."""
+        # scenarios (YAML, their schema) are loaded when one is: a seeded start needs none
+        from kontext_mock.core import scenarios as scenario_files
+
         state = self.state
         self._install(scenario_files.load(name_or_path, state.config, state.clock.now()))
 
     def load_scenario_text(self, text: str, name: str = "inline") -> str:
         """Replace the state with a scenario given as YAML text; returns its name."""
+        from kontext_mock.core import scenarios as scenario_files
+
         state = self.state
         self._install(scenario_files.build(text, f"<{name}>", name, state.config,
                                            state.clock.now()))
@@ -79,6 +86,8 @@ class Population:
 
     def scenarios(self) -> list[tuple[str, str]]:
         """``(name, description)`` of the scenarios found by name."""
+        from kontext_mock.core import scenarios as scenario_files
+
         return scenario_files.available(self.state.config)
 
     def export_state(self) -> dict[str, Any]:
@@ -111,7 +120,7 @@ class Population:
                 "clock": {"now": format_instant(state.clock.now()), "frozen": state.clock.frozen},
             }
 
-    def _install(self, blueprint: scenario_files.Blueprint) -> None:
+    def _install(self, blueprint: Blueprint) -> None:
         config = self.state.config.with_changes(seed=blueprint.seed)
         if blueprint.idle_after is not None:
             config = config.with_changes(idle_after=blueprint.idle_after)

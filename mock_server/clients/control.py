@@ -2,7 +2,8 @@
 
 The one client of it: the ``kontext-mock`` commands use it as it is, and the contract
 kit through :class:`kontext_mock.contracts.control.ControlPlane`, which turns its errors
-into the kit's.
+into the kit's. It speaks HTTP through the standard library (``urllib``), so that a
+command that moves the clock loads nothing more than it needs.
 
 >>> mock = ControlClient("http://127.0.0.1:8080")
 >>> mock.advance("PT10M")["now"]
@@ -13,24 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
 
 import orjson
 
 if TYPE_CHECKING:
-    import requests
+    import urllib.request
 
 __all__ = ["DEFAULT_URL", "ControlClient", "ControlError", "connection_problem"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: the longest an event stream may be quiet before the client gives up on the mock: the
+#: mock sends a keep-alive comment every 15 s
+_STREAM_QUIET = 60.0
 
 
 class ControlError(Exception):
-    """The mock refused a control request (``status``, the mock's message), or could not be
-    reached (``status`` None)."""
+    """The mock refused a control request (``status``, the mock's message, its whole error
+    ``body``), or could not be reached (``status`` None)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None,
+                 body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.body = body
 
 
 class ControlClient:
@@ -40,14 +47,9 @@ class ControlClient:
                  timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        # imported here: `kontext-mock serve` loads this module but never makes a client,
-        # and requests is a tenth of its start-up
-        import requests
-
-        self._errors = requests.RequestException
-        self.http = requests.Session()
+        self.headers: dict[str, str] = {"Accept": "application/json"}
         if admin_token:
-            self.http.headers["Authorization"] = f"Bearer {admin_token}"
+            self.headers["Authorization"] = f"Bearer {admin_token}"
 
     @classmethod
     def detect(cls, url: str, admin_token: str | None = None,
@@ -81,23 +83,41 @@ class ControlClient:
 
     def _send(self, method: str, path: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:
+        # imported here: `kontext-mock serve` loads this module but never makes a request
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        request = self._request(method, path, body, params)
         try:
-            response = self.http.request(
-                method, f"{self.url}/_mock{path}", timeout=self.timeout,
-                params={k: v for k, v in (params or {}).items() if v is not None} or None,
-                data=None if body is None else orjson.dumps(body),
-                headers=None if body is None else {"Content-Type": "application/json"},
-            )
-        except self._errors as exc:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return _answer(response.status, response.read(), request.full_url)
+        except urllib.error.HTTPError as refused:
+            with refused:
+                return _answer(refused.code, refused.read(), request.full_url)
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
             raise self._unreachable(exc) from None
-        return _answer(response)
+
+    def _request(self, method: str, path: str, body: Any = None,
+                 params: dict[str, Any] | None = None) -> urllib.request.Request:
+        import urllib.request
+
+        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        if not self.url.startswith(("http://", "https://")):
+            raise ControlError(f"cannot reach the mock at {self.url}: not an http:// URL")
+        headers = dict(self.headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        # the scheme is checked above: never file: or another urllib opens
+        return urllib.request.Request(  # noqa: S310
+            f"{self.url}/_mock{path}{'?' + query if query else ''}", method=method,
+            data=None if body is None else orjson.dumps(body), headers=headers)
 
     def _unreachable(self, exc: Exception) -> ControlError:
         return ControlError(f"cannot reach the mock at {self.url}: {connection_problem(exc)}")
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self.http.close()
+        """Nothing to release (a connection per request); kept for callers that close."""
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -192,9 +212,44 @@ class ControlClient:
                 body[key] = value
         return dict(self.call("POST", "/clients", body)["client"])
 
-    def journal(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
-        """What clients sent to the public API."""
-        return list(self.call("GET", "/journal", params={"method": method, "path": path})["items"])
+    def journal(self, method: str | None = None, path: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """What clients sent to the public API (only ``method``, paths matching the glob
+        ``path``, the latest ``limit``), oldest first."""
+        params = {"method": method, "path": path, "limit": limit}
+        return list(self.call("GET", "/journal", params=params)["items"])
+
+    def clear_journal(self) -> int:
+        """Forget the journal; how many entries it held."""
+        return int(self.call("DELETE", "/journal")["removed"])
+
+    # -- faults and the rate limit ---------------------------------------------------------
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules in force, in the order they are matched."""
+        return list(self.call("GET", "/faults")["items"])
+
+    def add_fault(self, **fields: Any) -> dict[str, Any]:
+        """A fault rule (``method``, ``path``, ``latency``, ``status``, ``drop``, ``times``,
+        ``probability``, ``seed``: see ``control.yaml``); fields given None are left out."""
+        body = {k: v for k, v in fields.items() if v is not None}
+        return dict(self.call("POST", "/faults", body)["fault"])
+
+    def clear_faults(self, fault_id: str | None = None) -> int:
+        """Remove one fault rule, or all of them; how many were removed."""
+        path = f"/faults/{fault_id}" if fault_id else "/faults"
+        return int(self.call("DELETE", path)["removed"])
+
+    def rate_limit(self) -> int | None:
+        """Requests a minute per credential, or None when there is no limit."""
+        value = self.call("GET", "/rate-limit")["perMinute"]
+        return None if value is None else int(value)
+
+    def set_rate_limit(self, per_minute: int | None) -> int | None:
+        """Limit the public API to ``per_minute`` requests a minute per credential (None:
+        no limit); the limit now in force."""
+        value = self.call("PUT", "/rate-limit", {"perMinute": per_minute})["perMinute"]
+        return None if value is None else int(value)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -204,48 +259,58 @@ class ControlClient:
         ``timeout`` when given, else when the connection ends)."""
         params: dict[str, Any] = {"types": ",".join(types) if types else None, "since": since,
                                   "limit": limit, "timeout": timeout}
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        request = self._request("GET", "/events", params=params)
+        request.add_header("Accept", "text/event-stream")
         try:
-            response = self.http.get(f"{self.url}/_mock/events", stream=True,
-                                     params={k: v for k, v in params.items() if v is not None},
-                                     timeout=(self.timeout, None))
-        except self._errors as exc:
+            response = urllib.request.urlopen(  # noqa: S310
+                request, timeout=max(self.timeout, _STREAM_QUIET))
+        except urllib.error.HTTPError as refused:
+            with refused:
+                _answer(refused.code, refused.read(), request.full_url)
+            return
+        except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(exc) from None
         with response:
-            if response.status_code != 200:
-                _answer(response)
             data: list[str] = []
-            for line in response.iter_lines(decode_unicode=True):
-                if line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif not line and data:
-                    yield orjson.loads("\n".join(data))
-                    data = []
+            try:
+                for raw in response:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        yield orjson.loads("\n".join(data))
+                        data = []
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._unreachable(exc) from None
 
 
 def connection_problem(exc: Exception) -> str:
     """What went wrong with a connection, in a few words ("connection refused"), not
-    the chain of urllib3's exceptions a ``requests`` error prints."""
+    the chain of exceptions a ``requests`` or ``urllib`` error prints."""
     text = str(exc)
     for marker in ("Connection refused", "Name or service not known", "No route to host",
                    "Temporary failure in name resolution", "timed out", "Connection reset",
-                   "RemoteDisconnected", "nodename nor servname"):
+                   "RemoteDisconnected", "Remote end closed connection", "nodename nor servname"):
         if marker in text:
             return marker.lower()
     return text.split(":")[-1].strip(" ')>") or "connection failed"
 
 
-def _answer(response: requests.Response) -> Any:
+def _answer(status: int, content: bytes, url: str) -> Any:
     try:
-        body = response.json() if response.content else None
-    except ValueError:
+        body = orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
         body = None
-    if response.status_code >= 400:
+    if status >= 400:
         message = body.get("message") if isinstance(body, dict) else None
         if not message:
-            text = " ".join(response.text.split())[:300]
-            message = f"HTTP {response.status_code}{f': {text}' if text else ''}"
-        raise ControlError(message, response.status_code)
-    if body is None and response.content:
-        raise ControlError(f"not the mock's control plane: {response.url} answered no JSON",
-                           response.status_code)
+            text = " ".join(content.decode("utf-8", "replace").split())[:300]
+            message = f"HTTP {status}{f': {text}' if text else ''}"
+        raise ControlError(message, status, body if isinstance(body, dict) else None)
+    if body is None and content:
+        raise ControlError(f"not the mock's control plane: {url} answered no JSON", status)
     return body
