@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import kontext_mock.cli as cli
+import kontext_mock.http.serve as serving
 from kontext_mock import KontextMock
 from kontext_mock.http.origins import control_origin_refusal
 from kontext_mock.http.serve import start
@@ -95,7 +96,8 @@ def started_by_the_cli(monkeypatch: pytest.MonkeyPatch,
         captured["app"] = app
         on_ready(host, 8080)
 
-    monkeypatch.setattr(cli, "serve_forever", no_bind)
+    # the CLI imports the server only when it serves (its other commands start faster)
+    monkeypatch.setattr(serving, "serve_forever", no_bind)
     assert cli.main(["serve", "--host", "0.0.0.0", "--now", NOW, "--frozen"]) == 0
     out = capsys.readouterr()
     assert "reachable from other machines" in out.err
