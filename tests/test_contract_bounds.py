@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytest
+
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.contracts import Options, Report, Target, run_contract
 from kontext_mock.contracts.bounds import ListParameters
@@ -15,6 +17,8 @@ from kontext_mock.contracts.openapi import ApiSpec
 from kontext_mock.http.serve import start
 
 from .broken_variants import LimitCapped, limit_default_50
+
+pytestmark = pytest.mark.slow  # whole kit runs over 201-session applications
 
 DEV_APP = MockConfig().dev_application_id
 QUICK = {"layers": ("semantic",), "max_examples": 2, "seed": 3}

@@ -19,6 +19,8 @@ from kontext_mock.http.serve import RunningServer, start
 
 from .broken_variants import LimitIgnored, malformed_token_accepted, no_auth_at_all
 
+pytestmark = pytest.mark.slow  # whole kit runs from the command line
+
 DEV_APP = MockConfig().dev_application_id
 
 

@@ -14,6 +14,8 @@ from kontext_mock.contracts.http import ApiClient
 from kontext_mock.contracts.pacing import RateLimiter, parse_rate, retry_after_seconds
 from kontext_mock.http.serve import start
 
+pytestmark = pytest.mark.slow  # the kit's HTTP client against served mocks
+
 DEV_APP = MockConfig().dev_application_id
 
 

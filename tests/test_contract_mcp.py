@@ -22,6 +22,8 @@ from kontext_mock.http.serve import start
 from .broken_variants import MCP_VARIANTS, McpTrafficNotActivity, Variant, WsgiApp
 from .conftest import DEV_APP
 
+pytestmark = pytest.mark.slow  # whole kit runs with an MCP client
+
 MCP_RULES = [r.name for r in registered("mcp")]
 MCP_ASSUMPTIONS = sorted({a for r in registered("mcp") for a in r.assumes})
 

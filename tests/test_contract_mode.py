@@ -17,6 +17,8 @@ from kontext_mock.contracts.cli import build_parser
 from kontext_mock.contracts.options import MODE
 from kontext_mock.http.serve import start
 
+pytestmark = pytest.mark.slow  # whole kit runs
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_APP = MockConfig().dev_application_id
 

@@ -23,6 +23,8 @@ from kontext_mock.contracts.cli import main as contract_main
 
 from .conftest import AUTH, DEV_APP, LiveMock
 
+pytestmark = pytest.mark.slow  # kontext-mock commands in subprocesses
+
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens there
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,6 +19,8 @@ from kontext_mock.http.serve import RunningServer, start
 from .second_implementation import REGION, OtherSessionsApi
 from .serving import serve_process
 
+pytestmark = pytest.mark.slow  # recordings of served mocks
+
 DEV_APP = MockConfig().dev_application_id
 NOW = "2026-01-01T12:00:00Z"
 

@@ -17,6 +17,8 @@ from kontext_mock.cli import banner
 
 from .serving import serve_process
 
+pytestmark = pytest.mark.slow  # kontext-mock serve in subprocesses
+
 FIXED = ["--seed", "11", "--now", "2026-03-01T09:00:00Z", "--frozen"]
 
 

@@ -27,6 +27,8 @@ from kontext_mock.http.serve import RunningServer, start
 
 from .conftest import DEV_APP, check_response
 
+pytestmark = pytest.mark.slow  # Node.js clients: the TypeScript SDK and MCP Inspector
+
 CLIENTS = Path(__file__).resolve().parent / "mcp_clients"
 # Guards only: each step is a local round trip; npm ci downloads.
 STEP_GUARD = 60.0

@@ -102,6 +102,8 @@ def test_the_error_shown_is_the_error_a_wrong_marker_gives(pytester: pytest.Pyte
     pytester.makepyfile(test_it="""
 import pytest
 
+pytestmark = pytest.mark.slow  # every guide example run as a pytest session of its own, both transports
+
 @pytest.mark.kontext(idle_after="soon")
 def test_x(kontext_mock):
     pass

@@ -32,6 +32,8 @@ from kontext_mock import KontextMock
 from kontext_mock.config import MockConfig
 from kontext_mock.http.serve import RunningServer, start
 
+pytestmark = pytest.mark.slow  # differential: the same raw-socket probes against the mock and uvicorn
+
 APP = MockConfig().dev_application_id
 GET_PATH = f"/api/v1/applications/{APP}/sessions"
 POST_PATH = "/api/v1/agent-sessions"
