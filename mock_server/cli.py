@@ -127,6 +127,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--admin-token", default=_env("ADMIN_TOKEN"), metavar="TOKEN",
                        help="the control plane's bearer token; generated and printed when the"
                             " mock is bound off loopback without one (env KONTEXT_MOCK_ADMIN_TOKEN)")
+    serve.add_argument("--oauth-dev-user", default=None, metavar="USER",
+                       help="the user /oauth2/auth approves at once, with no page to click"
+                            " (default dev-user; docs/mcp.md)")
+    serve.add_argument("--oauth-redirect-uri", action="append", default=None, metavar="URI",
+                       dest="oauth_redirect_uris",
+                       help="also trust this redirect URI for every application's public client"
+                            " (repeatable); loopback http ones are always trusted")
+    serve.add_argument("--mcp-require-client-session-id", action="store_true", default=None,
+                       help="refuse an MCP initialize whose clientInfo has no sessionId, as the"
+                            " real gateway does (off by default: stock MCP SDK clients send none)")
     _control_commands(sub, only)
     if only in (None, "record"):
         _record_command(sub)
@@ -726,6 +736,8 @@ _SERVE_OPTIONS = {
     "dev_client_id": "--dev-client-id", "dev_client_secret": "--dev-client-secret",
     "strict": "--strict", "host": "--host", "admin_token": "--admin-token",
     "cors_origins": "--cors-origin", "allowed_hosts": "--allow-host",
+    "oauth_dev_user": "--oauth-dev-user", "oauth_redirect_uris": "--oauth-redirect-uri",
+    "mcp_require_client_session_id": "--mcp-require-client-session-id",
 }
 #: the ``seed`` command's options, read by the same rules
 _SEED_OPTIONS = {

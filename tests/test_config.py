@@ -162,3 +162,20 @@ def test_the_rate_limit_of_the_real_api_is_the_cores_one_figure() -> None:
     assert settings.parse({"rate_limit": "on"}) == {"rate_limit": PRODUCTION_PER_MINUTE}
     assert settings.parse({"rate_limit": "off"}) == {"rate_limit": None}
     assert settings.parse({"rate_limit": "30"}) == {"rate_limit": 30}
+
+
+def test_the_gateways_settings_are_options_of_serve() -> None:
+    from kontext_mock.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args([
+        "serve", "--oauth-dev-user", "alice", "--mcp-require-client-session-id",
+        "--oauth-redirect-uri", "https://app.example/callback",
+        "--oauth-redirect-uri", "https://other.example/cb",
+    ])
+    config = config_from_args(args)
+    assert config.oauth_dev_user == "alice"
+    assert config.mcp_require_client_session_id is True
+    assert config.oauth_redirect_uris == ("https://app.example/callback", "https://other.example/cb")
+    plain = config_from_args(build_parser().parse_args(["serve"]))
+    assert (plain.oauth_dev_user, plain.mcp_require_client_session_id, plain.oauth_redirect_uris) == (
+        "dev-user", False, ())
