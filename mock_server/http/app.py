@@ -17,7 +17,8 @@ from flask import Flask
 from kontext_mock.http import admin, errors
 from kontext_mock.http.control import handlers as control_handlers
 from kontext_mock.http.pipeline import InProcessFront, Pipeline
-from kontext_mock.http.public import handlers, read_bodies
+from kontext_mock.http.public import handlers
+from kontext_mock.http.router import Router
 from kontext_mock.http.routing import bind
 from kontext_mock.http.spec import default_spec_path, load_spec
 
@@ -33,14 +34,14 @@ def create_app(mock: MockEngine) -> Flask:
     app.config.update(JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
     spec = load_spec()
-    bind(app, spec, handlers(mock), mock.authenticate)
+    public = bind(app, spec, handlers(mock), mock.authenticate)
     # The control plane (/_mock/...) is described by its own spec, bound the same way.
     control_spec = load_spec(str(default_spec_path("control.yaml")))
     bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
          guards={"adminToken": admin.guard(mock)})
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app)
-    pipeline = Pipeline(mock, app, spec, control_spec, read_bodies(mock))
+    pipeline = Pipeline(mock, app, spec, control_spec, Router(app, public))
     app.wsgi_app = InProcessFront(pipeline)  # type: ignore[method-assign]
     app.extensions["kontext_pipeline"] = pipeline
     return app

@@ -39,7 +39,6 @@ from kontext_mock.core.journal import Recorded
 from kontext_mock.http.admin import control_refusal
 from kontext_mock.http.errors import answer_for
 from kontext_mock.http.exchange import Answer, Exchange, error_answer
-from kontext_mock.http.express import ExpressLane
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.origins import (
     control_origin_refusal,
@@ -55,7 +54,7 @@ from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
-    from kontext_mock.http.public import Body
+    from kontext_mock.http.router import Router
 
 __all__ = ["CONTROL_PREFIX", "InProcessFront", "Pipeline", "ServedMock", "is_control"]
 
@@ -103,11 +102,12 @@ class Pipeline:
     """The steps around a mock's handlers (see the module's docstring)."""
 
     def __init__(self, mock: MockEngine, app: Flask, spec: Spec, control_spec: Spec,
-                 bodies: dict[str, Body]) -> None:
+                 router: Router) -> None:
         self.mock = mock
         #: the Flask app's own WSGI callable: routing, validation, handlers, error answers
         self.flask = app.wsgi_app
-        self.lane = ExpressLane(app, mock, spec, bodies)
+        #: the public API's handler without Flask (``router.py``)
+        self.router = router
         self.spec = spec
         #: the state file, when the served mock keeps one
         self.durable: Durable | None = None
@@ -153,15 +153,17 @@ class Pipeline:
         return None
 
     def quick(self, exchange: Exchange) -> Answer | None:
-        """After :meth:`admit`: the lane's answer now, when nothing has to wait for it (no
-        fault delay, no lifecycle step due, the store free); else None."""
+        """After :meth:`admit`: the router's answer now, when nothing has to wait for it (no
+        fault delay, no lifecycle step due, no durable write, the store free); else None."""
         if exchange.delay or exchange.then is not None or self._tick_due():
+            return None
+        if self.durable is not None and exchange.method in CHANGING_METHODS:
             return None
         lock = self.mock.store.lock
         if not lock.acquire(blocking=False):
             return None
         try:
-            answer = self.lane.answer(exchange)
+            answer = self.router.answer(exchange)
         finally:
             lock.release()
         if answer is None:
@@ -189,7 +191,7 @@ class Pipeline:
             return self.finish(exchange, Answer(0, [], drop=True, outcome="abandoned"))
         if self._tick_due():
             self.mock.tick()
-        answer = self.lane.answer(exchange)
+        answer = self.router.answer(exchange)
         if answer is None:
             answer = self._flask_answer(exchange, streams)
         exchange.handled = True
