@@ -37,11 +37,11 @@ def create_app(mock: MockEngine) -> Flask:
     public = bind(app, spec, handlers(mock), mock.authenticate)
     # The control plane (/_mock/...) is described by its own spec, bound the same way.
     control_spec = load_spec(str(default_spec_path("control.yaml")))
-    bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
-         guards={"adminToken": admin.guard(mock)})
+    control = bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
+                   guards={"adminToken": admin.guard(mock)})
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app)
-    pipeline = Pipeline(mock, app, spec, control_spec, Router(app, public))
+    pipeline = Pipeline(mock, app, spec, control_spec, Router(app, {**public, **control}))
     app.wsgi_app = InProcessFront(pipeline)  # type: ignore[method-assign]
     app.extensions["kontext_pipeline"] = pipeline
     return app

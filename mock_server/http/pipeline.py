@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -38,7 +38,14 @@ from kontext_mock.core.faults import ConnectionDroppedError, fault_error
 from kontext_mock.core.journal import Recorded
 from kontext_mock.http.admin import control_refusal
 from kontext_mock.http.errors import answer_for
-from kontext_mock.http.exchange import Answer, Exchange, error_answer
+from kontext_mock.http.exchange import (
+    Answer,
+    Exchange,
+    Outcome,
+    StreamAnswer,
+    dropped,
+    error_answer,
+)
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.origins import (
     control_origin_refusal,
@@ -48,8 +55,7 @@ from kontext_mock.http.origins import (
 )
 from kontext_mock.http.requestids import request_id_for
 from kontext_mock.http.server import answer_in_worker
-from kontext_mock.http.spec import ResponseMismatch, Spec, path_pattern
-from kontext_mock.http.streams import async_event_stream
+from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
 from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
 if TYPE_CHECKING:
@@ -62,7 +68,6 @@ CONTROL_PREFIX = "/_mock"
 #: methods whose answer may say "changed": with a state file, acknowledged only once on disk
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _TICK_EVERY = timedelta(seconds=1)
-_DROPPED = "dropped"
 Step = Callable[[Exchange], Answer | None]
 AfterStep = Callable[[Exchange, Answer], Answer]
 
@@ -157,8 +162,8 @@ class Pipeline:
         fault delay, no lifecycle step due, no durable write, the store free); else None."""
         if exchange.delay or exchange.then is not None or self._tick_due():
             return None
-        if self.durable is not None and exchange.method in CHANGING_METHODS:
-            return None
+        if exchange.control or (self.durable is not None and exchange.method in CHANGING_METHODS):
+            return None  # (the control plane's work may be long: a worker's)
         lock = self.mock.store.lock
         if not lock.acquire(blocking=False):
             return None
@@ -176,24 +181,17 @@ class Pipeline:
         then = exchange.then
         if then is None:
             return None
-        if then == _DROPPED:
-            return self.finish(exchange, Answer(0, [], drop=True, outcome="dropped"))
-        assert isinstance(then, Answer)
         return self.finish(exchange, then)
 
-    def respond(self, exchange: Exchange, streams: str) -> Answer:
-        """The handler and the steps after it; may wait (a worker thread, or in-process).
-
-        ``streams`` says how an event stream is answered: ``"async"`` for the server's
-        loop, ``"sync"`` as a generator for an in-process client.
-        """
+    def respond(self, exchange: Exchange) -> Answer:
+        """The handler and the steps after it; may wait (a worker thread, or in-process)."""
         if exchange.gone():
-            return self.finish(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+            return self.finish(exchange, dropped(Outcome.ABANDONED))
         if self._tick_due():
             self.mock.tick()
         answer = self.router.answer(exchange)
         if answer is None:
-            answer = self._flask_answer(exchange, streams)
+            answer = self._flask_answer(exchange)
         exchange.handled = True
         return self.finish(exchange, answer)
 
@@ -207,21 +205,15 @@ class Pipeline:
         """A request whose client left before it was run: journaled as abandoned."""
         if not exchange.request_id:
             self._identify(exchange)
-        self._journal(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+        self._journal(exchange, dropped(Outcome.ABANDONED))
 
     # -- the handler -------------------------------------------------------------------------
 
-    def _flask_answer(self, exchange: Exchange, streams: str) -> Answer:
+    def _flask_answer(self, exchange: Exchange) -> Answer:
+        # (an event stream comes back as chunks read in a thread: the driver runs them)
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = exchange.gone
-        environ["kontext.streams"] = streams
-        answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
-        opened = environ.get("kontext.stream")
-        if opened is not None:
-            plan, subscription = opened
-            answer.stream = functools.partial(async_event_stream, self.mock, plan, subscription)
-            answer.release = subscription.close
-        return answer
+        return call_wsgi(self.flask, environ, _sync_stream)
 
     def _tick_due(self) -> bool:
         """True when lifecycle steps of a running clock may be due (played at most once a
@@ -296,7 +288,7 @@ class Pipeline:
         exchange.fault = decision.fault_id
         exchange.delay = decision.delay
         if decision.drop:
-            exchange.then = _DROPPED
+            exchange.then = dropped()
         elif decision.status is not None:
             answer = answer_for(fault_error(decision.status, decision.fault_id,
                                             self._endpoint(exchange)))
@@ -308,8 +300,8 @@ class Pipeline:
 
     def _strict(self, exchange: Exchange, answer: Answer) -> Answer:
         op = exchange.operation
-        if (not self.mock.config.strict or op is None or answer.injected or answer.drop
-                or answer.stream is not None or answer.chunks is not None):
+        if (not self.mock.config.strict or not isinstance(op, Operation) or answer.injected
+                or answer.drop or isinstance(answer, StreamAnswer)):
             return answer
         content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
         if not content_type.startswith("application/json"):
@@ -342,7 +334,7 @@ class Pipeline:
         journal = self.mock.journal
         if exchange.control or not journal.enabled or not exchange.started:
             return answer
-        answered = answer.outcome == "answered"
+        answered = answer.outcome is Outcome.ANSWERED
         journal.record(Recorded(
             method=exchange.method,
             path=exchange.path,
@@ -355,7 +347,7 @@ class Pipeline:
             request_id=exchange.request_id,
             time=exchange.now or self.mock.now(),
             fault=exchange.fault,
-            outcome=answer.outcome,
+            outcome=answer.outcome.value,
         ))
         return answer
 
@@ -433,7 +425,7 @@ class _Chunks:
 
 def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None], status: int,
                  headers: list[tuple[str, str]]) -> Answer:
-    return Answer(status, headers, chunks=_Chunks(chunks, close))
+    return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)
 
 
 # -- the drivers ---------------------------------------------------------------------------------
@@ -484,8 +476,14 @@ class ServedMock:
         if answer is not None:
             return answer
         assert self._loop is not None and self._workers is not None
-        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond, exchange,
-                                      "async")
+        answer = await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
+                                        exchange)
+        if isinstance(answer, StreamAnswer) and answer.stream is None:
+            # chunks read in a thread (an event stream through the Flask path): each read
+            # in a worker, so the loop never waits on one
+            answer.stream = functools.partial(_pulled, self._loop, self._workers, answer,
+                                              exchange.gone)
+        return answer
 
     def gone(self, exchange: Exchange) -> None:
         """A request read but never run: journaled as abandoned."""
@@ -529,17 +527,18 @@ class InProcessFront:
                     time.sleep(left)
                 answer = pipeline.after_delay(exchange)
             if answer is None:
-                answer = pipeline.respond(exchange, "sync")
+                answer = pipeline.respond(exchange)
         if answer.drop:
             # No socket to close: the caller sees the dropped connection as this error.
             raise ConnectionDroppedError(f"dropped by the mock's fault rule {exchange.fault}")
         start_response(_status_line(answer.status), answer.headers)
+        if isinstance(answer, StreamAnswer):
+            if method == "HEAD" or answer.chunks is None:
+                answer.release()  # a stream's head only: it does not run
+                return []
+            return _Chunks(answer.chunks(exchange.gone), answer.release)
         if method == "HEAD":
-            if isinstance(answer.chunks, _Chunks):
-                answer.chunks.close()  # a stream's head only: it does not run
             return []
-        if answer.chunks is not None:
-            return answer.chunks
         return [answer.body]
 
 
@@ -549,3 +548,14 @@ def _status_line(status: int) -> str:
     except ValueError:
         return f"{status} Unknown"
 
+
+
+async def _pulled(loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor,
+                  answer: StreamAnswer, gone: Callable[[], bool]) -> AsyncIterator[bytes]:
+    assert answer.chunks is not None
+    chunks = answer.chunks(gone)
+    while True:
+        chunk = await asyncio.wrap_future(workers.submit(next, chunks, None), loop=loop)
+        if chunk is None:
+            return
+        yield chunk

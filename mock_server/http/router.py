@@ -1,4 +1,4 @@
-"""The router: the public API's operations answered from the request itself, without Flask.
+"""The router: the specs' operations answered from the request itself, without Flask.
 
 Flask's request context, URL adapter and response object cost several times the mock's
 own work on a request. So the router matches a request to its operation, reads the
@@ -29,8 +29,9 @@ from werkzeug.http import parse_options_header
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.http.errors import answer_for
 from kontext_mock.http.exchange import Answer, Exchange
-from kontext_mock.http.routing import Endpoint, Inputs, StepAside, response_of
+from kontext_mock.http.routing import Endpoint, Inputs, StepAside
 from kontext_mock.http.spec import path_pattern
+from kontext_mock.http.wsgi import call_wsgi, environ_for
 
 __all__ = ["Router"]
 
@@ -41,7 +42,8 @@ _FLASK_SIGNALS = (signals.request_started, signals.request_finished,
 
 
 class Router:
-    """The public API's handler beside the Flask path; ``enabled`` switches it off."""
+    """The handler of the specs' operations beside the Flask path; ``enabled`` switches it
+    off."""
 
     def __init__(self, app: Flask, endpoints: dict[str, Endpoint]) -> None:
         self.enabled = True
@@ -100,7 +102,9 @@ class Router:
             return answer_for(ApiError(500, "internal_error", "an unexpected error occurred"))
         if isinstance(answer, Answer):
             return answer
-        return _answer_of(response_of(answer))
+        # (a handler that answers with Flask's response, e.g. a dashboard file: the bytes
+        # it sends as a WSGI app)
+        return call_wsgi(answer, environ_for(exchange))
 
 
 def _inputs(exchange: Exchange, endpoint: Endpoint, values: tuple[str, ...]) -> Inputs | None:
@@ -115,7 +119,7 @@ def _inputs(exchange: Exchange, endpoint: Endpoint, values: tuple[str, ...]) -> 
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
     body = exchange.body
     return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype, body,
-                  lambda: _form(body))
+                  lambda: _form(body), exchange.client[0] if exchange.client else "")
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:
@@ -140,10 +144,3 @@ def _header_of(exchange: Exchange) -> Callable[[str], str | None]:
         return ",".join(values)
 
     return header
-
-
-def _answer_of(response: object) -> Answer:
-    from flask import Response  # (a handler that still answers with Flask's response)
-
-    assert isinstance(response, Response)
-    return Answer(response.status_code, list(response.headers.items()), response.get_data())

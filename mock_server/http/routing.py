@@ -21,7 +21,7 @@ from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
-from kontext_mock.http.exchange import Answer
+from kontext_mock.http.exchange import Answer, StreamAnswer
 from kontext_mock.http.spec import Operation, Spec
 
 __all__ = ["Call", "Endpoint", "Handler", "Inputs", "StepAside", "bind", "response_of"]
@@ -57,6 +57,8 @@ class Inputs:
     body: bytes
     #: the form body's name and value pairs, decoded (may raise :class:`StepAside`)
     form: Callable[[], list[tuple[str, str]]]
+    #: the client's address ("" when unknown)
+    peer: str = ""
 
 
 class StepAside(Exception):  # noqa: N818 (not an error: a decision)
@@ -66,7 +68,8 @@ class StepAside(Exception):  # noqa: N818 (not an error: a decision)
 
 Handler = Callable[[Call], Answer | Response]
 Authenticate = Callable[[str], AccessToken]
-Guard = Callable[[], None]
+#: a check an operation's security scheme asks for, run before anything is parsed
+Guard = Callable[[Operation, Inputs], None]
 
 
 class Endpoint:
@@ -85,7 +88,7 @@ class Endpoint:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
         op = self.op
         if self._guard is not None:
-            self._guard()
+            self._guard(op, inputs)
         token = None
         if op.bearer:
             token = self._authenticate(parse_bearer(inputs.header("Authorization")))
@@ -123,10 +126,17 @@ def bind(
     return endpoints
 
 
-def response_of(answer: Answer | Response) -> Response:
-    """A handler's answer as Flask's response (the same status, headers and body)."""
+def response_of(answer: Answer | Response, gone: Callable[[], bool] | None = None) -> Response:
+    """A handler's answer as Flask's response (the same status, headers and body; an
+    event stream's chunks read in the caller's thread, ``gone`` telling when its client
+    left)."""
     if isinstance(answer, Response):
         return answer
+    if isinstance(answer, StreamAnswer):
+        assert answer.chunks is not None
+        response = Response(answer.chunks(gone), status=answer.status, headers=answer.headers)
+        response.call_on_close(answer.release)  # also when the stream is never read
+        return response
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
@@ -137,8 +147,8 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
             exchange.operation = endpoint.op  # strict mode checks the answer against it
         inputs = Inputs(path_args, list(request.args.items(multi=True)), request.headers.get,
                         request.mimetype, request.get_data(cache=True),
-                        lambda: list(request.form.items(multi=True)))
-        return response_of(endpoint(inputs))
+                        lambda: list(request.form.items(multi=True)), request.remote_addr or "")
+        return response_of(endpoint(inputs), request.environ.get("kontext.client_gone"))
 
     view.__name__ = endpoint.op.operation_id
     return view

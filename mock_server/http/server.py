@@ -55,7 +55,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from kontext_mock.http.exchange import Answer, Exchange
+from kontext_mock.http.exchange import Answer, Exchange, StreamAnswer
 
 __all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "new_event_loop"]
 
@@ -137,7 +137,7 @@ async def answer_in_worker(loop: asyncio.AbstractEventLoop, workers: ThreadPoolE
         def release(done: concurrent.futures.Future[Answer]) -> None:
             if not done.cancelled() and done.exception() is None:
                 answer = done.result()
-                if answer.release is not None:
+                if isinstance(answer, StreamAnswer):
                     answer.release()
 
         work.add_done_callback(release)
@@ -518,18 +518,19 @@ class _Connection(asyncio.Protocol):
                 self._current = None
                 return
             self._send(exchange, answer, keep_alive)
-            if answer.stream is not None and not answer.drop and exchange.method != "HEAD":
+            stream = answer.stream if isinstance(answer, StreamAnswer) else None
+            if stream is not None and exchange.method != "HEAD":
                 chunked = exchange.http_version == "1.1"
                 self._streaming = True
                 try:
-                    await self._pump(answer.stream(), chunked)
+                    await self._pump(stream(), chunked)
                 except asyncio.CancelledError:
                     return  # the client left
                 finally:
                     self._streaming = False
                 keep_alive = keep_alive and chunked
         finally:
-            if answer.release is not None:
+            if isinstance(answer, StreamAnswer):
                 answer.release()  # the stream ended, or never ran
         self._done(keep_alive and not answer.drop)
 
@@ -542,7 +543,7 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             transport.abort()
             return
-        streaming = answer.stream is not None
+        streaming = isinstance(answer, StreamAnswer)
         parts = [_STATUS_LINES.get(answer.status)
                  or f"HTTP/1.1 {answer.status} Unknown\r\n".encode("latin-1")]
         has_length = False

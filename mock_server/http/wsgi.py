@@ -24,7 +24,14 @@ from email.utils import formatdate
 from typing import Any
 
 from kontext_mock.core.faults import ConnectionDroppedError
-from kontext_mock.http.exchange import Answer, Exchange, error_answer
+from kontext_mock.http.exchange import (
+    Answer,
+    Exchange,
+    Outcome,
+    StreamAnswer,
+    dropped,
+    error_answer,
+)
 from kontext_mock.http.requestids import new_request_id
 from kontext_mock.http.server import answer_in_worker
 from kontext_mock.http.streams import STREAM_RETRY_AFTER
@@ -142,11 +149,11 @@ def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
     return b"", False
 
 
-#: what makes an Answer of a streamed body: (chunks, close, status, headers) -> Answer
-StreamAnswer = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
+#: what makes an answer of a streamed body: (chunks, close, status, headers) -> its answer
+StreamMaker = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
 
 
-def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamAnswer | None = None
+def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamMaker | None = None
               ) -> Answer:
     """Call a WSGI app; its answer, with the body read whole, or (an event stream, when
     ``stream`` is given) handed to ``stream`` to be read as it comes."""
@@ -241,13 +248,13 @@ class WsgiApplication:
 
     def _call(self, exchange: Exchange) -> Answer:
         if exchange.client_gone:
-            return Answer(499, [], drop=True, outcome="abandoned")
+            return dropped(Outcome.ABANDONED, 499)
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         try:
             return call_wsgi(self.app, environ, self._stream)
         except ConnectionDroppedError:  # the mock's app, in middleware: drop, don't answer
-            return Answer(0, [], drop=True, outcome="dropped")
+            return dropped()
 
     def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
                 headers: list[tuple[str, str]]) -> Answer:
@@ -296,4 +303,4 @@ class WsgiApplication:
                     return
                 yield chunk
 
-        return Answer(status, headers, stream=pull, release=release)
+        return StreamAnswer(status, headers, stream=pull, release=release)
