@@ -63,3 +63,18 @@ def test_the_layers_hold_the_modules_they_say() -> None:
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert top == ["__init__", "anonymize", "cli", "client", "config", "mock", "recording",
                    "statefile"]
+
+
+def test_the_server_imports_none_of_the_apis_modules() -> None:
+    # http/serving/ is an HTTP server for any app: it knows nothing of the mock's API, its
+    # core or its settings, so the folder shows what is the server's and what the API's
+    folder = PACKAGE / "http" / "serving"
+    crossing = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted(folder.rglob("*.py"))
+        for name in imports(path)
+        if name.startswith("kontext_mock") and not (
+            name == "kontext_mock.http.serving" or name.startswith("kontext_mock.http.serving."))
+    ]
+    assert crossing == []
+    assert {p.stem for p in folder.glob("*.py")} >= {"server", "exchange", "wsgi"}

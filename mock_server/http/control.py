@@ -19,8 +19,8 @@ from kontext_mock.core.clock import ClockError
 from kontext_mock.core.durations import DurationError
 from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fields import RecordError, application_record
-from kontext_mock.http.exchange import Answer, StreamAnswer, json_answer
 from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
 from kontext_mock.http.streams import StreamPlan, async_event_stream, event_stream, open_stream
 from kontext_mock.http.ui import file_response, redirect_response
 

@@ -38,14 +38,6 @@ from kontext_mock.core.faults import ConnectionDroppedError, fault_error
 from kontext_mock.core.journal import Recorded
 from kontext_mock.http.admin import control_refusal
 from kontext_mock.http.errors import answer_for
-from kontext_mock.http.exchange import (
-    Answer,
-    Exchange,
-    Outcome,
-    StreamAnswer,
-    dropped,
-    error_answer,
-)
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.origins import (
     control_origin_refusal,
@@ -53,10 +45,18 @@ from kontext_mock.http.origins import (
     host_refusal,
     preflight_headers,
 )
-from kontext_mock.http.requestids import request_id_for
-from kontext_mock.http.server import answer_in_worker
+from kontext_mock.http.serving.exchange import (
+    Answer,
+    Exchange,
+    Outcome,
+    StreamAnswer,
+    dropped,
+    error_answer,
+)
+from kontext_mock.http.serving.requestids import request_id_for
+from kontext_mock.http.serving.server import answer_in_worker
+from kontext_mock.http.serving.wsgi import call_wsgi, environ_for, read_exchange
 from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
-from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -432,7 +432,7 @@ def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None], status: int
 
 
 class ServedMock:
-    """The mock as an :class:`~kontext_mock.http.server.HttpApplication` of the HTTP server."""
+    """The mock as an :class:`~kontext_mock.http.serving.server.HttpApplication` of the HTTP server."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline

@@ -13,8 +13,8 @@ import orjson
 from kontext_mock.core.credentials import parse_basic
 from kontext_mock.core.errors import ApiError, OAuthError
 from kontext_mock.core.records import session_list_json
-from kontext_mock.http.exchange import Answer, json_answer
 from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.serving.exchange import Answer, json_answer
 from kontext_mock.http.spec import load_spec
 
 if TYPE_CHECKING:

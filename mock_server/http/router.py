@@ -2,7 +2,7 @@
 
 Flask's request context, URL adapter and response object cost several times the mock's
 own work on a request. So the router matches a request to its operation, reads the
-operation's inputs from the :class:`~kontext_mock.http.exchange.Exchange` and calls the
+operation's inputs from the :class:`~kontext_mock.http.serving.exchange.Exchange` and calls the
 same :class:`~kontext_mock.http.routing.Endpoint` (credentials, parameters, body, handler)
 the Flask view of that operation calls; errors become answers as Flask's error handlers
 make them (``errors.py``). Everything around the handler (request id, ``Date``, limits,
@@ -28,10 +28,10 @@ from werkzeug.http import parse_options_header
 
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.http.errors import answer_for
-from kontext_mock.http.exchange import Answer, Exchange
 from kontext_mock.http.routing import Endpoint, Inputs, StepAside
+from kontext_mock.http.serving.exchange import Answer, Exchange
+from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
 from kontext_mock.http.spec import path_pattern
-from kontext_mock.http.wsgi import call_wsgi, environ_for
 
 __all__ = ["Router"]
 

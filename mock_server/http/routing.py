@@ -21,7 +21,7 @@ from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
-from kontext_mock.http.exchange import Answer, StreamAnswer
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer
 from kontext_mock.http.spec import Operation, Spec
 
 __all__ = ["Call", "Endpoint", "Handler", "Inputs", "StepAside", "bind", "response_of"]

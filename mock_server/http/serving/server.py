@@ -10,7 +10,7 @@ httptools' (the llhttp parser of Node.js), and the rest is the connection bookke
 below.
 
 The server knows HTTP, not the mock. It parses a request, bounds it, and hands the whole
-:class:`~kontext_mock.http.exchange.Exchange` to an :class:`HttpApplication`, which answers
+:class:`~kontext_mock.http.serving.exchange.Exchange` to an :class:`HttpApplication`, which answers
 either at once on the loop (:meth:`HttpApplication.quick`, for what never waits) or as a
 coroutine (:meth:`HttpApplication.respond`, which may use the server's worker threads).
 
@@ -55,7 +55,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from kontext_mock.http.exchange import Answer, Exchange, StreamAnswer
+from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
 
 __all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "new_event_loop"]
 

@@ -1,7 +1,7 @@
 """WSGI at the edges of the HTTP layer.
 
-An :class:`~kontext_mock.http.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
-answer an :class:`~kontext_mock.http.exchange.Answer`, wherever a WSGI app is called: the
+An :class:`~kontext_mock.http.serving.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
+answer an :class:`~kontext_mock.http.serving.exchange.Answer`, wherever a WSGI app is called: the
 mock's Flask path, and any other WSGI app the server is asked to serve
 (:class:`WsgiApplication`, e.g. a test's middleware around the mock, or the benchmark's
 bare Flask app). The other way round, :func:`read_exchange` reads a request that arrived
@@ -23,8 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from typing import Any
 
-from kontext_mock.core.faults import ConnectionDroppedError
-from kontext_mock.http.exchange import (
+from kontext_mock.http.serving.exchange import (
     Answer,
     Exchange,
     Outcome,
@@ -32,9 +31,8 @@ from kontext_mock.http.exchange import (
     dropped,
     error_answer,
 )
-from kontext_mock.http.requestids import new_request_id
-from kontext_mock.http.server import answer_in_worker
-from kontext_mock.http.streams import STREAM_RETRY_AFTER
+from kontext_mock.http.serving.requestids import new_request_id
+from kontext_mock.http.serving.server import answer_in_worker
 
 __all__ = [
     "WsgiApp",
@@ -201,14 +199,20 @@ def _chain(first: Iterator[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class WsgiApplication:
-    """Any WSGI app, served by :class:`~kontext_mock.http.server.HttpServer` from its worker
+    """Any WSGI app, served by :class:`~kontext_mock.http.serving.server.HttpServer` from its worker
     threads. A request whose client left before a worker took it is not run."""
 
     def __init__(self, app: WsgiApp, body_limit: int | Callable[[Exchange], int],
-                 max_streams: int) -> None:
+                 max_streams: int, *, retry_after: int = 5,
+                 drops: tuple[type[BaseException], ...] = ()) -> None:
         self.app = app
         self._body_limit = body_limit
         self.max_streams = max_streams
+        #: seconds a client refused a stream (every place taken) is told to wait
+        self.retry_after = retry_after
+        #: what the app raises to have the connection dropped, not answered (the mock's
+        #: fault rules, through middleware)
+        self.drops = drops
         self._streams = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -253,7 +257,7 @@ class WsgiApplication:
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         try:
             return call_wsgi(self.app, environ, self._stream)
-        except ConnectionDroppedError:  # the mock's app, in middleware: drop, don't answer
+        except self.drops:  # e.g. the mock's fault rule, in middleware: drop, don't answer
             return dropped()
 
     def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
@@ -273,7 +277,7 @@ class WsgiApplication:
             return self.refusal(503, "too_many_streams",
                                 f"{self.max_streams} streamed answers are open, the most this"
                                 " server runs at once; retry shortly",
-                                {"Retry-After": str(STREAM_RETRY_AFTER)})
+                                {"Retry-After": str(self.retry_after)})
         released = threading.Event()
         reading: list[concurrent.futures.Future[bytes | None]] = []
 

@@ -1,8 +1,10 @@
 """One request and its answer, as every part of the HTTP layer sees them.
 
-The HTTP server (``http/server.py``), the in-process WSGI front (``wsgi.py``), the request
-pipeline (``pipeline.py``) and the express lane all speak these two types; only the
-Flask path needs a WSGI environ, built from an :class:`Exchange` where it is called.
+The HTTP server (``serving/server.py``), WSGI at its edges (``serving/wsgi.py``), the
+request pipeline and the router all speak these types, from socket to handler and back:
+an :class:`Exchange` in; an :class:`Answer` out, a :class:`StreamAnswer` for an event
+stream, a :class:`Drop` for no answer at all. Only the Flask path needs a WSGI environ,
+built from an :class:`Exchange` where it is called.
 """
 
 from __future__ import annotations
@@ -15,26 +17,8 @@ from typing import Any, ClassVar
 
 import orjson
 
-__all__ = ["EDGE_ERRORS", "Answer", "Drop", "Exchange", "Outcome", "Stream", "StreamAnswer",
+__all__ = ["Answer", "Drop", "Exchange", "Outcome", "Stream", "StreamAnswer",
            "SyncStream", "dropped", "error_answer", "json_answer"]
-
-#: The mock's own refusals that no route's spec lists, by error code: status and when.
-#: Most come from its HTTP layer (the server, or the request pipeline before any route);
-#: the session cap from any route that would make a session. Every one is the API's
-#: error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
-EDGE_ERRORS: dict[str, tuple[int, str]] = {
-    "malformed_request": (400, "not HTTP/1.1 (the connection is closed)"),
-    "cross_origin_refused": (403, "a web page's request to the control plane"),
-    "request_timeout": (408, "a request head or body not received in time"),
-    "payload_too_large": (413, "a body over the route's limit"),
-    "too_many_sessions": (409, "a new session past MockConfig.max_sessions"),
-    "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
-    "request_header_fields_too_large": (431, "header fields over the limits"),
-    "too_many_connections": (503, "every connection busy at the connection cap"),
-    "too_many_pipelined": (503, "more pipelined requests in one read than may wait"),
-    "too_many_streams": (503, "every event stream place taken"),
-    "state_not_saved": (503, "a change the state file could not write"),
-}
 
 #: the chunks of an event stream on the server's event loop
 Stream = Callable[[], AsyncIterator[bytes]]
