@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from kontext_mock.http.routing import Inputs
     from kontext_mock.http.spec import Operation
 
-__all__ = ["control_refusal", "generate_token", "guard"]
+__all__ = ["CONTROL_PREFIX", "control_refusal", "generate_token", "guard", "is_control"]
+
+CONTROL_PREFIX = "/_mock"
+
 
 _CHALLENGE = 'Bearer realm="kontext-mock control plane"'
 
@@ -90,3 +93,9 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
             raise refusal
 
     return check
+
+
+def is_control(path: str) -> bool:
+    """True for the control plane's paths (``/_mock`` and below)."""
+    return path.startswith(CONTROL_PREFIX) and (
+        len(path) == len(CONTROL_PREFIX) or path[len(CONTROL_PREFIX)] == "/")

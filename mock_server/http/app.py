@@ -16,7 +16,8 @@ from flask import Flask
 
 from kontext_mock.http import admin, errors
 from kontext_mock.http.control import handlers as control_handlers
-from kontext_mock.http.pipeline import InProcessFront, Pipeline
+from kontext_mock.http.inprocess import InProcessFront
+from kontext_mock.http.pipeline import Pipeline
 from kontext_mock.http.public import handlers
 from kontext_mock.http.router import Router
 from kontext_mock.http.routing import bind

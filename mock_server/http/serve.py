@@ -5,7 +5,7 @@ runs it in the foreground until SIGINT or SIGTERM. State lives in one process, s
 server runs one event loop and a pool of worker threads, never forked workers.
 
 Given a mock's Flask app (``mock.app``), the server drives the mock's request pipeline
-itself (:class:`~kontext_mock.http.pipeline.ServedMock`); given any other WSGI app (a test's
+itself (:class:`~kontext_mock.http.served.ServedMock`); given any other WSGI app (a test's
 middleware around the mock, the benchmark's bare Flask app), it calls it from its worker
 threads (:class:`~kontext_mock.http.serving.wsgi.WsgiApplication`).
 """
@@ -26,7 +26,8 @@ from kontext_mock.core.faults import ConnectionDroppedError
 from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.limits import SERVER_MAX_BODY_BYTES
 from kontext_mock.http.origins import is_loopback
-from kontext_mock.http.pipeline import Pipeline, ServedMock
+from kontext_mock.http.pipeline import Pipeline
+from kontext_mock.http.served import ServedMock
 from kontext_mock.http.serving.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
 from kontext_mock.http.serving.wsgi import WsgiApplication
 from kontext_mock.http.streams import STREAM_RETRY_AFTER
