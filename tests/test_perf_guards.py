@@ -148,16 +148,20 @@ def body_operations() -> list[Any]:
     return [op for s in specs for op in s if op.body_accepts is not None]
 
 
-def test_the_token_form_has_a_quick_check() -> None:
-    assert "issueToken" in {op.operation_id for op in body_operations()}
+def test_the_token_form_and_the_agent_session_body_have_a_quick_check() -> None:
+    assert {"issueToken", "createAgentSession"} <= {op.operation_id for op in body_operations()}
 
 
 field_names = st.sampled_from(["grant_type", "client_id", "client_secret", "scope", "audience",
-                               "name", "id", "organizationId", "extra"])
+                               "name", "id", "organizationId", "extra", "tokenIdentifier",
+                               "authenticatedUserId", "clientSessionId", "hostname", "userAgent",
+                               "clientInfo", "version"])
 bodies = st.one_of(
     st.dictionaries(field_names, values, max_size=6),
     st.dictionaries(field_names, st.sampled_from(["client_credentials", "x", DEV_APP]),
                     max_size=6),
+    st.dictionaries(field_names, st.one_of(values, st.dictionaries(field_names, values,
+                                                                   max_size=3)), max_size=7),
     values,
 )
 
@@ -201,6 +205,14 @@ def test_a_bad_token_form_still_gets_the_validators_answer(client: FlaskClient) 
         # vendor extensions (an assumption's id) assert nothing: still the quick path
         ({"type": "integer", "maximum": 200, "x-assumption": {"id": "some-rule"}}, 7, True),
         ({"type": "integer", "maximum": 200, "x-assumption": {"id": "some-rule"}}, 201, False),
+        # a value or null
+        ({"type": ["string", "null"], "maxLength": 2}, None, True),
+        ({"type": ["string", "null"], "maxLength": 2}, "ab", True),
+        ({"type": ["string", "null"], "maxLength": 2}, "abc", False),
+        ({"type": ["string", "null"]}, 1, False),
+        ({"oneOf": [{"type": "object"}, {"type": "null"}]}, None, True),
+        ({"oneOf": [{"type": "null"}, {"type": "object"}]}, {"a": 1}, True),
+        ({"oneOf": [{"type": "object"}, {"type": "null"}]}, "x", False),
     ],
 )
 def test_quick_check_examples(schema: dict[str, Any], value: Any, accepted: bool) -> None:
@@ -213,7 +225,10 @@ def test_quick_check_examples(schema: dict[str, Any], value: Any, accepted: bool
     "schema",
     [{"type": "string", "format": "date-time"}, {"type": "object", "minProperties": 1},
      {"anyOf": []},
-     {"type": ["string", "null"]}, {"type": "integer", "multipleOf": 2},
+     {"type": ["string", "number"]}, {"type": ["integer", "null"], "multipleOf": 2},
+     {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+     {"oneOf": [{"type": ["string", "null"]}, {"type": "null"}]},
+     {"type": "integer", "multipleOf": 2},
      {"$ref": "#/components/schemas/Session"},
      {"type": "object", "properties": {"a": {"type": "object", "minProperties": 1}}},
      {"type": "object", "additionalProperties": {"type": "string"}}],
