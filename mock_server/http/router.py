@@ -49,9 +49,12 @@ class Router:
         self.enabled = True
         self._app = app
         self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
+        #: each endpoint's path parameters, in the path's order
+        self._names: dict[str, tuple[str, ...]] = {}
         for endpoint in endpoints.values():
             op = endpoint.op
             self._routes.setdefault(op.method, []).append((path_pattern(op.path), endpoint))
+            self._names[op.operation_id] = tuple(re.findall(r"\{([^}]+)\}", op.path))
 
     @property
     def active(self) -> bool:
@@ -86,7 +89,7 @@ class Router:
         if found is None or not self.active:
             return None
         endpoint, values = found
-        inputs = _inputs(exchange, endpoint, values)
+        inputs = _inputs(exchange, self._names[endpoint.op.operation_id], values)
         if inputs is None:
             return None
         exchange.operation = endpoint.op
@@ -107,8 +110,8 @@ class Router:
         return call_wsgi(answer, environ_for(exchange))
 
 
-def _inputs(exchange: Exchange, endpoint: Endpoint, values: tuple[str, ...]) -> Inputs | None:
-    names = re.findall(r"\{([^}]+)\}", endpoint.op.path)
+def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
+            ) -> Inputs | None:
     try:
         query = (parse_qsl(exchange.query.decode("utf-8"), keep_blank_values=True,
                            errors="strict") if exchange.query else [])
