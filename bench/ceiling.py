@@ -44,6 +44,22 @@ def create_app(bodies: dict[str, bytes]) -> Flask:
     def issue_token() -> Response:
         return Response(bodies["token"], mimetype=json_type)
 
+    @app.get("/api/v1/applications")
+    def list_applications() -> Response:
+        return Response(bodies["apps"], mimetype=json_type)
+
+    @app.post("/api/v1/agent-sessions")
+    def open_agent_session() -> Response:
+        return Response(bodies["agent"], status=201, mimetype=json_type)
+
+    @app.post("/api/v1/agent-sessions/<session_id>/heartbeat")
+    def heartbeat(session_id: str) -> Response:
+        return Response(bodies["heartbeat"], mimetype=json_type)
+
+    @app.post("/api/v1/agent-sessions/<session_id>/disconnect")
+    def disconnect(session_id: str) -> Response:
+        return Response(bodies["disconnect"], mimetype=json_type)
+
     return app
 
 
@@ -54,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--bodies", type=Path, required=True,
-                        help="JSON: {name: base64 body} for get, list10, list100, revoke, token")
+                        help="JSON: {name: base64 body} for get, list10, list100, revoke, token, apps,"
+                        " agent, heartbeat, disconnect")
     args = parser.parse_args(argv)
     raw = json.loads(args.bodies.read_text())
     bodies = {name: base64.b64decode(value) for name, value in raw.items()}

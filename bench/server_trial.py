@@ -45,7 +45,7 @@ def ensure_venv() -> Path:
     if not python.exists():
         print("trial: creating bench/.work/trial-venv ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = [str(python), "-c", "import kontext_mock.http.server, " + ", ".join(PACKAGES)]
+    probe = [str(python), "-c", "import kontext_mock.http.serving.server, " + ", ".join(PACKAGES)]
     if subprocess.run(probe, capture_output=True).returncode:  # new, or the project moved
         subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(HERE.parent),
                         *PACKAGES], check=True)

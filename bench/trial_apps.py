@@ -51,8 +51,8 @@ def serve(server: str, port: int) -> None:
     if server == "kontext":
         import socket
 
-        from kontext_mock.http.exchange import Answer, error_answer
-        from kontext_mock.http.server import HttpServer, new_event_loop
+        from kontext_mock.http.serving.exchange import Answer, error_answer
+        from kontext_mock.http.serving.server import HttpServer, new_event_loop
 
         class Trivial:
             def start(self, loop: Any, workers: Any) -> None: ...

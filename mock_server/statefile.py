@@ -172,8 +172,14 @@ class _Document:
     """A state document being rebuilt from ``PATH`` and the log: records by id."""
 
     def __init__(self, document: dict[str, Any]) -> None:
+        self.rest: dict[str, Any] = {}
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.replace(document)
+
+    def replace(self, document: dict[str, Any]) -> None:
+        """Hold ``document`` instead of what was held (a log's whole-state record)."""
         self.rest = {k: v for k, v in document.items() if k not in _KINDS and k != "logSeq"}
-        self.tables: dict[str, dict[str, Any]] = {
+        self.tables = {
             kind: {str(item.get(_KEYS[kind])): item for item in document.get(kind) or []
                    if isinstance(item, dict)}
             for kind in _KINDS
@@ -182,7 +188,7 @@ class _Document:
     def apply(self, record: dict[str, Any]) -> None:
         """One change of the log."""
         if "state" in record:
-            self.__init__(record["state"])  # type: ignore[misc]
+            self.replace(record["state"])
             return
         self.rest.update(record.get("meta") or {})
         for kind, items in (record.get("put") or {}).items():

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException
 
 from kontext_mock import KontextMock, MockConfig
-from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.errors import EDGE_ERRORS
 from kontext_mock.http.serve import RunningServer, start
 from kontext_mock.http.spec import ResponseMismatch, Spec, load_spec
 

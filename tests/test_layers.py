@@ -96,3 +96,32 @@ def test_the_kit_record_and_the_cli_take_the_clients_not_each_other() -> None:
     assert "kontext_mock.clients.control" in imports(PACKAGE / "cli.py")
     assert "kontext_mock.clients.api" in imports(ROOT / "contracts" / "http.py")
     assert "kontext_mock.clients.control" in imports(ROOT / "contracts" / "control.py")
+
+
+def test_the_server_imports_none_of_the_apis_modules() -> None:
+    # http/serving/ is an HTTP server for any app: it knows nothing of the mock's API, its
+    # core or its settings, so the folder shows what is the server's and what the API's
+    folder = PACKAGE / "http" / "serving"
+    crossing = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted(folder.rglob("*.py"))
+        for name in imports(path)
+        if name.startswith("kontext_mock") and not (
+            name == "kontext_mock.http.serving" or name.startswith("kontext_mock.http.serving."))
+    ]
+    assert crossing == []
+    assert {p.stem for p in folder.glob("*.py")} >= {"server", "exchange", "wsgi"}
+
+
+def test_no_object_runs_its_own_init_again() -> None:
+    # an object re-initialised in place hides what it holds from the type checker and the
+    # reader: a method that says what it replaces does it instead
+    again = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "__init__" and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "self"
+    ]
+    assert again == []

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from kontext_mock import KontextMock
-from kontext_mock.http.exchange import EDGE_ERRORS
+from kontext_mock.http.errors import EDGE_ERRORS
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
 

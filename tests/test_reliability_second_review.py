@@ -31,9 +31,10 @@ from kontext_mock import KontextMock
 from kontext_mock.core.ratelimit import MAX_CREDENTIALS, RateLimiter
 from kontext_mock.http import control
 from kontext_mock.http.app import pipeline_of
-from kontext_mock.http.exchange import EDGE_ERRORS, Answer
+from kontext_mock.http.errors import EDGE_ERRORS
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
-from kontext_mock.http.server import answer_in_worker
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer
+from kontext_mock.http.serving.server import answer_in_worker
 from kontext_mock.http.streams import StreamPlan
 from kontext_mock.statefile import NotSavedError, StateFile, read_state_file
 
@@ -338,7 +339,7 @@ def test_a_stream_answered_after_the_server_stopped_waiting_gives_its_place_back
 
     def make() -> Answer:  # a worker that answers a stream after the wait was cancelled
         go.wait(30)
-        return Answer(200, [], release=released.set)
+        return StreamAnswer(200, [], release=released.set)
 
     async def stop_waiting() -> None:
         with ThreadPoolExecutor(1) as workers:

@@ -10,6 +10,7 @@ request id and ``Date``) and body.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +30,7 @@ ORIGIN = "http://localhost:3000"
 
 def twin(express: bool) -> KontextMock:
     mock = KontextMock(seed=9, now=NOW, frozen=True, cors_origins=(ORIGIN,))
-    mock.app.extensions["kontext_pipeline"].lane.enabled = express
+    mock.app.extensions["kontext_pipeline"].router.enabled = express
     return mock
 
 
@@ -119,3 +120,64 @@ def test_the_two_servers_answer_reads_by_different_handlers(
                "Authorization: Bearer dev-token\r\nConnection: close\r\n\r\n").encode()
     assert exchange(servers[0], request) == exchange(servers[1], request)
     assert calls == {"with": 0, "without": 1}
+
+
+FORM = "application/x-www-form-urlencoded"
+FORM_BODIES = st.sampled_from([
+    "grant_type=client_credentials&client_id=dev-client&client_secret=dev-secret",
+    "grant_type=client_credentials&client_id=dev-client&client_secret=wrong",
+    "grant_type=client_credentials&client_id=dev-client&client_id=x&client_secret=dev-secret",
+    "grant_type=password&client_id=dev-client&client_secret=dev-secret",
+    "grant_type=client_credentials&scope=management%3Aall",
+    "grant_type=client_credentials&client_id=%FF&client_secret=dev-secret",
+    "grant_type=client+credentials", "client_id=dev-client", "", "a=%zz&grant_type=",
+])
+JSON_BODIES = st.sampled_from([
+    '{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}',
+    '{"tokenIdentifier":"t"}', "{}", "[]", "null", "{", '{"tokenIdentifier":1}', "",
+])
+CONTENT_TYPES = st.sampled_from([None, FORM, f"{FORM}; charset=utf-8", "application/json",
+                                 "Application/JSON", "text/plain"])
+BODY_AUTHS = st.sampled_from([None, "Bearer dev-token", "Basic ZGV2LWNsaWVudDpkZXYtc2VjcmV0",
+                              "Basic bm9wZQ=="])
+
+
+@st.composite
+def requests_with_bodies(draw: st.DrawFn) -> bytes:
+    path, bodies = draw(st.sampled_from([("/oauth2/token", FORM_BODIES),
+                                         ("/api/v1/agent-sessions", JSON_BODIES)]))
+    body = draw(bodies).encode()
+    lines = ["POST " + path + " HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+             f"Content-Length: {len(body)}"]
+    for name, value in (("Content-Type", draw(CONTENT_TYPES)), ("Authorization", draw(BODY_AUTHS)),
+                        ("User-Agent", draw(st.sampled_from([None, "probe/1"])))):
+        if value is not None:
+            lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def without_secrets(answer: tuple[bytes, list[bytes], bytes]) -> tuple[bytes, list[bytes], bytes]:
+    """The answer without the values each mock draws at random (token, new session id)."""
+    status, headers, body = answer
+    return status, headers, re.sub(rb'"(access_token|sessionId)":"[^"]*"', rb'"\1":""', body)
+
+
+@pytest.fixture(scope="module")
+def body_servers() -> Iterator[tuple[RunningServer, RunningServer]]:
+    # (their own twins: the sessions these requests open would tell the other test's apart)
+    with_router, without = (start(twin(router).app, "127.0.0.1", 0) for router in (True, False))
+    try:
+        yield with_router, without
+    finally:
+        with_router.stop()
+        without.stop()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=requests_with_bodies())
+def test_the_router_and_the_flask_path_read_bodies_alike(
+    body_servers: tuple[RunningServer, RunningServer], request: bytes
+) -> None:
+    with_router, without = body_servers
+    assert without_secrets(exchange(with_router, request)) == without_secrets(
+        exchange(without, request))

@@ -16,8 +16,6 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import request
-
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import ApiError
 from kontext_mock.http.origins import is_loopback
@@ -26,8 +24,13 @@ from kontext_mock.http.spec import default_spec_path, load_spec
 if TYPE_CHECKING:
     from kontext_mock.config import MockConfig
     from kontext_mock.core.engine import MockEngine
+    from kontext_mock.http.routing import Inputs
+    from kontext_mock.http.spec import Operation
 
-__all__ = ["control_refusal", "generate_token", "guard"]
+__all__ = ["CONTROL_PREFIX", "control_refusal", "generate_token", "guard", "is_control"]
+
+CONTROL_PREFIX = "/_mock"
+
 
 _CHALLENGE = 'Bearer realm="kontext-mock control plane"'
 
@@ -77,17 +80,22 @@ def control_refusal(config: MockConfig, authorization: str | None, peer: str | N
     return None
 
 
-def guard(mock: MockEngine) -> Callable[[], None]:
+def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
     """The check the control plane's routes run before anything else."""
 
     anonymous = _anonymous_operations()
 
-    def check() -> None:
-        refusal = control_refusal(mock.config, request.headers.get("Authorization"),
-                                  request.remote_addr)
+    def check(op: Operation, inputs: Inputs) -> None:
+        refusal = control_refusal(mock.config, inputs.header("Authorization"), inputs.peer)
         if refusal is not None:
-            if refusal.status == 401 and request.endpoint in anonymous:  # routes are named by operationId
+            if refusal.status == 401 and op.operation_id in anonymous:
                 return  # the dashboard's files: they hold no data, and ask for the token
             raise refusal
 
     return check
+
+
+def is_control(path: str) -> bool:
+    """True for the control plane's paths (``/_mock`` and below)."""
+    return path.startswith(CONTROL_PREFIX) and (
+        len(path) == len(CONTROL_PREFIX) or path[len(CONTROL_PREFIX)] == "/")

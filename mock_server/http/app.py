@@ -16,10 +16,12 @@ from flask import Flask
 
 from kontext_mock.http import admin, errors
 from kontext_mock.http.control import handlers as control_handlers
+from kontext_mock.http.inprocess import InProcessFront
 from kontext_mock.http.mcp import guard as gateway_guard
 from kontext_mock.http.mcp import handlers as gateway_handlers
-from kontext_mock.http.pipeline import InProcessFront, Pipeline
-from kontext_mock.http.public import handlers, read_bodies
+from kontext_mock.http.pipeline import Pipeline
+from kontext_mock.http.public import handlers
+from kontext_mock.http.router import Router
 from kontext_mock.http.routing import bind
 from kontext_mock.http.spec import default_spec_path, load_spec
 
@@ -35,15 +37,15 @@ def create_app(mock: MockEngine) -> Flask:
     app.config.update(JSON_SORT_KEYS=False)
     app.url_map.strict_slashes = False
     spec = load_spec()
-    bind(app, spec, {**handlers(mock), **gateway_handlers(mock)}, mock.authenticate,
-         guards={"gatewayToken": gateway_guard(mock)})
+    public = bind(app, spec, {**handlers(mock), **gateway_handlers(mock)}, mock.authenticate,
+                  guards={"gatewayToken": gateway_guard(mock)})
     # The control plane (/_mock/...) is described by its own spec, bound the same way.
     control_spec = load_spec(str(default_spec_path("control.yaml")))
-    bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
-         guards={"adminToken": admin.guard(mock)})
+    control = bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
+                   guards={"adminToken": admin.guard(mock)})
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app)
-    pipeline = Pipeline(mock, app, spec, control_spec, read_bodies(mock))
+    pipeline = Pipeline(mock, app, spec, control_spec, Router(app, {**public, **control}))
     app.wsgi_app = InProcessFront(pipeline)  # type: ignore[method-assign]
     app.extensions["kontext_pipeline"] = pipeline
     return app

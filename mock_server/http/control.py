@@ -9,19 +9,20 @@ answered 422 here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, request
+from flask import Response
 
 from kontext_mock.core.clock import ClockError
 from kontext_mock.core.credentials import ALL_SCOPE
 from kontext_mock.core.durations import DurationError
 from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fields import RecordError, application_record
-from kontext_mock.http.errors import json_response
 from kontext_mock.http.routing import Call, Handler
-from kontext_mock.http.streams import StreamPlan, event_stream, open_stream
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
+from kontext_mock.http.streams import StreamPlan, async_event_stream, event_stream, open_stream
 from kontext_mock.http.ui import file_response, redirect_response
 
 if TYPE_CHECKING:
@@ -51,21 +52,21 @@ def _types(call: Call) -> frozenset[str] | None:
 def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
     """The handler of every control-plane operation, by operationId."""
 
-    def clock_state() -> Response:
-        return json_response(mock.clock_state())
+    def clock_state() -> Answer:
+        return json_answer(mock.clock_state())
 
-    def get_control_spec(call: Call) -> Response:
-        return json_response(spec.document)
+    def get_control_spec(call: Call) -> Answer:
+        return json_answer(spec.document)
 
-    def get_clock(call: Call) -> Response:
+    def get_clock(call: Call) -> Answer:
         mock.tick()
         return clock_state()
 
-    def advance_clock(call: Call) -> Response:
+    def advance_clock(call: Call) -> Answer:
         _unprocessable("by", lambda: mock.advance(call.body["by"]))
         return clock_state()
 
-    def set_clock(call: Call) -> Response:
+    def set_clock(call: Call) -> Answer:
         body = call.body
         _unprocessable("to", lambda: mock.set_time(body["to"]))
         if body.get("frozen") is True:
@@ -74,15 +75,15 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
             mock.unfreeze()
         return clock_state()
 
-    def freeze_clock(call: Call) -> Response:
+    def freeze_clock(call: Call) -> Answer:
         mock.freeze()
         return clock_state()
 
-    def unfreeze_clock(call: Call) -> Response:
+    def unfreeze_clock(call: Call) -> Answer:
         mock.unfreeze()
         return clock_state()
 
-    def reset(call: Call) -> Response:
+    def reset(call: Call) -> Answer:
         body = call.body or {}
         mock.reset(
             seed=_int(body.get("seed")),
@@ -92,43 +93,43 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
             sessions=_int(body.get("sessions")),
             status_mix=body.get("statusMix"),
         )
-        return json_response(mock.summary())
+        return json_answer(mock.summary())
 
-    def export_state(call: Call) -> Response:
-        return json_response(mock.export_state())
+    def export_state(call: Call) -> Answer:
+        return json_answer(mock.export_state())
 
-    def import_state(call: Call) -> Response:
+    def import_state(call: Call) -> Answer:
         mock.import_state(call.body)
-        return json_response(mock.summary())
+        return json_answer(mock.summary())
 
-    def list_scenarios(call: Call) -> Response:
-        return json_response({"items": [
+    def list_scenarios(call: Call) -> Answer:
+        return json_answer({"items": [
             {"name": name, "description": description}
             for name, description in mock.scenarios()
         ]})
 
-    def load_scenario(call: Call) -> Response:
+    def load_scenario(call: Call) -> Answer:
         body = call.body
         if "yaml" in body:
             name = mock.load_scenario_text(body["yaml"])
         else:
             name = body["name"]
             mock.load_scenario(name)
-        return json_response({**mock.summary(), "scenario": name})
+        return json_answer({**mock.summary(), "scenario": name})
 
-    def create_organization(call: Call) -> Response:
+    def create_organization(call: Call) -> Answer:
         body = call.body or {}
         org = mock.add_organization(id=body.get("id"), name=body.get("name"))
-        return json_response({"organization": {"id": org.id, "name": org.name}}, 201)
+        return json_answer({"organization": {"id": org.id, "name": org.name}}, 201)
 
-    def create_application(call: Call) -> Response:
+    def create_application(call: Call) -> Answer:
         body = call.body or {}
         app = mock.add_application(
             organization_id=body.get("organizationId"), id=body.get("id"), name=body.get("name"),
         )
-        return json_response({"application": application_record(app)}, 201)
+        return json_answer({"application": application_record(app)}, 201)
 
-    def create_client(call: Call) -> Response:
+    def create_client(call: Call) -> Answer:
         b = call.body
         client = mock.add_client(
             client_id=b["clientId"], client_secret=b["clientSecret"],
@@ -136,39 +137,39 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
             organization_id=b.get("organizationId"), application_id=b.get("applicationId"),
             name=b.get("name"), token=b.get("token"),
         )
-        return json_response({"client": mock.client_info(client.client_id)}, 201)
+        return json_answer({"client": mock.client_info(client.client_id)}, 201)
 
-    def create_session(call: Call) -> Response:
+    def create_session(call: Call) -> Answer:
         fields = dict(call.body or {})
         app_id = fields.pop("applicationId", None)
         state = fields.pop("state", "active")
         session = mock.add_session(app_id, state, **fields)
-        return json_response(mock.session_detail(session["id"]), 201)
+        return json_answer(mock.session_detail(session["id"]), 201)
 
-    def get_mock_session(call: Call) -> Response:
-        return json_response(mock.session_detail(call.params["sessionId"]))
+    def get_mock_session(call: Call) -> Answer:
+        return json_answer(mock.session_detail(call.params["sessionId"]))
 
-    def update_session(call: Call) -> Response:
+    def update_session(call: Call) -> Answer:
         session_id = call.params["sessionId"]
         mock.update_session(session_id, **call.body)
-        return json_response(mock.session_detail(session_id))
+        return json_answer(mock.session_detail(session_id))
 
-    def list_applications(call: Call) -> Response:
-        return json_response({"items": mock.applications()})
+    def list_applications(call: Call) -> Answer:
+        return json_answer({"items": mock.applications()})
 
-    def page_sessions(call: Call) -> Response:
+    def page_sessions(call: Call) -> Answer:
         p = call.params
-        return json_response(mock.session_page(
+        return json_answer(mock.session_page(
             p["applicationId"], status=p["status"], offset=p["offset"], limit=p["limit"]))
 
-    def revoke_application(call: Call) -> Response:
+    def revoke_application(call: Call) -> Answer:
         count = mock.revoke_all(call.params["applicationId"])
-        return json_response({"success": True, "disconnectedCount": count})
+        return json_answer({"success": True, "disconnectedCount": count})
 
-    def list_faults(call: Call) -> Response:
-        return json_response({"items": mock.faults.export()})
+    def list_faults(call: Call) -> Answer:
+        return json_answer({"items": mock.faults.export()})
 
-    def add_fault(call: Call) -> Response:
+    def add_fault(call: Call) -> Answer:
         b = call.body
         fault_id = mock.add_fault(
             b.get("method", "*"), b.get("path", "/api/v1/*"),
@@ -177,55 +178,53 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
             probability=b.get("probability"), seed=_int(b.get("seed")),
         )
         rule = next(r for r in mock.faults.export() if r["id"] == fault_id)
-        return json_response({"fault": rule}, 201)
+        return json_answer({"fault": rule}, 201)
 
-    def clear_faults(call: Call) -> Response:
-        return json_response({"removed": mock.clear_faults()})
+    def clear_faults(call: Call) -> Answer:
+        return json_answer({"removed": mock.clear_faults()})
 
-    def delete_fault(call: Call) -> Response:
+    def delete_fault(call: Call) -> Answer:
         mock.remove_fault(call.params["faultId"])
-        return json_response({"removed": 1})
+        return json_answer({"removed": 1})
 
-    def rate_limit_state() -> Response:
-        return json_response({"perMinute": mock.limiter.per_minute})
+    def rate_limit_state() -> Answer:
+        return json_answer({"perMinute": mock.limiter.per_minute})
 
-    def get_rate_limit(call: Call) -> Response:
+    def get_rate_limit(call: Call) -> Answer:
         return rate_limit_state()
 
-    def set_rate_limit(call: Call) -> Response:
+    def set_rate_limit(call: Call) -> Answer:
         mock.rate_limit(_int(call.body["perMinute"]))
         return rate_limit_state()
 
-    def read_journal(call: Call) -> Response:
+    def read_journal(call: Call) -> Answer:
         items = mock.journal.entries(call.params.get("method"), call.params.get("path"),
                                      _int(call.params.get("limit")))
-        return json_response({"items": items})
+        return json_answer({"items": items})
 
-    def clear_journal(call: Call) -> Response:
-        return json_response({"removed": mock.journal.clear()})
+    def clear_journal(call: Call) -> Answer:
+        return json_answer({"removed": mock.journal.clear()})
 
-    def stream_events(call: Call) -> Response:
+    def stream_events(call: Call) -> Answer:
         since = call.params.get("since")
         if since is None and call.params.get("Last-Event-ID") is not None:
             since = int(call.params["Last-Event-ID"])
         plan = StreamPlan(types=_types(call), since=since, limit=_int(call.params.get("limit")),
                           timeout=call.params.get("timeout"))
         subscription = open_stream(mock, plan)  # 503 when every place is taken
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        environ = request.environ
-        if environ.get("kontext.streams") == "async":
-            # The mock's server runs the stream on its event loop, holding no thread.
-            environ["kontext.stream"] = (plan, subscription)
-            return Response(b"", mimetype="text/event-stream", headers=headers)
-        stream = event_stream(mock, plan, subscription, gone=environ.get("kontext.client_gone"))
-        response = Response(stream, mimetype="text/event-stream", headers=headers)
-        response.call_on_close(subscription.close)  # also when the stream is never read
-        return response
+        return StreamAnswer(
+            200, [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+                  ("Content-Type", "text/event-stream; charset=utf-8")],
+            # on the server's loop, holding no thread; or in an in-process client's thread
+            stream=functools.partial(async_event_stream, mock, plan, subscription),
+            chunks=lambda gone: event_stream(mock, plan, subscription, gone=gone),
+            release=subscription.close,
+        )
 
-    def event_history(call: Call) -> Response:
+    def event_history(call: Call) -> Answer:
         mock.tick()
         events = mock.events.since(call.params.get("since") or 0, _types(call))
-        return json_response({"items": [e.to_dict() for e in events]})
+        return json_answer({"items": [e.to_dict() for e in events]})
 
     def redirect_dashboard(call: Call) -> Response:
         return redirect_response()

@@ -15,9 +15,27 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from kontext_mock.core.errors import ApiError, ValidationError, log
-from kontext_mock.http.exchange import Answer, json_answer
+from kontext_mock.http.serving.exchange import Answer, json_answer
 
-__all__ = ["answer_for", "json_response", "register", "response_for"]
+__all__ = ["EDGE_ERRORS", "answer_for", "json_response", "register", "response_for"]
+
+#: The mock's own refusals that no route's spec lists, by error code: status and when.
+#: Most come from its HTTP layer (the server, or the request pipeline before any route);
+#: the session cap from any route that would make a session. Every one is the API's
+#: error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
+EDGE_ERRORS: dict[str, tuple[int, str]] = {
+    "malformed_request": (400, "not HTTP/1.1, or no Host or two (the connection is closed)"),
+    "cross_origin_refused": (403, "a web page's request to the control plane"),
+    "request_timeout": (408, "a request head or body not received in time"),
+    "payload_too_large": (413, "a body over the route's limit"),
+    "too_many_sessions": (409, "a new session past MockConfig.max_sessions"),
+    "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
+    "request_header_fields_too_large": (431, "header fields over the limits"),
+    "too_many_connections": (503, "every connection busy at the connection cap"),
+    "too_many_streams": (503, "every event stream place taken"),
+    "state_not_saved": (503, "a change the state file could not write"),
+}
+
 
 
 def json_response(

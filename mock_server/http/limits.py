@@ -1,7 +1,7 @@
 """What one request may carry, checked before anything is stored.
 
 Every limit here is refused in the API's JSON error shape, with ``x-request-id``,
-whoever meets it first: the HTTP server while reading (``http/server.py``: a head over
+whoever meets it first: the HTTP server while reading (``http/serving/server.py``: a head over
 64 KiB or 200 fields, a body over the route's limit), or the request pipeline
 (``pipeline.py``: header fields over ``MockConfig.max_header_bytes``). How deep a JSON
 body may nest is ``kontext_mock.core.nesting``'s.

@@ -4,21 +4,19 @@ and the gateway's grants of ``/oauth2/token``).
 
 Each handler reads what the request carries (bearer token, ``Mcp-Session-Id``,
 ``MCP-Protocol-Version``, ``User-Agent``, the base URL the client used), asks the core,
-and writes the answer. The session's server-to-client stream (``GET /mcp``) is, on the
-mock's server, a coroutine on its event loop that holds no thread: it waits for the
-session to end, sending keep-alive comments meanwhile.
+and writes the answer. The session's server-to-client stream (``GET /mcp``) is a
+:class:`StreamAnswer`: on the mock's server a coroutine on its event loop that holds no
+thread, in-process a generator in the client's thread; either waits for the session to
+end, sending keep-alive comments meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
-
-from flask import Response, request
 
 from kontext_mock.core.credentials import parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
@@ -29,11 +27,12 @@ from kontext_mock.core.oauth import (
     INVOKE_SCOPE,
     AuthorizeRefusalError,
 )
-from kontext_mock.http.errors import json_response
-from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.routing import Call, Handler, Header, Inputs
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
+    from kontext_mock.http.spec import Operation
 
 __all__ = ["KEEPALIVE", "gateway_grant", "guard", "handlers"]
 
@@ -48,49 +47,50 @@ _KEEPALIVE = b": keep-alive\n\n"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def base_url() -> str:
-    """The base URL the client used (scheme and ``Host``), without a trailing slash."""
-    return request.host_url.rstrip("/")
+def base_url(header: Header) -> str:
+    """The base URL the client used (the mock serves plain HTTP, named by its ``Host``),
+    without a trailing slash: SDKs compare the issuer with it as a string."""
+    return f"http://{header('Host') or 'localhost'}"
 
 
-def guard(mock: MockEngine) -> Callable[[], None]:
+def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
     """The gateway token's check, run before anything of a request to ``/mcp`` is read
     (``routing.bind``'s guard of the ``gatewayToken`` scheme): 401 as RFC 6750 says."""
 
-    def check() -> None:
-        request_of = gateway_request()
+    def check(op: Operation, inputs: Inputs) -> None:
+        request_of = gateway_request(inputs.header)
         try:
             mock.gateway.token(request_of["bearer"], request_of["resource"])
         except GatewayUnauthorizedError as exc:
             raise ApiError(401, exc.error or "unauthorized", exc.description,
-                           headers={"WWW-Authenticate": challenge(exc)}) from None
+                           headers={"WWW-Authenticate": challenge(exc, inputs.header)}) from None
 
     return check
 
 
-def gateway_request() -> dict[str, Any]:
+def gateway_request(header: Header) -> dict[str, Any]:
     """What the gateway needs of the request: bearer token, its own URL, session, version."""
-    header = request.headers.get("Authorization")
+    authorization = header("Authorization")
     bearer = None
-    if header:
+    if authorization:
         try:
-            bearer = parse_bearer(header)
+            bearer = parse_bearer(authorization)
         except UnauthorizedError:
             bearer = ""  # malformed: refused as an invalid token, not as none
     return {
         "bearer": bearer if bearer is None else (bearer or "\0"),
-        "resource": f"{base_url()}{GATEWAY_PATH}",
-        "session_id": request.headers.get("Mcp-Session-Id"),
-        "version": request.headers.get("MCP-Protocol-Version"),
+        "resource": f"{base_url(header)}{GATEWAY_PATH}",
+        "session_id": header("Mcp-Session-Id"),
+        "version": header("MCP-Protocol-Version"),
     }
 
 
 def handlers(mock: MockEngine) -> dict[str, Handler]:
     """The handler of every gateway and gateway-OAuth operation, by operationId."""
 
-    def server_metadata(call: Call) -> Response:
-        base = base_url()
-        return json_response({
+    def server_metadata(call: Call) -> Answer:
+        base = base_url(call.header)
+        return json_answer({
             "issuer": base,
             "authorization_endpoint": f"{base}/oauth2/auth",
             "token_endpoint": f"{base}/oauth2/token",
@@ -103,45 +103,45 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             "scopes_supported": [INVOKE_SCOPE, EXCHANGE_SCOPE],
         })
 
-    def resource_metadata(call: Call) -> Response:
-        base = base_url()
-        return json_response({
+    def resource_metadata(call: Call) -> Answer:
+        base = base_url(call.header)
+        return json_answer({
             "resource": f"{base}{GATEWAY_PATH}",
             "authorization_servers": [base],
             "scopes_supported": [INVOKE_SCOPE],
             "bearer_methods_supported": ["header"],
         })
 
-    def authorize(call: Call) -> Response:
+    def authorize(call: Call) -> Answer:
         params = {k: v for k, v in call.params.items() if isinstance(v, str)}
         try:
             location = mock.oauth.authorize(params)
         except AuthorizeRefusalError as refusal:
             location = refusal.location
-        return Response(status=302, headers={"Location": location})
+        return Answer(302, [("Location", location), ("Content-Length", "0")])
 
-    def message(call: Call) -> Response:
+    def message(call: Call) -> Answer:
         try:
-            reply = mock.gateway.post(call.body, user_agent=request.headers.get("User-Agent"),
-                                      **gateway_request())
+            reply = mock.gateway.post(call.body, user_agent=call.header("User-Agent"),
+                                      **gateway_request(call.header))
         except GatewayUnauthorizedError as exc:
-            return unauthorized(exc)
+            return unauthorized(exc, call.header)
         return answer(reply)
 
-    def stream(call: Call) -> Response:
+    def stream(call: Call) -> Answer:
         try:
-            reply = mock.gateway.stream_of(**gateway_request())
+            reply = mock.gateway.stream_of(**gateway_request(call.header))
         except GatewayUnauthorizedError as exc:
-            return unauthorized(exc)
+            return unauthorized(exc, call.header)
         if reply.status != 200 or reply.session_id is None:
             return answer(reply)
         return session_stream(mock.state.gateway, reply.session_id)
 
-    def end(call: Call) -> Response:
+    def end(call: Call) -> Answer:
         try:
-            reply = mock.gateway.end_session(**gateway_request())
+            reply = mock.gateway.end_session(**gateway_request(call.header))
         except GatewayUnauthorizedError as exc:
-            return unauthorized(exc)
+            return unauthorized(exc, call.header)
         return answer(reply)
 
     return {
@@ -154,7 +154,7 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
     }
 
 
-def gateway_grant(mock: MockEngine, form: dict[str, str]) -> Response | None:
+def gateway_grant(mock: MockEngine, form: dict[str, str]) -> Answer | None:
     """The token endpoint's answer to a gateway grant; None for any other grant type."""
     grant_type = form.get("grant_type")
     if grant_type not in _GRANTS:
@@ -171,62 +171,79 @@ def gateway_grant(mock: MockEngine, form: dict[str, str]) -> Response | None:
         except UnauthorizedError:
             raise OAuthError(400, "invalid_grant", "unknown or expired subject_token") from None
         grant = mock.oauth.exchange(form, subject)
-    return json_response(grant, headers=_NO_STORE)
+    return json_answer(grant, headers=_NO_STORE)
 
 
-def answer(reply: GatewayReply) -> Response:
+def answer(reply: GatewayReply) -> Answer:
     """A gateway reply as an HTTP answer."""
     headers: dict[str, str] = {}
     if reply.session_id is not None and reply.protocol_version is not None:
         headers["Mcp-Session-Id"] = reply.session_id
     if reply.body is None:
-        return Response(status=reply.status, headers=headers)
-    return json_response(reply.body, reply.status, headers=headers)
+        return Answer(reply.status, [("Content-Length", "0"), *headers.items()])
+    return json_answer(reply.body, reply.status, headers=headers)
 
 
-def challenge(exc: GatewayUnauthorizedError) -> str:
+def challenge(exc: GatewayUnauthorizedError, header: Header) -> str:
     """RFC 6750's challenge, naming the gateway's protected-resource metadata (RFC 9728)."""
-    said = f'Bearer realm="kontext", resource_metadata="{base_url()}{METADATA_PATH}"'
+    said = f'Bearer realm="kontext", resource_metadata="{base_url(header)}{METADATA_PATH}"'
     said += f', scope="{INVOKE_SCOPE}"'
     if exc.error is not None:
         said += f', error="{exc.error}", error_description="{exc.description}"'
     return said
 
 
-def unauthorized(exc: GatewayUnauthorizedError) -> Response:
+def unauthorized(exc: GatewayUnauthorizedError, header: Header) -> Answer:
     """The 401 of a token that stopped working between the guard and the handler."""
-    return json_response({"error": exc.error or "unauthorized", "message": exc.description}, 401,
-                         headers={"WWW-Authenticate": challenge(exc)})
+    return json_answer({"error": exc.error or "unauthorized", "message": exc.description}, 401,
+                       headers={"WWW-Authenticate": challenge(exc, header)})
 
 
 # -- the session's stream ---------------------------------------------------------------------
 
 
-def session_stream(gateway: GatewayState, session_id: str) -> Response:
-    """``GET /mcp``'s answer: the stream of ``session_id``, open until the session ends."""
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-               "Mcp-Session-Id": session_id}
-    environ = request.environ
-    if environ.get("kontext.streams") == "async":
-        # The mock's server runs it on its event loop, holding no thread.
-        environ["kontext.answer_stream"] = (
-            functools.partial(_async_stream, gateway, session_id), lambda: None)
-        return Response(b"", mimetype="text/event-stream", headers=headers)
-    gone = environ.get("kontext.client_gone")
-    return Response(_sync_stream(gateway, session_id, gone), mimetype="text/event-stream",
-                    headers=headers)
+def session_stream(gateway: GatewayState, session_id: str) -> StreamAnswer:
+    """``GET /mcp``'s answer: the stream of ``session_id``, open until the session ends (on
+    the mock's server a coroutine holding no thread; in-process, the client's thread).
+
+    The session's end is watched from the moment the answer is made, not from when its
+    stream first runs: a session ended in between still ends its stream."""
+    end = _SessionEnd()
+    return StreamAnswer(
+        200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
+              ("X-Accel-Buffering", "no"), ("Mcp-Session-Id", session_id)],
+        stream=end.async_chunks, chunks=end.chunks, release=gateway.watch(session_id, end.set),
+    )
 
 
-async def _async_stream(gateway: GatewayState, session_id: str) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    ended = asyncio.Event()
+class _SessionEnd:
+    """A session's end, as its stream waits for it on a loop or in a thread."""
 
-    def wake() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits any more
-            loop.call_soon_threadsafe(ended.set)
+    def __init__(self) -> None:
+        self.ended = threading.Event()
+        self._wakers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
-    unwatch = gateway.watch(session_id, wake)
-    try:
+    def set(self) -> None:
+        """The session ended (called from any thread)."""
+        with self._lock:
+            self.ended.set()
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
+
+    async def async_chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        ended = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits any more
+                loop.call_soon_threadsafe(ended.set)
+
+        with self._lock:
+            self._wakers.append(wake)
+            if self.ended.is_set():
+                ended.set()
         yield _OPENING
         while not ended.is_set():
             try:
@@ -234,23 +251,14 @@ async def _async_stream(gateway: GatewayState, session_id: str) -> AsyncIterator
                     await ended.wait()
             except TimeoutError:
                 yield _KEEPALIVE
-    finally:
-        unwatch()
 
-
-def _sync_stream(gateway: GatewayState, session_id: str,
-                 gone: Callable[[], bool] | None) -> Iterator[bytes]:
-    ended = threading.Event()
-    unwatch = gateway.watch(session_id, ended.set)
-    try:
+    def chunks(self, gone: Callable[[], bool] | None) -> Iterator[bytes]:
         yield _OPENING
         quiet = 0.0
-        while not ended.wait(1.0):
+        while not self.ended.wait(1.0):
             if gone is not None and gone():
                 return
             quiet += 1.0
             if quiet >= KEEPALIVE:
                 quiet = 0.0
                 yield _KEEPALIVE
-    finally:
-        unwatch()

@@ -2,44 +2,32 @@
 of the handler, whichever handler answers it.
 
     before:   identify -> header limit -> Host -> Origin / CORS preflight -> rate limit -> fault
-    handler:  the express lane (hot reads) or the Flask app (everything else)
+    handler:  the router (``router.py``), or the Flask app (its hooks, its spellings)
     after:    CORS headers -> x-request-id and Date -> strict check -> durable -> journal
 
 A step before the handler may answer instead of it (a refusal); the steps after it run
-on every answer, refusals included. No step is written twice: the server
-(:class:`ServedMock`) and the in-process WSGI front (:class:`InProcessFront`) drive the
-same :class:`Pipeline`, and they differ only in how they wait. The server runs the steps
-before the handler on its event loop (they never wait), sleeps a fault's latency there
-without a thread, answers the lane's reads right there when the store is free, and hands
-anything that may wait (the Flask path, a busy store, the durable write) to a worker
-thread; an event stream is a coroutine on the loop. The in-process front does all of it
-in the caller's thread.
+on every answer, refusals included. No step is written twice: the server's driver
+(``served.py``) and the in-process WSGI front (``inprocess.py``) drive the same
+:class:`Pipeline`, and they differ only in how they wait.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from email.utils import format_datetime
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from flask import Flask
 
 from kontext_mock.config import check_origin
 from kontext_mock.core.errors import ApiError, log
-from kontext_mock.core.faults import ConnectionDroppedError, fault_error
+from kontext_mock.core.faults import fault_error
 from kontext_mock.core.journal import Recorded
-from kontext_mock.http.admin import control_refusal
+from kontext_mock.http.admin import control_refusal, is_control
 from kontext_mock.http.errors import answer_for
-from kontext_mock.http.exchange import Answer, Exchange, error_answer
-from kontext_mock.http.express import ExpressLane
+from kontext_mock.http.httpdate import HttpDate
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
 from kontext_mock.http.origins import (
     control_origin_refusal,
@@ -47,23 +35,27 @@ from kontext_mock.http.origins import (
     host_refusal,
     preflight_headers,
 )
-from kontext_mock.http.requestids import request_id_for
-from kontext_mock.http.server import answer_in_worker
-from kontext_mock.http.spec import ResponseMismatch, Spec, path_pattern
-from kontext_mock.http.streams import async_event_stream
-from kontext_mock.http.wsgi import call_wsgi, environ_for, read_exchange
+from kontext_mock.http.serving.exchange import (
+    Answer,
+    Exchange,
+    Outcome,
+    StreamAnswer,
+    dropped,
+    error_answer,
+)
+from kontext_mock.http.serving.requestids import request_id_for
+from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
+from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
-    from kontext_mock.http.public import Body
+    from kontext_mock.http.router import Router
 
-__all__ = ["CONTROL_PREFIX", "InProcessFront", "Pipeline", "ServedMock", "is_control"]
+__all__ = ["CHANGING_METHODS", "TICK_EVERY", "Durable", "Pipeline"]
 
-CONTROL_PREFIX = "/_mock"
 #: methods whose answer may say "changed": with a state file, acknowledged only once on disk
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_TICK_EVERY = timedelta(seconds=1)
-_DROPPED = "dropped"
+TICK_EVERY = timedelta(seconds=1)
 Step = Callable[[Exchange], Answer | None]
 AfterStep = Callable[[Exchange, Answer], Answer]
 
@@ -76,42 +68,20 @@ class Durable(Protocol):
         ``state_not_saved``) when it cannot be."""
 
 
-def is_control(path: str) -> bool:
-    """True for the control plane's paths (``/_mock`` and below)."""
-    return path.startswith(CONTROL_PREFIX) and (
-        len(path) == len(CONTROL_PREFIX) or path[len(CONTROL_PREFIX)] == "/")
-
-
-class _HttpDate:
-    """The ``Date`` header for an instant, formatted once per second of the mock's clock."""
-
-    __slots__ = ("_second", "_text")
-
-    def __init__(self) -> None:
-        self._second: datetime | None = None
-        self._text = ""
-
-    def __call__(self, instant: datetime) -> str:
-        second = instant.replace(microsecond=0)
-        if second != self._second:
-            # (a racing thread may format the same second twice; both results are equal)
-            self._text, self._second = format_datetime(second, usegmt=True), second
-        return self._text
-
-
 class Pipeline:
     """The steps around a mock's handlers (see the module's docstring)."""
 
     def __init__(self, mock: MockEngine, app: Flask, spec: Spec, control_spec: Spec,
-                 bodies: dict[str, Body]) -> None:
+                 router: Router) -> None:
         self.mock = mock
         #: the Flask app's own WSGI callable: routing, validation, handlers, error answers
         self.flask = app.wsgi_app
-        self.lane = ExpressLane(app, mock, spec, bodies)
+        #: the public API's handler without Flask (``router.py``)
+        self.router = router
         self.spec = spec
         #: the state file, when the served mock keeps one
         self.durable: Durable | None = None
-        self._date = _HttpDate()
+        self._date = HttpDate()
         self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
                            for s in (spec, control_spec) for op in s]
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
@@ -153,15 +123,17 @@ class Pipeline:
         return None
 
     def quick(self, exchange: Exchange) -> Answer | None:
-        """After :meth:`admit`: the lane's answer now, when nothing has to wait for it (no
-        fault delay, no lifecycle step due, the store free); else None."""
+        """After :meth:`admit`: the router's answer now, when nothing has to wait for it (no
+        fault delay, no lifecycle step due, no durable write, the store free); else None."""
         if exchange.delay or exchange.then is not None or self._tick_due():
             return None
+        if exchange.control or (self.durable is not None and exchange.method in CHANGING_METHODS):
+            return None  # (the control plane's work may be long: a worker's)
         lock = self.mock.store.lock
         if not lock.acquire(blocking=False):
             return None
         try:
-            answer = self.lane.answer(exchange)
+            answer = self.router.answer(exchange)
         finally:
             lock.release()
         if answer is None:
@@ -174,24 +146,17 @@ class Pipeline:
         then = exchange.then
         if then is None:
             return None
-        if then == _DROPPED:
-            return self.finish(exchange, Answer(0, [], drop=True, outcome="dropped"))
-        assert isinstance(then, Answer)
         return self.finish(exchange, then)
 
-    def respond(self, exchange: Exchange, streams: str) -> Answer:
-        """The handler and the steps after it; may wait (a worker thread, or in-process).
-
-        ``streams`` says how an event stream is answered: ``"async"`` for the server's
-        loop, ``"sync"`` as a generator for an in-process client.
-        """
+    def respond(self, exchange: Exchange) -> Answer:
+        """The handler and the steps after it; may wait (a worker thread, or in-process)."""
         if exchange.gone():
-            return self.finish(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+            return self.finish(exchange, dropped(Outcome.ABANDONED))
         if self._tick_due():
             self.mock.tick()
-        answer = self.lane.answer(exchange)
+        answer = self.router.answer(exchange)
         if answer is None:
-            answer = self._flask_answer(exchange, streams)
+            answer = self._flask_answer(exchange)
         exchange.handled = True
         return self.finish(exchange, answer)
 
@@ -205,24 +170,15 @@ class Pipeline:
         """A request whose client left before it was run: journaled as abandoned."""
         if not exchange.request_id:
             self._identify(exchange)
-        self._journal(exchange, Answer(0, [], drop=True, outcome="abandoned"))
+        self._journal(exchange, dropped(Outcome.ABANDONED))
 
     # -- the handler -------------------------------------------------------------------------
 
-    def _flask_answer(self, exchange: Exchange, streams: str) -> Answer:
+    def _flask_answer(self, exchange: Exchange) -> Answer:
+        # (an event stream comes back as chunks read in a thread: the driver runs them)
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = exchange.gone
-        environ["kontext.streams"] = streams
-        answer = call_wsgi(self.flask, environ, _sync_stream if streams == "sync" else None)
-        custom = environ.get("kontext.answer_stream")  # (a stream factory, its release)
-        if custom is not None:
-            answer.stream, answer.release = custom
-        opened = environ.get("kontext.stream")
-        if opened is not None:
-            plan, subscription = opened
-            answer.stream = functools.partial(async_event_stream, self.mock, plan, subscription)
-            answer.release = subscription.close
-        return answer
+        return call_wsgi(self.flask, environ, _sync_stream)
 
     def _tick_due(self) -> bool:
         """True when lifecycle steps of a running clock may be due (played at most once a
@@ -231,7 +187,7 @@ class Pipeline:
         if not mock.lifecycles.scripts or mock.clock.frozen:
             return False
         horizon = mock.lifecycles.horizon
-        return horizon is None or mock.clock.now() - horizon >= _TICK_EVERY
+        return horizon is None or mock.clock.now() - horizon >= TICK_EVERY
 
     # -- the steps before the handler --------------------------------------------------------
 
@@ -297,7 +253,7 @@ class Pipeline:
         exchange.fault = decision.fault_id
         exchange.delay = decision.delay
         if decision.drop:
-            exchange.then = _DROPPED
+            exchange.then = dropped()
         elif decision.status is not None:
             answer = answer_for(fault_error(decision.status, decision.fault_id,
                                             self._endpoint(exchange)))
@@ -309,8 +265,8 @@ class Pipeline:
 
     def _strict(self, exchange: Exchange, answer: Answer) -> Answer:
         op = exchange.operation
-        if (not self.mock.config.strict or op is None or answer.injected or answer.drop
-                or answer.stream is not None or answer.chunks is not None):
+        if (not self.mock.config.strict or not isinstance(op, Operation) or answer.injected
+                or answer.drop or isinstance(answer, StreamAnswer)):
             return answer
         content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
         if not content_type.startswith("application/json"):
@@ -343,7 +299,7 @@ class Pipeline:
         journal = self.mock.journal
         if exchange.control or not journal.enabled or not exchange.started:
             return answer
-        answered = answer.outcome == "answered"
+        answered = answer.outcome is Outcome.ANSWERED
         journal.record(Recorded(
             method=exchange.method,
             path=exchange.path,
@@ -356,7 +312,7 @@ class Pipeline:
             request_id=exchange.request_id,
             time=exchange.now or self.mock.now(),
             fault=exchange.fault,
-            outcome=answer.outcome,
+            outcome=answer.outcome.value,
         ))
         return answer
 
@@ -402,151 +358,6 @@ class _Names:
         return [k for k, _ in self._pairs]
 
 
-class _Chunks:
-    """A stream's chunks for an in-process client: a WSGI iterable whose ``close`` (called
-    by whoever reads it, read to the end or not) closes the stream."""
-
-    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
-        self._chunks = chunks
-        self._close: Callable[[], None] | None = close
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            return next(self._chunks)
-        except StopIteration:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """End the stream (once)."""
-        close, self._close = self._close, None
-        if close is not None:
-            try:
-                close_chunks = getattr(self._chunks, "close", None)
-                if close_chunks is not None:
-                    close_chunks()
-            finally:
-                close()
-
-
 def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None], status: int,
                  headers: list[tuple[str, str]]) -> Answer:
-    return Answer(status, headers, chunks=_Chunks(chunks, close))
-
-
-# -- the drivers ---------------------------------------------------------------------------------
-
-
-class ServedMock:
-    """The mock as an :class:`~kontext_mock.http.server.HttpApplication` of the HTTP server."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._workers: ThreadPoolExecutor | None = None
-        self._ticker: asyncio.Task[None] | None = None
-
-    def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
-        """Remember the loop and the workers; play lifecycles for event streams."""
-        self._loop, self._workers = loop, workers
-        self._ticker = loop.create_task(self._tick_for_streams())
-
-    def stop(self) -> None:
-        """Stop playing lifecycles for streams."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-
-    def body_limit(self, head: Exchange) -> int:
-        """The pipeline's."""
-        return self.pipeline.body_limit(head)
-
-    def refusal(self, status: int, code: str, message: str,
-                headers: dict[str, str] | None = None) -> Answer:
-        """The pipeline's."""
-        return self.pipeline.refusal(status, code, message, headers)
-
-    def quick(self, exchange: Exchange) -> Answer | None:
-        """The steps before the handler, then the lane if it can answer now."""
-        answer = self.pipeline.admit(exchange)
-        return answer if answer is not None else self.pipeline.quick(exchange)
-
-    async def respond(self, exchange: Exchange) -> Answer:
-        """A fault's latency (on the loop), then the handler in a worker thread."""
-        if exchange.delay:
-            # counted from the request's arrival, and never short (a loop's timer may fire
-            # a little early)
-            until = exchange.started + exchange.delay
-            while (left := until - time.perf_counter()) > 0:
-                await asyncio.sleep(left)
-        answer = self.pipeline.after_delay(exchange)
-        if answer is not None:
-            return answer
-        assert self._loop is not None and self._workers is not None
-        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond, exchange,
-                                      "async")
-
-    def gone(self, exchange: Exchange) -> None:
-        """A request read but never run: journaled as abandoned."""
-        self.pipeline.abandoned(exchange)
-
-    async def _tick_for_streams(self) -> None:
-        # Lifecycles of a running clock play as requests come; while streams are open they
-        # also play once a second without one, so the streams see them in time.
-        mock = self.pipeline.mock
-        assert self._loop is not None
-        while True:
-            await asyncio.sleep(_TICK_EVERY.total_seconds())
-            if mock.events.streams_open and mock.lifecycles.scripts and not mock.clock.frozen:
-                with contextlib.suppress(Exception):
-                    await self._loop.run_in_executor(self._workers, mock.tick)
-
-
-class InProcessFront:
-    """The mock as a WSGI app (``mock.app``'s callable): the same pipeline, in the caller's
-    thread, for in-process clients (Flask's test client, the pytest plugin's transports)."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
-        """Answer one WSGI request."""
-        pipeline = self.pipeline
-        exchange, too_large = read_exchange(environ, pipeline.body_limit)
-        method = exchange.method
-        answer: Answer | None
-        if too_large is not None:
-            answer = pipeline.refusal(413, "payload_too_large",
-                                      f"the request body is over {too_large} bytes, the most"
-                                      " this route takes")
-        else:
-            answer = pipeline.admit(exchange)
-            if answer is None:
-                until = exchange.started + exchange.delay
-                while (left := until - time.perf_counter()) > 0:
-                    time.sleep(left)
-                answer = pipeline.after_delay(exchange)
-            if answer is None:
-                answer = pipeline.respond(exchange, "sync")
-        if answer.drop:
-            # No socket to close: the caller sees the dropped connection as this error.
-            raise ConnectionDroppedError(f"dropped by the mock's fault rule {exchange.fault}")
-        start_response(_status_line(answer.status), answer.headers)
-        if method == "HEAD":
-            if isinstance(answer.chunks, _Chunks):
-                answer.chunks.close()  # a stream's head only: it does not run
-            return []
-        if answer.chunks is not None:
-            return answer.chunks
-        return [answer.body]
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
+    return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)

@@ -6,27 +6,22 @@ Each handler gets a validated :class:`~kontext_mock.http.routing.Call` and asks 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import orjson
-from flask import Response, request
 
 from kontext_mock.core.credentials import parse_basic
 from kontext_mock.core.errors import ApiError, OAuthError
 from kontext_mock.core.records import session_list_json
-from kontext_mock.http.errors import json_response
 from kontext_mock.http.mcp import gateway_grant
 from kontext_mock.http.routing import Call, Handler
+from kontext_mock.http.serving.exchange import Answer, json_answer
 from kontext_mock.http.spec import load_spec
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
 
-__all__ = ["Body", "handlers", "read_bodies"]
-
-#: what a read answers with 200: its JSON body
-Body = Callable[[Call], bytes]
+__all__ = ["handlers"]
 
 
 def org_of(call: Call) -> str:
@@ -35,11 +30,10 @@ def org_of(call: Call) -> str:
     return call.token.organization_id
 
 
-def read_bodies(mock: MockEngine) -> dict[str, Body]:
-    """The JSON body of each read of the sessions API, by operationId: the Flask handlers
-    answer with it, and so does the express lane (``express.py``), from this one code."""
+def handlers(mock: MockEngine) -> dict[str, Handler]:
+    """The handler of every public operation, by operationId."""
 
-    def list_sessions(call: Call) -> bytes:
+    def list_sessions(call: Call) -> Answer:
         params = call.params
         status = params["status"]
         if "status" not in call.explicit and params.get("includeInactive"):
@@ -48,29 +42,16 @@ def read_bodies(mock: MockEngine) -> dict[str, Body]:
             rows = mock.select_sessions(
                 params["applicationId"], status, params["limit"], org_of(call)
             )
-            return session_list_json(rows)
+            return json_answer(session_list_json(rows))
 
-    def get_session(call: Call) -> bytes:
+    def get_session(call: Call) -> Answer:
         with mock.store.lock:
             session, derived = mock.find_session(
                 call.params["applicationId"], call.params["sessionId"], org_of(call)
             )
-            return b'{"session":' + session.to_json(derived) + b"}"
+            return json_answer(b'{"session":' + session.to_json(derived) + b"}")
 
-    return {"listSessions": list_sessions, "getSession": get_session}
-
-
-def handlers(mock: MockEngine) -> dict[str, Handler]:
-    """The handler of every public operation, by operationId."""
-    reads = read_bodies(mock)
-
-    def list_sessions(call: Call) -> Response:
-        return json_response(reads["listSessions"](call))
-
-    def get_session(call: Call) -> Response:
-        return json_response(reads["getSession"](call))
-
-    def list_applications(call: Call) -> Response:
+    def list_applications(call: Call) -> Answer:
         # By id, so the cursor is the last id of a page: stable while applications come
         # and go, and opaque enough for a client.
         org, cursor, limit = org_of(call), call.params.get("cursor"), call.params["limit"]
@@ -81,11 +62,11 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
         body: dict[str, object] = {"items": [{"id": a.id, "name": a.name} for a in apps[:limit]]}
         if len(apps) > limit:
             body["nextCursor"] = apps[limit - 1].id
-        return json_response(body)
+        return json_answer(body)
 
-    def revoke_all(call: Call) -> Response:
+    def revoke_all(call: Call) -> Answer:
         count = mock.revoke_all(call.params["applicationId"], org_of(call))
-        return json_response({"success": True, "disconnectedCount": count})
+        return json_answer({"success": True, "disconnectedCount": count})
 
     def agent_application(call: Call) -> str:
         assert call.token is not None
@@ -97,7 +78,7 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             )
         return call.token.application_id
 
-    def create_agent_session(call: Call) -> Response:
+    def create_agent_session(call: Call) -> Answer:
         body = call.body
         session = mock.open_session(
             agent_application(call),
@@ -105,16 +86,16 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             authenticated_user_id=body["authenticatedUserId"],
             client_session_id=body["clientSessionId"],
             hostname=body.get("hostname"),
-            user_agent=body.get("userAgent", request.headers.get("User-Agent")),
+            user_agent=body.get("userAgent", call.header("User-Agent")),
             client_info=body.get("clientInfo"),
         )
-        return json_response({"sessionId": session.id, "name": session.name}, 201)
+        return json_answer({"sessionId": session.id, "name": session.name}, 201)
 
-    def agent_state(app_id: str, session_id: str) -> Response:
+    def agent_state(app_id: str, session_id: str) -> Answer:
         session = mock.find_session(app_id, session_id)[0]
         with mock.store.lock:
             public = session.to_public(session.derived_status(mock.now(), mock.idle_after))
-        return json_response(
+        return json_answer(
             {
                 "sessionId": public["id"],
                 "status": public["status"],
@@ -125,22 +106,22 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             }
         )
 
-    def heartbeat(call: Call) -> Response:
+    def heartbeat(call: Call) -> Answer:
         app_id = agent_application(call)
         mock.heartbeat(app_id, call.params["sessionId"])
         return agent_state(app_id, call.params["sessionId"])
 
-    def disconnect(call: Call) -> Response:
+    def disconnect(call: Call) -> Answer:
         app_id = agent_application(call)
         mock.disconnect(app_id, call.params["sessionId"], "agent")
         return agent_state(app_id, call.params["sessionId"])
 
-    def issue_token(call: Call) -> Response:
+    def issue_token(call: Call) -> Answer:
         form = call.body
         gateway = gateway_grant(mock, form)  # the MCP gateway's grants (public clients)
         if gateway is not None:
             return gateway
-        basic = parse_basic(request.headers.get("Authorization"))
+        basic = parse_basic(call.header("Authorization"))
         in_form = "client_id" in form or "client_secret" in form
         if basic and in_form:
             raise OAuthError(
@@ -153,16 +134,16 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
                 "client authentication is required (HTTP Basic, or client_id and client_secret)",
             )
         grant = mock.issue_token(client_id, secret, form.get("scope"))
-        return json_response(grant, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return json_answer(grant, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     served_document: list[bytes] = []
 
-    def openapi_document(call: Call) -> Response:
+    def openapi_document(call: Call) -> Answer:
         # The contract the mock is built from, as the real API publishes its own; turned
         # into JSON on first use only (most runs never ask for it).
         if not served_document:
             served_document.append(orjson.dumps(load_spec().document))
-        return json_response(served_document[0])
+        return json_answer(served_document[0])
 
     return {
         "listApplications": list_applications,

@@ -2,7 +2,10 @@
 
 A handler receives a :class:`Call` whose parameters are already parsed, typed,
 defaulted and valid, and whose bearer token (where the operation needs one) is known
-and carries the scopes the operation requires.
+and carries the scopes the operation requires. One :class:`Endpoint` per operation does
+that work from the request's :class:`Inputs`, whichever way the request came: the
+router (``router.py``) reads them from the request itself, a Flask view (:func:`bind`)
+from Flask's request.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
 from kontext_mock.http.explain import explain
+from kontext_mock.http.serving.exchange import Answer, StreamAnswer
 from kontext_mock.http.spec import Operation, Spec
 
-__all__ = ["Call", "Handler", "bind"]
+__all__ = ["Call", "Endpoint", "Handler", "Inputs", "StepAside", "bind", "response_of"]
+
+Header = Callable[[str], str | None]
 
 
 @dataclass(slots=True)
@@ -34,11 +40,63 @@ class Call:
     explicit: frozenset[str]
     body: Any
     token: AccessToken | None
+    #: a request header by name (any case), as the client sent it
+    header: Header = lambda name: None
 
 
-Handler = Callable[[Call], Response]
+@dataclass(slots=True)
+class Inputs:
+    """What a request gives an operation: its raw parts, read however it arrived."""
+
+    #: the path's parameters, percent-decoded
+    path_args: Mapping[str, str]
+    #: the query's name and value pairs, decoded, in order (a name may repeat)
+    query: list[tuple[str, str]]
+    header: Header
+    #: the body's media type (no parameters, lower case), "" without one
+    mimetype: str
+    body: bytes
+    #: the form body's name and value pairs, decoded (may raise :class:`StepAside`)
+    form: Callable[[], list[tuple[str, str]]]
+    #: the client's address ("" when unknown)
+    peer: str = ""
+
+
+class StepAside(Exception):  # noqa: N818 (not an error: a decision)
+    """Raised (before any handler ran) when the router cannot read an input exactly as
+    the Flask path would (e.g. a percent-escape that is not UTF-8): Flask's turn."""
+
+
+Handler = Callable[[Call], Answer | Response]
 Authenticate = Callable[[str], AccessToken]
-Guard = Callable[[], None]
+#: a check an operation's security scheme asks for, run before anything is parsed
+Guard = Callable[[Operation, Inputs], None]
+
+
+class Endpoint:
+    """One operation bound to its handler: credentials, parameters and body checked, in
+    that order, then the handler called with the :class:`Call`."""
+
+    def __init__(self, op: Operation, handler: Handler, authenticate: Authenticate,
+                 guard: Guard | None = None) -> None:
+        self.op = op
+        self.handler = handler
+        self._authenticate = authenticate
+        self._guard = guard
+        self._scopes = ScopeCheck(op.scope_alternatives)
+
+    def __call__(self, inputs: Inputs) -> Answer | Response:
+        """The handler's answer; raises an :class:`ApiError` for a refused request."""
+        op = self.op
+        if self._guard is not None:
+            self._guard(op, inputs)
+        token = None
+        if op.bearer:
+            token = self._authenticate(parse_bearer(inputs.header("Authorization")))
+            self._scopes.require(token.scopes)
+        params, explicit = _parameters(op, inputs)
+        body = _body(op, inputs) if op.body_media_type else None
+        return self.handler(Call(op, params, explicit, body, token, inputs.header))
 
 
 def bind(
@@ -47,67 +105,77 @@ def bind(
     handlers: dict[str, Handler],
     authenticate: Authenticate,
     guards: Mapping[str, Guard] | None = None,
-) -> None:
-    """Add a URL rule for every operation of ``spec`` that ``handlers`` implements.
+) -> dict[str, Endpoint]:
+    """Add a URL rule for every operation of ``spec`` that ``handlers`` implements; the
+    endpoints, by operationId.
 
     ``guards`` maps security scheme names to checks: an operation whose security names
     one runs its check first, before anything is parsed (e.g. the control plane's admin
     token).
     """
+    endpoints: dict[str, Endpoint] = {}
     for op in spec:
         handler = handlers.get(op.operation_id)
         if handler is None:
             continue
         schemes = {scheme for req in op.security for scheme, _ in req}
         checks = [guard for name, guard in (guards or {}).items() if name in schemes]
-        app.add_url_rule(
-            op.rule,
-            endpoint=op.operation_id,
-            view_func=_view(op, handler, authenticate, checks[0] if checks else None),
-            methods=[op.method],
-        )
+        endpoint = endpoints[op.operation_id] = Endpoint(
+            op, handler, authenticate, checks[0] if checks else None)
+        app.add_url_rule(op.rule, endpoint=op.operation_id, view_func=_view(endpoint),
+                         methods=[op.method])
+    return endpoints
 
 
-def _view(
-    op: Operation, handler: Handler, authenticate: Authenticate, guard: Guard | None = None
-) -> Callable[..., Response]:
-    scopes = ScopeCheck(op.scope_alternatives)
-    needs_bearer = op.bearer
+def response_of(answer: Answer | Response, gone: Callable[[], bool] | None = None) -> Response:
+    """A handler's answer as Flask's response (the same status, headers and body; an
+    event stream's chunks read in the caller's thread, ``gone`` telling when its client
+    left)."""
+    if isinstance(answer, Response):
+        return answer
+    if isinstance(answer, StreamAnswer):
+        assert answer.chunks is not None
+        response = Response(answer.chunks(gone), status=answer.status, headers=answer.headers)
+        response.call_on_close(answer.release)  # also when the stream is never read
+        return response
+    return Response(answer.body, status=answer.status, headers=answer.headers)
 
+
+def _view(endpoint: Endpoint) -> Callable[..., Response]:
     def view(**path_args: str) -> Response:
         exchange = request.environ.get("kontext.exchange")
         if exchange is not None:
-            exchange.operation = op  # strict mode checks the answer against this operation
-        if guard is not None:
-            guard()
-        token = None
-        if needs_bearer:
-            token = authenticate(parse_bearer(request.headers.get("Authorization")))
-            scopes.require(token.scopes)
-        params, explicit = _parameters(op, path_args)
-        body = _body(op) if op.body_media_type else None
-        return handler(Call(op, params, explicit, body, token))
+            exchange.operation = endpoint.op  # strict mode checks the answer against it
+        inputs = Inputs(path_args, list(request.args.items(multi=True)), request.headers.get,
+                        request.mimetype, request.get_data(cache=True),
+                        lambda: list(request.form.items(multi=True)), request.remote_addr or "")
+        return response_of(endpoint(inputs), request.environ.get("kontext.client_gone"))
 
-    view.__name__ = op.operation_id
+    view.__name__ = endpoint.op.operation_id
     return view
 
 
-def _parameters(op: Operation, path_args: dict[str, str]) -> tuple[dict[str, Any], frozenset[str]]:
+def _parameters(op: Operation, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
     params: dict[str, Any] = {}
     explicit: set[str] = set()
     problems: list[dict[str, Any]] = []
+    query: dict[str, list[str]] | None = None
     for p in op.parameters:
         raw: str | None
         if p.location == "path":
-            raw = path_args.get(p.name)
+            raw = inputs.path_args.get(p.name)
         elif p.location == "query":
-            values = request.args.getlist(p.name)
+            if query is None:
+                query = {}
+                for name, value in inputs.query:
+                    query.setdefault(name, []).append(value)
+            values = query.get(p.name, ())
             if len(values) > 1:
                 problems.append(_problem("query", p.name, "given more than once"))
                 continue
             raw = values[0] if values else None
         else:
-            raw = request.headers.get(p.name)
+            raw = inputs.header(p.name)
         if raw is None:
             if p.required:
                 problems.append(_problem(p.location, p.name, "is required"))
@@ -130,18 +198,19 @@ def _parameters(op: Operation, path_args: dict[str, str]) -> tuple[dict[str, Any
     return params, frozenset(explicit)
 
 
-def _body(op: Operation) -> Any:
+def _body(op: Operation, inputs: Inputs) -> Any:
     media = op.body_media_type
-    if not op.body_required and not request.content_length and not request.mimetype:
+    mimetype = inputs.mimetype
+    raw = inputs.body
+    if not op.body_required and not raw and not mimetype:
         return None  # an optional body left out entirely
-    if request.mimetype != media:
-        got = request.mimetype or "no content type"
+    if mimetype != media:
+        got = mimetype or "no content type"
         if op.error_style == "oauth":
             raise OAuthError(400, "invalid_request", f"the body must be {media}, not {got}")
         raise ApiError(415, "unsupported_media_type", f"the body must be {media}, not {got}")
     present = True  # a JSON null is a body (and not an object); no bytes at all is none
     if media == "application/json":
-        raw = request.get_data(cache=True)
         if not raw:
             body: Any = None
             present = False
@@ -154,14 +223,20 @@ def _body(op: Operation) -> Any:
                 _reject(op, [_problem("body", None, f"malformed JSON: {exc}")])
     else:
         try:
-            request.get_data(cache=True).decode("utf-8")
+            raw.decode("utf-8")
         except UnicodeDecodeError:
             _reject(op, [_problem("body", None, "the form body is not valid UTF-8")])
-        form = request.form
-        repeated = [k for k in form if len(form.getlist(k)) > 1]
+        form: dict[str, str] = {}
+        repeated: list[str] = []
+        for name, value in inputs.form():
+            if name in form:
+                if name not in repeated:
+                    repeated.append(name)
+                continue
+            form[name] = value
         if repeated:
             _reject(op, [_problem("body", k, "given more than once") for k in repeated])
-        body = form.to_dict()
+        body = form
     if body is None and not present:
         if op.body_required:
             _reject(op, [_problem("body", None, "a request body is required")])

@@ -1,13 +1,13 @@
-"""Serving the mock, or any WSGI app, over HTTP with the mock's server (``http/server.py``).
+"""Serving the mock, or any WSGI app, over HTTP with the mock's server (``http/serving/server.py``).
 
 :func:`start` runs it in a background thread (tests, the pytest plugin); :func:`serve_forever`
 runs it in the foreground until SIGINT or SIGTERM. State lives in one process, so the
 server runs one event loop and a pool of worker threads, never forked workers.
 
 Given a mock's Flask app (``mock.app``), the server drives the mock's request pipeline
-itself (:class:`~kontext_mock.http.pipeline.ServedMock`); given any other WSGI app (a test's
+itself (:class:`~kontext_mock.http.served.ServedMock`); given any other WSGI app (a test's
 middleware around the mock, the benchmark's bare Flask app), it calls it from its worker
-threads (:class:`~kontext_mock.http.wsgi.WsgiApplication`).
+threads (:class:`~kontext_mock.http.serving.wsgi.WsgiApplication`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kontext_mock.core.faults import ConnectionDroppedError
 from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.limits import SERVER_MAX_BODY_BYTES
 from kontext_mock.http.origins import is_loopback
-from kontext_mock.http.pipeline import Pipeline, ServedMock
-from kontext_mock.http.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
-from kontext_mock.http.wsgi import WsgiApplication
+from kontext_mock.http.pipeline import Pipeline
+from kontext_mock.http.served import ServedMock
+from kontext_mock.http.serving.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
+from kontext_mock.http.serving.wsgi import WsgiApplication
+from kontext_mock.http.streams import STREAM_RETRY_AFTER
 
 __all__ = ["RunningServer", "ServerLimits", "is_loopback", "listen", "serve_forever", "start"]
 
@@ -64,7 +67,8 @@ def application_for(app: WsgiApp, threads: int) -> HttpApplication:
         return ServedMock(pipeline)
     wrapped = getattr(app, "extensions", {}).get("kontext_pipeline")
     limit = wrapped.body_limit if isinstance(wrapped, Pipeline) else SERVER_MAX_BODY_BYTES
-    return WsgiApplication(app, limit, max_streams=threads // 2)
+    return WsgiApplication(app, limit, max_streams=threads // 2, retry_after=STREAM_RETRY_AFTER,
+                           drops=(ConnectionDroppedError,))
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -289,7 +289,13 @@ def quick_check(
         if resolve is None or len(rules) > 1:
             return None
         return quick_check(resolve(schema), resolve)
+    if set(rules) == {"oneOf"}:
+        return _one_or_null(rules["oneOf"], resolve)
     kind = rules.pop("type", None)
+    if isinstance(kind, list) and len(kind) == 2 and "null" in kind:
+        # (a value or null: a keyword of the other type says nothing of null)
+        other = quick_check({**rules, "type": next(k for k in kind if k != "null")}, resolve)
+        return None if other is None else (lambda v: v is None or other(v))
     checks: list[QuickCheck] = []
     if "const" in rules and isinstance(rules["const"], str) and kind in ("string", None):
         kind, constant = "string", rules.pop("const")
@@ -348,6 +354,25 @@ def quick_check(
     if rules:
         return None  # a keyword without a quick form: the validator decides
     return _every(tuple(checks))
+
+
+def _one_or_null(alternatives: Any, resolve: Callable[[Any], Any] | None) -> QuickCheck | None:
+    """``oneOf: [X, {type: 'null'}]`` (either order), X of one type that is not null: null,
+    or a value X accepts (which null's alternative then refuses: exactly one matches)."""
+    if not isinstance(alternatives, list) or len(alternatives) != 2:
+        return None
+    nulls = [a for a in alternatives if a == {"type": "null"}]
+    if len(nulls) != 1:
+        return None
+    other = next(a for a in alternatives if a != {"type": "null"})
+    if not isinstance(other, Mapping):
+        return None
+    resolved = resolve(other) if resolve is not None and "$ref" in other else other
+    if not isinstance(resolved, Mapping) or resolved.get("type") not in (
+            "object", "string", "integer", "boolean"):
+        return None
+    check = quick_check(other, resolve)
+    return None if check is None else (lambda v: v is None or check(v))
 
 
 def _within(compare: Callable[[Any, Any], bool], limit: float, value: Any) -> bool:

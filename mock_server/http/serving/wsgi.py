@@ -1,7 +1,7 @@
 """WSGI at the edges of the HTTP layer.
 
-An :class:`~kontext_mock.http.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
-answer an :class:`~kontext_mock.http.exchange.Answer`, wherever a WSGI app is called: the
+An :class:`~kontext_mock.http.serving.exchange.Exchange` becomes a WSGI environ, and a WSGI app's
+answer an :class:`~kontext_mock.http.serving.exchange.Answer`, wherever a WSGI app is called: the
 mock's Flask path, and any other WSGI app the server is asked to serve
 (:class:`WsgiApplication`, e.g. a test's middleware around the mock, or the benchmark's
 bare Flask app). The other way round, :func:`read_exchange` reads a request that arrived
@@ -23,11 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from typing import Any
 
-from kontext_mock.core.faults import ConnectionDroppedError
-from kontext_mock.http.exchange import Answer, Exchange, error_answer
-from kontext_mock.http.requestids import new_request_id
-from kontext_mock.http.server import answer_in_worker
-from kontext_mock.http.streams import STREAM_RETRY_AFTER
+from kontext_mock.http.serving.exchange import (
+    Answer,
+    Exchange,
+    Outcome,
+    StreamAnswer,
+    dropped,
+    error_answer,
+)
+from kontext_mock.http.serving.requestids import new_request_id
+from kontext_mock.http.serving.server import answer_in_worker
 
 __all__ = [
     "WsgiApp",
@@ -142,11 +147,11 @@ def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
     return b"", False
 
 
-#: what makes an Answer of a streamed body: (chunks, close, status, headers) -> Answer
-StreamAnswer = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
+#: what makes an answer of a streamed body: (chunks, close, status, headers) -> its answer
+StreamMaker = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
 
 
-def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamAnswer | None = None
+def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamMaker | None = None
               ) -> Answer:
     """Call a WSGI app; its answer, with the body read whole, or (an event stream, when
     ``stream`` is given) handed to ``stream`` to be read as it comes."""
@@ -194,14 +199,20 @@ def _chain(first: Iterator[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 class WsgiApplication:
-    """Any WSGI app, served by :class:`~kontext_mock.http.server.HttpServer` from its worker
+    """Any WSGI app, served by :class:`~kontext_mock.http.serving.server.HttpServer` from its worker
     threads. A request whose client left before a worker took it is not run."""
 
     def __init__(self, app: WsgiApp, body_limit: int | Callable[[Exchange], int],
-                 max_streams: int) -> None:
+                 max_streams: int, *, retry_after: int = 5,
+                 drops: tuple[type[BaseException], ...] = ()) -> None:
         self.app = app
         self._body_limit = body_limit
         self.max_streams = max_streams
+        #: seconds a client refused a stream (every place taken) is told to wait
+        self.retry_after = retry_after
+        #: what the app raises to have the connection dropped, not answered (the mock's
+        #: fault rules, through middleware)
+        self.drops = drops
         self._streams = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -241,13 +252,13 @@ class WsgiApplication:
 
     def _call(self, exchange: Exchange) -> Answer:
         if exchange.client_gone:
-            return Answer(499, [], drop=True, outcome="abandoned")
+            return dropped(Outcome.ABANDONED, 499)
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         try:
             return call_wsgi(self.app, environ, self._stream)
-        except ConnectionDroppedError:  # the mock's app, in middleware: drop, don't answer
-            return Answer(0, [], drop=True, outcome="dropped")
+        except self.drops:  # e.g. the mock's fault rule, in middleware: drop, don't answer
+            return dropped()
 
     def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
                 headers: list[tuple[str, str]]) -> Answer:
@@ -266,7 +277,7 @@ class WsgiApplication:
             return self.refusal(503, "too_many_streams",
                                 f"{self.max_streams} streamed answers are open, the most this"
                                 " server runs at once; retry shortly",
-                                {"Retry-After": str(STREAM_RETRY_AFTER)})
+                                {"Retry-After": str(self.retry_after)})
         released = threading.Event()
         reading: list[concurrent.futures.Future[bytes | None]] = []
 
@@ -296,4 +307,4 @@ class WsgiApplication:
                     return
                 yield chunk
 
-        return Answer(status, headers, stream=pull, release=release)
+        return StreamAnswer(status, headers, stream=pull, release=release)

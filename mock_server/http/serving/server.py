@@ -10,7 +10,7 @@ httptools' (the llhttp parser of Node.js), and the rest is the connection bookke
 below.
 
 The server knows HTTP, not the mock. It parses a request, bounds it, and hands the whole
-:class:`~kontext_mock.http.exchange.Exchange` to an :class:`HttpApplication`, which answers
+:class:`~kontext_mock.http.serving.exchange.Exchange` to an :class:`HttpApplication`, which answers
 either at once on the loop (:meth:`HttpApplication.quick`, for what never waits) or as a
 coroutine (:meth:`HttpApplication.respond`, which may use the server's worker threads).
 
@@ -71,7 +71,7 @@ from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from kontext_mock.http.exchange import Answer, Exchange
+from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
 
 __all__ = ["HttpApplication", "HttpServer", "ServerLimits", "answer_in_worker", "connection_cap",
            "new_event_loop", "raise_open_files_limit"]
@@ -204,7 +204,7 @@ async def answer_in_worker(loop: asyncio.AbstractEventLoop, workers: ThreadPoolE
         def release(done: concurrent.futures.Future[Answer]) -> None:
             if not done.cancelled() and done.exception() is None:
                 answer = done.result()
-                if answer.release is not None:
+                if isinstance(answer, StreamAnswer):
                     answer.release()
 
         work.add_done_callback(release)
@@ -688,6 +688,9 @@ class _Connection(asyncio.Protocol):
         if answer is None:
             self._task = self.loop.create_task(self._respond(exchange, keep_alive))
             return
+        if isinstance(answer, StreamAnswer):  # answered at once, its chunks still to come
+            self._task = self.loop.create_task(self._deliver(exchange, answer, keep_alive))
+            return
         self._send(exchange, answer, keep_alive)
         self._done(keep_alive)
 
@@ -700,16 +703,21 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("error answering %s %s", exchange.method, exchange.path)
             answer = app.refusal(500, "internal_error", "an unexpected error occurred")
+        await self._deliver(exchange, answer, keep_alive)
+
+    async def _deliver(self, exchange: Exchange, answer: Answer, keep_alive: bool) -> None:
+        """Write the answer, and a stream's chunks as they come; then the next request."""
         try:
             if self.closed:
                 self._current = None
                 return
             self._send(exchange, answer, keep_alive)
-            if answer.stream is not None and not answer.drop and exchange.method != "HEAD":
+            stream = answer.stream if isinstance(answer, StreamAnswer) else None
+            if stream is not None and exchange.method != "HEAD":
                 chunked = exchange.http_version == "1.1"
                 self._streaming = True
                 try:
-                    await self._pump(answer.stream(), chunked)
+                    await self._pump(stream(), chunked)
                 except asyncio.CancelledError:
                     if not self._ending_stream or self.closed or self.transport is None:
                         return  # the client left
@@ -722,7 +730,7 @@ class _Connection(asyncio.Protocol):
                     self._streaming = False
                 keep_alive = keep_alive and chunked
         finally:
-            if answer.release is not None:
+            if isinstance(answer, StreamAnswer):
                 answer.release()  # the stream ended, or never ran
         self._done(keep_alive and not answer.drop)
 
@@ -735,7 +743,7 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             transport.abort()
             return
-        streaming = answer.stream is not None
+        streaming = isinstance(answer, StreamAnswer)
         parts = [_STATUS_LINES.get(answer.status)
                  or f"HTTP/1.1 {answer.status} Unknown\r\n".encode("latin-1")]
         has_length = False

@@ -1,8 +1,10 @@
 """One request and its answer, as every part of the HTTP layer sees them.
 
-The HTTP server (``http/server.py``), the in-process WSGI front (``wsgi.py``), the request
-pipeline (``pipeline.py``) and the express lane all speak these two types; only the
-Flask path needs a WSGI environ, built from an :class:`Exchange` where it is called.
+The HTTP server (``serving/server.py``), WSGI at its edges (``serving/wsgi.py``), the
+request pipeline and the router all speak these types, from socket to handler and back:
+an :class:`Exchange` in; an :class:`Answer` out, a :class:`StreamAnswer` for an event
+stream, a :class:`Drop` for no answer at all. Only the Flask path needs a WSGI environ,
+built from an :class:`Exchange` where it is called.
 """
 
 from __future__ import annotations
@@ -10,34 +12,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 import orjson
 
-if TYPE_CHECKING:
-    from kontext_mock.http.spec import Operation
+__all__ = ["Answer", "Drop", "Exchange", "Outcome", "Stream", "StreamAnswer",
+           "SyncStream", "dropped", "error_answer", "json_answer"]
 
-__all__ = ["EDGE_ERRORS", "Answer", "Exchange", "Stream", "error_answer", "json_answer"]
-
-#: The mock's own refusals that no route's spec lists, by error code: status and when.
-#: Most come from its HTTP layer (the server, or the request pipeline before any route);
-#: the session cap from any route that would make a session. Every one is the API's
-#: error shape (``{"error", "message"}``) with ``x-request-id`` and ``Date``.
-EDGE_ERRORS: dict[str, tuple[int, str]] = {
-    "malformed_request": (400, "not HTTP/1.1, or no Host or two (the connection is closed)"),
-    "cross_origin_refused": (403, "a web page's request to the control plane"),
-    "request_timeout": (408, "a request head or body not received in time"),
-    "payload_too_large": (413, "a body over the route's limit"),
-    "too_many_sessions": (409, "a new session past MockConfig.max_sessions"),
-    "host_refused": (421, "a Host name the mock does not answer to (DNS rebinding)"),
-    "request_header_fields_too_large": (431, "header fields over the limits"),
-    "too_many_connections": (503, "every connection busy at the connection cap"),
-    "too_many_streams": (503, "every event stream place taken"),
-    "state_not_saved": (503, "a change the state file could not write"),
-}
-
-#: what an answer's body may be besides bytes: the chunks of an event stream
+#: the chunks of an event stream on the server's event loop
 Stream = Callable[[], AsyncIterator[bytes]]
+#: the chunks of an event stream in the caller's thread, given what tells the client left
+SyncStream = Callable[[Callable[[], bool] | None], Iterator[bytes]]
+
+
+class Outcome(StrEnum):
+    """How a request ended, as the journal tells it."""
+
+    ANSWERED = "answered"
+    #: a fault rule closed the connection instead of answering
+    DROPPED = "dropped"
+    #: the client left before its request was run
+    ABANDONED = "abandoned"
 
 
 @dataclass(slots=True, eq=False)
@@ -69,14 +65,15 @@ class Exchange:
     now: datetime | None = None
     #: True for the control plane (``/_mock``): no faults, rate limit or journal
     control: bool = False
-    #: the spec operation that answered, when known (strict mode checks against it)
-    operation: Operation | None = None
+    #: what the handler that answered calls its operation, when known (the API's strict
+    #: mode checks the answer against it; the server never looks)
+    operation: Any = None
     #: the fault rule that applied, if any
     fault: str | None = None
     #: seconds a fault rule asked to wait before answering
     delay: float = 0.0
-    #: what a fault rule asked for after the delay: "drop", or an error answer
-    then: Answer | str | None = None
+    #: what a fault rule asked for after the delay: a :class:`Drop`, or an error answer
+    then: Answer | None = None
     #: True once a handler ran (the answer may have changed state)
     handled: bool = False
     #: set by the server when the client went away before its answer was ready
@@ -106,26 +103,60 @@ class Exchange:
         return sum(len(k) + len(v) + 4 for k, v in self.headers)
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(slots=True)
 class Answer:
-    """A response: status, headers and a body (or an event stream to run after the head)."""
+    """A response: status, headers and a body."""
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes = b""
-    #: an event stream: the server writes its chunks as they come (chunked encoding)
-    stream: Stream | None = None
-    #: what gives back what the stream holds (its place among the open streams); the
-    #: server calls it once the stream ended, or when it will never run (HEAD, client gone)
-    release: Callable[[], None] | None = None
-    #: the same for an in-process client: chunks read as the client reads them
-    chunks: Iterator[bytes] | None = None
-    #: a fault rule's drop: close the connection without answering
-    drop: bool = False
     #: an injected fault's answer (strict mode lets it through as injected)
     injected: bool = False
-    #: how the request ended, for the journal: "answered", "dropped" or "abandoned"
-    outcome: str = "answered"
+    #: True for a :class:`Drop`: the connection is closed, nothing is sent
+    drop: ClassVar[bool] = False
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the request ended: answered."""
+        return Outcome.ANSWERED
+
+
+@dataclass(slots=True)
+class Drop(Answer):
+    """No answer: the connection is closed (a fault rule's drop), or the client left."""
+
+    why: Outcome = Outcome.DROPPED
+    drop: ClassVar[bool] = True
+
+    @property
+    def outcome(self) -> Outcome:
+        """Dropped, or abandoned."""
+        return self.why
+
+
+def dropped(why: Outcome = Outcome.DROPPED, status: int = 0) -> Drop:
+    """A :class:`Drop` (``status`` only for a log that wants one)."""
+    return Drop(status, [], why=why)
+
+
+@dataclass(slots=True)
+class StreamAnswer(Answer):
+    """An event stream: the head at once, then chunks as they come (chunked encoding).
+
+    The handler that makes it does not know who runs it: the server takes ``stream`` (a
+    coroutine on its loop, holding no thread), an in-process client ``chunks`` (read in
+    its own thread). ``release`` gives back what the stream holds (its place among the
+    open streams): called once, when the stream ended or when it will never run (HEAD,
+    client gone).
+    """
+
+    stream: Stream | None = None
+    chunks: SyncStream | None = None
+    release: Callable[[], None] = _nothing
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:

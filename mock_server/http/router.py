@@ -1,0 +1,149 @@
+"""The router: the specs' operations answered from the request itself, without Flask.
+
+Flask's request context, URL adapter and response object cost several times the mock's
+own work on a request. So the router matches a request to its operation, reads the
+operation's inputs from the :class:`~kontext_mock.http.serving.exchange.Exchange` and calls the
+same :class:`~kontext_mock.http.routing.Endpoint` (credentials, parameters, body, handler)
+the Flask view of that operation calls; errors become answers as Flask's error handlers
+make them (``errors.py``). Everything around the handler (request id, ``Date``, limits,
+Host and Origin rules, CORS, faults, the rate limit, the journal, strict mode, the
+durable write) is the request pipeline's.
+
+It takes a request only when it reads it exactly as Flask would: the operation's method
+(no HEAD or OPTIONS, which Flask answers for itself) at its canonical path (no trailing
+slash), a query string and form body that decode as UTF-8, and a Flask app with no
+request hook or signal receiver of its own (a hook added to ``mock.app`` would be
+skipped, so the router then steps aside). Anything else is the Flask path's, which binds
+the same endpoints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from flask import Flask, signals
+from werkzeug.http import parse_options_header
+
+from kontext_mock.core.errors import ApiError, log
+from kontext_mock.http.errors import answer_for
+from kontext_mock.http.routing import Endpoint, Inputs, StepAside
+from kontext_mock.http.serving.exchange import Answer, Exchange
+from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
+from kontext_mock.http.spec import path_pattern
+
+__all__ = ["Router"]
+
+_FLASK_SIGNALS = (signals.request_started, signals.request_finished,
+                  signals.got_request_exception, signals.request_tearing_down,
+                  signals.appcontext_pushed, signals.appcontext_popped,
+                  signals.appcontext_tearing_down)
+
+
+class Router:
+    """The handler of the specs' operations beside the Flask path; ``enabled`` switches it
+    off."""
+
+    def __init__(self, app: Flask, endpoints: dict[str, Endpoint]) -> None:
+        self.enabled = True
+        self._app = app
+        self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
+        #: each endpoint's path parameters, in the path's order
+        self._names: dict[str, tuple[str, ...]] = {}
+        for endpoint in endpoints.values():
+            op = endpoint.op
+            self._routes.setdefault(op.method, []).append((path_pattern(op.path), endpoint))
+            self._names[op.operation_id] = tuple(re.findall(r"\{([^}]+)\}", op.path))
+
+    @property
+    def active(self) -> bool:
+        """True while the router takes requests: enabled, and the Flask app without hooks."""
+        app = self._app
+        if not self.enabled:
+            return False
+        if not (app.before_request_funcs or app.after_request_funcs or app.teardown_request_funcs
+                or app.teardown_appcontext_funcs or app.url_value_preprocessors) and not any(
+                s.receivers for s in _FLASK_SIGNALS):
+            return True  # the usual case, told quickly: nothing registered at all
+        return (
+            not any(app.before_request_funcs.values())
+            and not any(app.after_request_funcs.values())
+            and not any(app.teardown_request_funcs.values())
+            and not app.teardown_appcontext_funcs
+            and not any(app.url_value_preprocessors.values())
+            and not any(s.receivers for s in _FLASK_SIGNALS)
+        )
+
+    def route(self, exchange: Exchange) -> tuple[Endpoint, tuple[str, ...]] | None:
+        """The endpoint for this request and its path values, or None."""
+        for pattern, endpoint in self._routes.get(exchange.method, ()):
+            match = pattern.fullmatch(exchange.path)
+            if match is not None:
+                return endpoint, match.groups()
+        return None
+
+    def answer(self, exchange: Exchange) -> Answer | None:
+        """The answer, when the router takes the request; else None (the Flask path's turn)."""
+        found = self.route(exchange)
+        if found is None or not self.active:
+            return None
+        endpoint, values = found
+        inputs = _inputs(exchange, self._names[endpoint.op.operation_id], values)
+        if inputs is None:
+            return None
+        exchange.operation = endpoint.op
+        try:
+            answer = endpoint(inputs)
+        except StepAside:
+            exchange.operation = None
+            return None
+        except ApiError as exc:
+            return answer_for(exc)
+        except Exception:  # as Flask's error handler does (errors.py): logged, a 500
+            log.exception("unexpected error on %s %s", exchange.method, exchange.path)
+            return answer_for(ApiError(500, "internal_error", "an unexpected error occurred"))
+        if isinstance(answer, Answer):
+            return answer
+        # (a handler that answers with Flask's response, e.g. a dashboard file: the bytes
+        # it sends as a WSGI app)
+        return call_wsgi(answer, environ_for(exchange))
+
+
+def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
+            ) -> Inputs | None:
+    try:
+        query = (parse_qsl(exchange.query.decode("utf-8"), keep_blank_values=True,
+                           errors="strict") if exchange.query else [])
+    except UnicodeDecodeError:
+        return None
+    header = _header_of(exchange)
+    content_type = header("content-type")
+    mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
+    body = exchange.body
+    return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype, body,
+                  lambda: _form(body), exchange.client[0] if exchange.client else "")
+
+
+def _form(body: bytes) -> list[tuple[str, str]]:
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise StepAside from None
+
+
+def _header_of(exchange: Exchange) -> Callable[[str], str | None]:
+    """A header as a WSGI app would read it: repeated lines joined with commas (the
+    first ``Content-Type`` only); names with an underscore are not headers to it."""
+    headers = exchange.headers
+
+    def header(name: str) -> str | None:
+        wanted = name.lower()
+        values = [v for k, v in headers if k.lower() == wanted]
+        if not values:
+            return None
+        if wanted == "content-type" or len(values) == 1:
+            return values[0]
+        return ",".join(values)
+
+    return header
