@@ -154,3 +154,23 @@ def test_every_alternative_a_client_writes_has_words_for_its_failure() -> None:
             if HINT not in alternative and not _nullable(alternative):
                 unworded.append(place)
     assert unworded == []
+
+
+def test_fields_are_named_from_the_rule_not_from_the_message() -> None:
+    # jsonschema's words are prose for people; the field comes from the rule and the value
+    from jsonschema import Draft202012Validator
+
+    from kontext_mock.http.explain import explain
+
+    schema = {"type": "object", "required": ["b'c", "d"], "additionalProperties": False,
+              "properties": {"b'c": {}, "d": {}, "e": {}}}
+    failures = explain(Draft202012Validator(schema).iter_errors({"e": 1, "it's": 2}))
+    fields = sorted(str(f) for f, _, _ in failures)
+    assert fields == ["None", "b'c", "d"]
+    unknown = next(m for f, m, v in failures if v == "additionalProperties")
+    assert unknown.startswith("unknown field: it's (known: b'c, d, e)")
+    combined = {"allOf": [{"properties": {"a": {"type": "integer"}}}], "unevaluatedProperties": False}
+    echo = explain(Draft202012Validator(combined).iter_errors({"a": "x"}))
+    assert [v for _, _, v in echo] == ["type"]  # the failed value, not an echo of it as unknown
+    both = explain(Draft202012Validator(combined).iter_errors({"a": 1, "z": 2}))
+    assert [m for _, m, _ in both] == ["unknown field: z"]

@@ -7,12 +7,15 @@ the failures of the value as a whole (the alternatives, ``enum``, ``const``,
 ``pattern``, ``type``); an object's own complaints (a missing or unknown field) keep
 their words, which name the field. Without a hint, the alternative the value came
 closest to speaks (jsonschema's ``best_match``).
+
+The field a failure is about is read from the failure's structure (the schema's rule and
+the instance), never from jsonschema's message, which is prose for people.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
@@ -25,29 +28,41 @@ HINT = "x-error-message"
 #: the validators whose failure is about the value as a whole, which a hint words
 _WORDED = frozenset({"anyOf", "oneOf", "enum", "const", "pattern", "type", "format"})
 _ALTERNATIVES = frozenset({"anyOf", "oneOf"})
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+#: how deep a schema's combinators are followed for the properties it declares
+_MAX_SCHEMA_DEPTH = 16
+
+Resolve = Callable[[Any], Any]
 
 #: (the dotted path of the failing value, or None for the whole; the message; the
 #: validator that failed, for callers that map one to an error code)
 Failure = tuple[str | None, str, str]
 
 
-def explain(errors: Iterable[ValidationError]) -> list[Failure]:
+def explain(errors: Iterable[ValidationError], resolve: Resolve | None = None) -> list[Failure]:
     """What failed, each as (field, message, validator), in words that say what to give;
     complaints that only echo another (an unevaluated property whose own value failed)
-    are left out."""
-    failures = [_worded(e) for e in errors]
-    named = {f for f, _, v in failures if f is not None and v != "unevaluatedProperties"}
-    kept = []
-    for field, message, validator in failures:
-        if validator == "unevaluatedProperties":
-            prefix = f"{field}." if field else ""
-            unknown = [n for n in _QUOTED.findall(message) if f"{prefix}{n}" not in named]
-            if not unknown:
-                continue  # the property did not fail for being unknown, but for its value
-            message = _unknown(unknown)
-        kept.append((field, message, validator))
-    return kept or failures
+    are left out. ``resolve`` follows the document's ``$ref`` (to learn the properties a
+    schema declares)."""
+    follow: Resolve = resolve or (lambda node: node)
+    failures: list[Failure] = []
+    missing_seen: dict[tuple[Any, ...], int] = {}
+    first: ValidationError | None = None
+    for error in errors:
+        first = first or error
+        if error.validator == "required":
+            # one failure per missing name, in the rule's order: the nth is the nth missing
+            where = tuple(error.absolute_path)
+            nth = missing_seen[where] = missing_seen.get(where, -1) + 1
+            failures.append((_missing(error, nth), error.message, "required"))
+        elif error.validator == "unevaluatedProperties":
+            unknown = _undeclared(error, follow)
+            if unknown:  # else the properties failed for their values, said elsewhere
+                failures.append((_field(error), _unknown(unknown), "unevaluatedProperties"))
+        else:
+            failures.append(_worded(error))
+    if not failures and first is not None:  # a failure is never explained away to nothing
+        failures.append((_field(first), first.message, str(first.validator)))
+    return failures
 
 
 def _worded(error: ValidationError) -> Failure:
@@ -56,8 +71,11 @@ def _worded(error: ValidationError) -> Failure:
         carrier, hint = hinted
         return _field(carrier), _with_value(hint, carrier.instance), str(error.validator)
     if error.validator == "additionalProperties" and isinstance(error.schema, Mapping):
-        unknown = _QUOTED.findall(str(error.message))
-        known = ", ".join(error.schema.get("properties") or ()) or "none"
+        declared = error.schema.get("properties") or {}
+        patterns = list((error.schema.get("patternProperties") or {}).keys())
+        unknown = [str(name) for name in (error.instance or {})
+                   if name not in declared and not any(re.search(p, name) for p in patterns)]
+        known = ", ".join(declared) or "none"
         return _field(error), f"{_unknown(unknown)} (known: {known})", str(error.validator)
     if error.validator in _ALTERNATIVES and error.context:
         closest = _closest(error)
@@ -68,6 +86,38 @@ def _worded(error: ValidationError) -> Failure:
         return _field(error), f"must be {wanted}, not {_json_type(error.instance)}", str(
             error.validator)
     return _field(error), error.message, str(error.validator)
+
+
+def _missing(error: ValidationError, nth: int) -> str | None:
+    """The nth name the required rule lists that the object lacks."""
+    path = ".".join(str(x) for x in error.absolute_path)
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    missing = [str(n) for n in error.validator_value or () if n not in instance]
+    name = missing[nth] if nth < len(missing) else None
+    if name is None:
+        return path or None
+    return f"{path}.{name}" if path else name
+
+
+def _undeclared(error: ValidationError, resolve: Resolve) -> list[str]:
+    """The object's properties that its schema (with what it combines) does not declare."""
+    declared = _declared(error.schema, resolve, 0)
+    instance = error.instance if isinstance(error.instance, Mapping) else {}
+    return [str(name) for name in instance if name not in declared]
+
+
+def _declared(schema: Any, resolve: Resolve, depth: int) -> set[str]:
+    schema = resolve(schema)
+    if not isinstance(schema, Mapping) or depth > _MAX_SCHEMA_DEPTH:
+        return set()
+    names = set((schema.get("properties") or {}).keys())
+    for keyword in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(keyword) or ():
+            names |= _declared(sub, resolve, depth + 1)
+    for keyword in ("then", "else"):
+        if keyword in schema:
+            names |= _declared(schema[keyword], resolve, depth + 1)
+    return names
 
 
 def _unknown(names: list[str]) -> str:
@@ -110,11 +160,7 @@ def _hinted(error: ValidationError) -> tuple[ValidationError, str] | None:
 
 
 def _field(error: ValidationError) -> str | None:
-    path = ".".join(str(x) for x in error.absolute_path)
-    if not path and error.validator == "required":
-        missing = _QUOTED.search(str(error.message))
-        return missing.group(1) if missing else None
-    return path or None
+    return ".".join(str(x) for x in error.absolute_path) or None
 
 
 def _with_value(hint: str, value: Any) -> str:

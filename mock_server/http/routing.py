@@ -187,7 +187,7 @@ def _parameters(op: Operation, inputs: Inputs) -> tuple[dict[str, Any], frozense
             params[p.name] = value
             explicit.add(p.name)
             continue
-        failures = explain(p.validator.iter_errors(value))
+        failures = explain(p.validator.iter_errors(value), op.resolve)
         if failures:
             problems.append(_problem(p.location, p.name, failures[0][1]))
             continue
@@ -245,7 +245,7 @@ def _body(op: Operation, inputs: Inputs) -> Any:
     if op.body_accepts is not None and op.body_accepts(body):
         return body
     problems = [_problem("body", field, message, rule)
-                for field, message, rule in explain(op.body_validator.iter_errors(body))]
+                for field, message, rule in explain(op.body_validator.iter_errors(body), op.resolve)]
     if problems:
         _reject(op, problems)
     return body

@@ -117,6 +117,8 @@ class Operation:
     error_style: str = "api"  # "oauth" for RFC 6749 error bodies
     #: a quick yes for bodies (see :func:`quick_check`); None: always ask the validator
     body_accepts: QuickCheck | None = None
+    #: follows the document's local ``$ref`` chains (what a failure's words are read from)
+    resolve: Callable[[Any], Any] = lambda node: node
 
     @property
     def bearer(self) -> bool:
@@ -222,6 +224,7 @@ class Spec:
             body_validator=body_validator,
             body_accepts=body_accepts,
             security=security,
+            resolve=self.resolve,
         )
         for status, raw_response in node.get("responses", {}).items():
             response = self.resolve(raw_response)
