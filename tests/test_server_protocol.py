@@ -353,6 +353,9 @@ def test_stop_ends_an_event_stream_with_its_last_chunk(mock: KontextMock) -> Non
     with sock:
         received += read_until_closed(sock)
     assert received.endswith(b"\r\n0\r\n\r\n")  # a whole chunked body, not a cut one
+    # its last event says why it ends (a client reconnects later, with its Last-Event-ID)
+    assert received.rsplit(b"\r\n0\r\n\r\n", 1)[0].endswith(
+        b"event: mock.stopping\ndata: {\"reason\": \"the mock is stopping\"}\n\n")
 
 
 def test_stop_closes_an_idle_keep_alive_connection(

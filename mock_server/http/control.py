@@ -22,7 +22,13 @@ from kontext_mock.core.errors import UnprocessableError
 from kontext_mock.core.fields import RecordError, application_record
 from kontext_mock.http.routing import Call, Handler
 from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
-from kontext_mock.http.streams import StreamPlan, async_event_stream, event_stream, open_stream
+from kontext_mock.http.streams import (
+    STOPPING_EVENT,
+    StreamPlan,
+    async_event_stream,
+    event_stream,
+    open_stream,
+)
 from kontext_mock.http.ui import file_response, redirect_response
 
 if TYPE_CHECKING:
@@ -219,6 +225,7 @@ def handlers(mock: MockEngine, spec: Spec) -> dict[str, Handler]:
             stream=functools.partial(async_event_stream, mock, plan, subscription),
             chunks=lambda gone: event_stream(mock, plan, subscription, gone=gone),
             release=subscription.close,
+            last=STOPPING_EVENT,
         )
 
     def event_history(call: Call) -> Answer:

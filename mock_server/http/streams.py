@@ -33,11 +33,14 @@ from kontext_mock.core.events import Event, StreamsFullError, Subscription
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
 
-__all__ = ["STREAM_RETRY_AFTER", "StreamPlan", "async_event_stream", "encode", "event_stream",
-           "open_stream"]
+__all__ = ["STOPPING_EVENT", "STREAM_RETRY_AFTER", "StreamPlan", "async_event_stream", "encode",
+           "event_stream", "open_stream"]
 
 #: seconds a client refused an event stream (all places taken) is told to wait
 STREAM_RETRY_AFTER = 5
+#: the last event of a stream the server ends because it stops: a client reconnects later
+#: with its Last-Event-ID (no id of its own, so that resumes where the events left off)
+STOPPING_EVENT = b'event: mock.stopping\ndata: {"reason": "the mock is stopping"}\n\n'
 _TICK = 1.0
 _OPENING = b"retry: 1000\n: subscribed\n\n"
 _KEEPALIVE = b": keep-alive\n\n"

@@ -157,6 +157,9 @@ class StreamAnswer(Answer):
     stream: Stream | None = None
     chunks: SyncStream | None = None
     release: Callable[[], None] = _nothing
+    #: sent last when the server ends the stream because it stops (an event stream's last
+    #: event), before the chunked body's end
+    last: bytes = b""
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:

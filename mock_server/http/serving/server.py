@@ -721,9 +721,14 @@ class _Connection(asyncio.Protocol):
                 except asyncio.CancelledError:
                     if not self._ending_stream or self.closed or self.transport is None:
                         return  # the client left
-                    # the server stops: the stream ends as a stream does, with its last chunk
+                    # the server stops: the stream ends as a stream does, its last event
+                    # (if it has one) then its last chunk
+                    last = answer.last if isinstance(answer, StreamAnswer) else b""
                     if chunked:
-                        self.transport.write(b"0\r\n\r\n")
+                        self.transport.write((b"%x\r\n%s\r\n" % (len(last), last) if last else b"")
+                                             + b"0\r\n\r\n")
+                    elif last:
+                        self.transport.write(last)
                     self.close()
                     return
                 finally:
