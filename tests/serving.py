@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from kontext_mock.http.serve import RunningServer, ServerLimits, start
 
 
 @contextmanager
@@ -82,3 +85,50 @@ class HeldLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+# -- raw sockets against a served mock ----------------------------------------------------
+
+
+def slow_reader(server: RunningServer) -> socket.socket:
+    """A client socket with a small receive buffer: answers pile up on the server's side."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    return sock
+
+
+def serve(mock: Any, **limits: Any) -> RunningServer:
+    return start(mock.app, "127.0.0.1", 0, limits=ServerLimits(**limits) if limits else None)
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 30) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def statuses(stream: bytes) -> list[int]:
+    """The status of each answer in a run of HTTP/1.1 answers."""
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", stream)]
+
+
+def connection_of(server: RunningServer, sock: socket.socket) -> Any:
+    """The server's side of the client socket ``sock``."""
+    port = sock.getsockname()[1]
+
+    def find() -> Any:
+        return next((c for c in list(server.server.connections) if c.peer and c.peer[1] == port),
+                    None)
+
+    wait_until(lambda: find() is not None, "the server has the connection")
+    return find()

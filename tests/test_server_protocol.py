@@ -28,6 +28,7 @@ from kontext_mock import KontextMock
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
 
 from .conftest import DEV_APP
+from .serving import read_until_closed, statuses
 
 LIST = f"/api/v1/applications/{DEV_APP}/sessions"
 AGENT = "/api/v1/agent-sessions"
@@ -35,20 +36,6 @@ GET_LIST = (f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer de
             "\r\n").encode()
 LAST_LIST = GET_LIST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 
-
-def read_until_closed(sock: socket.socket, timeout: float = 30) -> bytes:
-    """Everything the server sends until it closes (the timeout only guards a hang)."""
-    sock.settimeout(timeout)
-    chunks = []
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def read_answers(sock: socket.socket, count: int, timeout: float = 30) -> list[bytes]:
@@ -74,9 +61,6 @@ def read_answer(sock: socket.socket, timeout: float = 30) -> bytes:
     """The next whole answer (with a Content-Length)."""
     return read_answers(sock, 1, timeout)[0]
 
-
-def statuses(stream: bytes) -> list[int]:
-    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", stream)]
 
 
 def request_ids(stream: bytes) -> list[str]:
