@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -132,3 +132,34 @@ def connection_of(server: RunningServer, sock: socket.socket) -> Any:
 
     wait_until(lambda: find() is not None, "the server has the connection")
     return find()
+
+
+# -- WSGI apps around the mock ------------------------------------------------------------
+
+#: a WSGI application
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Switch:
+    """One server for a test module: the app it serves is swapped per test."""
+
+    def __init__(self) -> None:
+        self.app: WsgiApp | None = None
+
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+def without_control_plane(app: WsgiApp) -> WsgiApp:
+    """The mock as "anything else": no ``/_mock`` (the kit finds no control plane)."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"].startswith("/_mock"):
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "not_found", "message": "no such route"}']
+        return app(environ, start_response)
+
+    return wrapped
+

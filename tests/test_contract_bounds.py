@@ -5,7 +5,6 @@ a read-only run could not tell apart, and why."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from kontext_mock.contracts.openapi import ApiSpec
 from kontext_mock.http.serve import start
 
 from .broken_variants import LimitCapped, limit_default_50
+from .serving import without_control_plane
 
 pytestmark = pytest.mark.slow  # whole kit runs over 201-session applications
 
@@ -24,16 +24,6 @@ DEV_APP = MockConfig().dev_application_id
 QUICK = {"layers": ("semantic",), "max_examples": 2, "seed": 3}
 
 
-def without_control_plane(app: Any) -> Any:
-    """The mock as any other implementation looks: no /_mock."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ["PATH_INFO"].startswith("/_mock"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found"]
-        return app(environ, start_response)  # type: ignore[no-any-return]
-
-    return wrapped
 
 
 def check(app: Any, application_id: str | None = DEV_APP, **options: Any) -> Report:

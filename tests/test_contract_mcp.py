@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from kontext_mock.http.serve import start
 
 from .broken_variants import MCP_VARIANTS, McpTrafficNotActivity, Variant, WsgiApp
 from .conftest import DEV_APP
+from .serving import Switch, without_control_plane
 
 pytestmark = pytest.mark.slow  # whole kit runs with an MCP client
 
@@ -28,16 +28,6 @@ MCP_RULES = [r.name for r in registered("mcp")]
 MCP_ASSUMPTIONS = sorted({a for r in registered("mcp") for a in r.assumes})
 
 
-class Switch:
-    """One server for the module: the app it serves is swapped per test."""
-
-    def __init__(self) -> None:
-        self.app: WsgiApp | None = None
-
-    def __call__(self, environ: dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
-        assert self.app is not None
-        return self.app(environ, start_response)
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +44,6 @@ def serve(served: tuple[Switch, str], app: WsgiApp) -> str:
     return url
 
 
-def without_control_plane(app: WsgiApp) -> WsgiApp:
-    """The mock as "anything else": no ``/_mock`` (the kit finds no control plane)."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ["PATH_INFO"].startswith("/_mock"):
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [b'{"error": "not_found", "message": "no such route"}']
-        return app(environ, start_response)
-
-    return wrapped
 
 
 def kit(url: str, *extra: str) -> list[str]:

@@ -5,7 +5,6 @@ both READMEs and every run's first line say so."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ from kontext_mock.contracts import Options, Target, run_contract
 from kontext_mock.contracts.cli import build_parser
 from kontext_mock.contracts.options import MODE
 from kontext_mock.http.serve import start
+
+from .serving import without_control_plane
 
 pytestmark = pytest.mark.slow  # whole kit runs
 
@@ -28,16 +29,6 @@ def prose(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("`", ""))
 
 
-def without_control_plane(app: Any) -> Any:
-    """The mock as any other implementation looks: no /_mock."""
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ["PATH_INFO"].startswith("/_mock"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found"]
-        return app(environ, start_response)  # type: ignore[no-any-return]
-
-    return wrapped
 
 
 @pytest.mark.parametrize("readme", ["README.md", "contracts/README.md"])

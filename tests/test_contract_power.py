@@ -9,8 +9,7 @@ per property: the kit's explicit edge cases, not luck, must find each bug.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,6 +18,7 @@ from kontext_mock.contracts import Options, Report, Target, run_contract
 from kontext_mock.http.serve import start
 
 from .broken_variants import VARIANTS, Variant, WsgiApp
+from .serving import Switch
 
 pytestmark = pytest.mark.slow  # a whole kit run per broken variant
 
@@ -40,16 +40,6 @@ def foreign_ids(mock: KontextMock) -> tuple[str, ...]:
         return tuple(s.id for s in mock.store.sessions.values() if s.application_id != DEV_APP)[:3]
 
 
-class Switch:
-    """One server for every variant of the module: the app it serves is swapped per test."""
-
-    def __init__(self) -> None:
-        self.app: WsgiApp | None = None
-
-    def __call__(self, environ: dict[str, Any],
-                 start_response: Callable[..., Any]) -> Iterable[bytes]:
-        assert self.app is not None
-        return self.app(environ, start_response)
 
 
 @pytest.fixture(scope="module")
