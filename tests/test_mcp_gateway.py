@@ -17,6 +17,7 @@ from kontext_mock import KontextMock
 from kontext_mock.http.serve import start
 
 from .conftest import DEV_APP
+from .serving import wait_until
 
 CLIENT = f"app_{DEV_APP}"
 REDIRECT = "http://127.0.0.1:5000/cb"
@@ -341,3 +342,69 @@ def test_open_session_streams_hold_no_worker(mock: KontextMock) -> None:
         for sock in streams:
             sock.close()
         server.stop()
+
+
+def test_a_session_has_one_stream_and_a_second_is_409(mock: KontextMock) -> None:
+    server = start(mock.app, "127.0.0.1", 0, threads=2)
+    try:
+        gateway = f"{server.url}/mcp"
+        token = str(mock.oauth.gateway_token(DEV_APP, resource=gateway)["access_token"])
+        session = requests.post(gateway, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "one", "version": "1"}}},
+            headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+        host, port = server.url.removeprefix("http://").split(":")
+        request = (f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}"
+                   f"\r\nMcp-Session-Id: {session}\r\n\r\n").encode()
+        first = socket.create_connection((host, int(port)), timeout=10)
+        first.sendall(request)
+        assert first.recv(4096).startswith(b"HTTP/1.1 200")
+        second = requests.get(gateway, headers={"Authorization": f"Bearer {token}",
+                                                "Mcp-Session-Id": session}, timeout=10)
+        assert second.status_code == 409 and second.json()["error"]["code"] == -32600
+        assert mock.state.gateway.watching(session) == 1
+        first.close()  # a stream whose client left frees the session's place
+        wait_until(lambda: mock.state.gateway.watching(session) == 0, "the stream is freed")
+        with socket.create_connection((host, int(port)), timeout=10) as again:
+            again.sendall(request)
+            assert again.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("info", [{"version": 5}, {"title": ["x"]}, {"hostname": "h" * 256}])
+def test_initialize_refuses_client_info_the_sessions_api_could_not_answer(
+        client: FlaskClient, mock: KontextMock, token: str, info: dict[str, Any]) -> None:
+    before = len(mock.store.sessions)
+    answer = initialize(client, token, **info)
+    assert answer.status_code == 400 and answer.json["error"]["code"] == -32602
+    assert len(mock.store.sessions) == before
+
+
+def test_a_long_user_agent_is_kept_to_the_sessions_bound(client: FlaskClient, mock: KontextMock,
+                                                         token: str) -> None:
+    answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "agent", "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}", "User-Agent": "u" * 5000})
+    session = mock.store.sessions[answer.headers["Mcp-Session-Id"]]
+    assert session.user_agent == "u" * 1024
+
+
+@pytest.mark.parametrize("verifier", ["v", "v" * 42, "v" * 129, "v" * 60 + " !"])
+def test_a_verifier_outside_rfc_7636_is_refused_even_when_it_matches(
+        client: FlaskClient, verifier: str) -> None:
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    code = redirected(authorize(client, code_challenge=challenge))["code"]
+    answer = code_grant(client, code, verifier)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("uri", ["http://evil.example\\@localhost/cb",
+                                 "http://user@127.0.0.1/cb", "http://127.0.0.1/c b"])
+def test_a_redirect_uri_that_could_fool_a_browser_is_untrusted(client: FlaskClient,
+                                                                uri: str) -> None:
+    answer = authorize(client, redirect_uri=uri)
+    assert answer.status_code == 400 and "Location" not in answer.headers

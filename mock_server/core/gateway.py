@@ -36,6 +36,9 @@ __all__ = [
 SERVER_INFO = {"name": "kontext-mock-gateway", "version": "1.0"}
 SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 LATEST_VERSION = SUPPORTED_VERSIONS[0]
+#: the session's bounds, as the agent endpoint's schema sets them (openapi.yaml)
+MAX_HOSTNAME = 255
+MAX_USER_AGENT = 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -187,6 +190,15 @@ class Gateway:
             return GatewayReply(400, jsonrpc_error(
                 INVALID_PARAMS, "initialize needs params.protocolVersion and params.clientInfo"
                 " with a name", request_id))
+        wrong = [key for key in ("name", "version", "title", "os", "sessionId", "hostname")
+                 if key in info and not isinstance(info[key], str)]
+        if wrong or len(info.get("hostname") or "") > MAX_HOSTNAME:
+            # what the sessions API answers must match its own ClientInfo and Session schemas
+            return GatewayReply(400, jsonrpc_error(
+                INVALID_PARAMS, f"clientInfo.{wrong[0]} must be a string" if wrong else
+                f"clientInfo.hostname is over {MAX_HOSTNAME} characters", request_id))
+        if user_agent is not None and len(user_agent) > MAX_USER_AGENT:
+            user_agent = user_agent[:MAX_USER_AGENT]  # (the session's userAgent is bounded)
         client_session = info.get("sessionId")
         if not isinstance(client_session, str) or not client_session:
             if self.state.config.mcp_require_client_session_id:

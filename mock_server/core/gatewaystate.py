@@ -110,9 +110,11 @@ class GatewayState:
 
         return unwatch
 
-    def watching(self) -> int:
-        """How many streams wait for their session's end."""
+    def watching(self, session_id: str | None = None) -> int:
+        """How many streams wait for their session's end (of ``session_id``'s, or all)."""
         with self._lock:
+            if session_id is not None:
+                return len(self._watchers.get(session_id, ()))
             return sum(len(w) for w in self._watchers.values())
 
     def end(self, session_id: str) -> None:

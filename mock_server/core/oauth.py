@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -46,6 +47,11 @@ GATEWAY_SCOPES = frozenset({INVOKE_SCOPE, EXCHANGE_SCOPE})
 _CLIENT_PREFIX = "app_"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
+
+#: RFC 7636 4.1: a code verifier's length and characters
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+#: what a URI may hold (RFC 3986's unreserved, reserved and percent characters)
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 def app_client_id(application_id: str) -> str:
     """The public OAuth client of an application: ``app_<applicationId>``."""
@@ -92,8 +98,9 @@ class OAuth:
             parts.port  # noqa: B018 - a port that is not a number raises here
         except ValueError:
             return False
-        if parts.scheme != "http" or parts.fragment:
-            return False
+        if parts.scheme != "http" or parts.fragment or "@" in parts.netloc \
+                or not _URI_CHARS.fullmatch(redirect_uri):
+            return False  # (userinfo, a backslash or a control character fools browsers)
         if host in _LOOPBACK_NAMES:
             return True
         try:
@@ -172,6 +179,9 @@ class OAuth:
                 raise OAuthError(400, "invalid_grant",
                                  "redirect_uri differs from the authorization request's")
             verifier = form.get("code_verifier") or ""
+            if not _VERIFIER.fullmatch(verifier):
+                raise OAuthError(400, "invalid_request", "code_verifier must be 43 to 128"
+                                 " characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)")
             if not secrets_equal(_s256(verifier), code.challenge):
                 raise OAuthError(400, "invalid_grant", "code_verifier does not match the challenge")
             resource = form.get("resource") or code.resource

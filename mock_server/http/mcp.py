@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from kontext_mock.core.credentials import parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
-from kontext_mock.core.gateway import GatewayReply, GatewayUnauthorizedError
+from kontext_mock.core.gateway import (
+    INVALID_REQUEST,
+    GatewayReply,
+    GatewayUnauthorizedError,
+    jsonrpc_error,
+)
 from kontext_mock.core.gatewaystate import GatewayState
 from kontext_mock.core.oauth import (
     EXCHANGE_SCOPE,
@@ -34,10 +39,13 @@ if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
     from kontext_mock.http.spec import Operation
 
-__all__ = ["KEEPALIVE", "gateway_grant", "guard", "handlers"]
+__all__ = ["KEEPALIVE", "MAX_STREAMS", "gateway_grant", "guard", "handlers"]
 
 #: seconds between keep-alive comments on a quiet session stream
 KEEPALIVE = 15.0
+#: session streams open at once (one a session), below the server's connection cap so
+#: that streams never take the last connections from other clients
+MAX_STREAMS = 600
 GATEWAY_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 _GRANTS = ("authorization_code", "refresh_token",
@@ -135,7 +143,15 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             return unauthorized(exc, call.header)
         if reply.status != 200 or reply.session_id is None:
             return answer(reply)
-        return session_stream(mock.state.gateway, reply.session_id)
+        gateway = mock.state.gateway
+        if gateway.watching(reply.session_id):
+            # one stream a session (as the SDKs' own servers): a client cannot pile them up
+            return json_answer(jsonrpc_error(INVALID_REQUEST, "Conflict: this session's stream"
+                                             " is already open"), 409)
+        if gateway.watching() >= MAX_STREAMS:
+            raise ApiError(503, "too_many_streams", f"{MAX_STREAMS} MCP session streams are"
+                           " open; try again later", headers={"Retry-After": "5"})
+        return session_stream(gateway, reply.session_id)
 
     def end(call: Call) -> Answer:
         try:
@@ -179,8 +195,9 @@ def answer(reply: GatewayReply) -> Answer:
     headers: dict[str, str] = {}
     if reply.session_id is not None and reply.protocol_version is not None:
         headers["Mcp-Session-Id"] = reply.session_id
-    if reply.body is None:
-        return Answer(reply.status, [("Content-Length", "0"), *headers.items()])
+    if reply.body is None:  # (a 204 has no Content-Length: RFC 9110 8.6)
+        length = [] if reply.status == 204 else [("Content-Length", "0")]
+        return Answer(reply.status, [*length, *headers.items()])
     return json_answer(reply.body, reply.status, headers=headers)
 
 
