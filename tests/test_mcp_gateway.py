@@ -408,3 +408,21 @@ def test_a_redirect_uri_that_could_fool_a_browser_is_untrusted(client: FlaskClie
                                                                 uri: str) -> None:
     answer = authorize(client, redirect_uri=uri)
     assert answer.status_code == 400 and "Location" not in answer.headers
+
+
+def test_what_oauth_keeps_is_bounded(client: FlaskClient, mock: KontextMock,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from kontext_mock.core import oauth
+
+    monkeypatch.setattr(oauth, "MAX_CODES", 5)
+    monkeypatch.setattr(oauth, "MAX_GRANTS", 10)
+    grants = mock.state.gateway.grants
+    for _ in range(20):  # codes of a frozen clock never expire: the oldest go
+        code = redirected(authorize(client))["code"]
+    assert len(grants.codes) <= 5
+    assert code_grant(client, code).status_code == 200  # the newest still works
+    for _ in range(30):
+        mock.oauth.gateway_token(DEV_APP, resource=GATEWAY)
+    assert len(grants.access) <= 10 and len(grants.refresh) <= 10
+    answer = authorize(client, resource="r" * 2049)  # every OAuth input is bounded
+    assert answer.status_code == 400 and "Location" not in answer.headers

@@ -14,9 +14,10 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from kontext_mock.core.credentials import secrets_equal
@@ -47,6 +48,12 @@ GATEWAY_SCOPES = frozenset({INVOKE_SCOPE, EXCHANGE_SCOPE})
 _CLIENT_PREFIX = "app_"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
+
+#: authorization codes kept at once (each lives a minute)
+MAX_CODES = 10_000
+#: gateway access tokens, and refresh tokens, kept at once (each kind)
+MAX_GRANTS = 100_000
+_Held = TypeVar("_Held")
 
 #: RFC 7636 4.1: a code verifier's length and characters
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -158,8 +165,12 @@ class OAuth:
         return _with_query(redirect_uri, reply)
 
     def _forget_old_codes(self, now: datetime) -> None:
+        # Codes live a minute: the oldest are first in the dict, so the scan stops at the
+        # first one still valid, and past MAX_CODES the oldest go whatever their age.
         codes = self.grants.codes
-        for key in [k for k, c in codes.items() if c.expires_at <= now]:
+        for key in list(codes):
+            if codes[key].expires_at > now and len(codes) < MAX_CODES:
+                break
             del codes[key]
 
     # -- the token endpoint's gateway grants ------------------------------------------------
@@ -268,7 +279,8 @@ class OAuth:
         # "ory_at_" / "ory_rt_": the real service's opaque tokens look so (Ory Hydra).
         token = AccessToken(f"ory_at_{secrets.token_urlsafe(32)}", client_id,
                             app.organization_id, scopes, app.id, now + ttl, audience, user_id)
-        self.grants.access[token.token] = token
+        _keep(self.grants.access, token.token, token, MAX_GRANTS,
+              lambda held: held.expires_at is not None and held.expires_at <= now)
         grant: dict[str, Any] = {
             "access_token": token.token,
             "token_type": "Bearer",
@@ -277,9 +289,23 @@ class OAuth:
         }
         if refresh:
             rt = f"ory_rt_{secrets.token_urlsafe(32)}"
-            self.grants.refresh[rt] = RefreshGrant(client_id, scopes, audience, user_id)
+            _keep(self.grants.refresh, rt, RefreshGrant(client_id, scopes, audience, user_id),
+                  MAX_GRANTS, lambda held: False)
             grant["refresh_token"] = rt
         return grant
+
+
+def _keep(held: dict[str, _Held], key: str, value: _Held, cap: int,
+          expired: Callable[[_Held], bool]) -> None:
+    """``held[key] = value``, never past ``cap``: the expired go first, then the oldest (a
+    client that held on to a token that old authenticates again, as after a revoke)."""
+    held[key] = value
+    if len(held) <= cap:
+        return
+    for old in [k for k, v in held.items() if expired(v)]:
+        del held[old]
+    while len(held) > cap * 9 // 10:
+        del held[next(iter(held))]
 
 
 def _audience(scopes: frozenset[str], resource: str | None) -> str | None:
