@@ -426,3 +426,57 @@ def test_what_oauth_keeps_is_bounded(client: FlaskClient, mock: KontextMock,
     assert len(grants.access) <= 10 and len(grants.refresh) <= 10
     answer = authorize(client, resource="r" * 2049)  # every OAuth input is bounded
     assert answer.status_code == 400 and "Location" not in answer.headers
+
+
+def test_a_web_page_of_another_origin_is_refused_at_the_gateway(client: FlaskClient,
+                                                                 mock: KontextMock,
+                                                                 token: str) -> None:
+    before = len(mock.store.sessions)
+    answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "page", "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}", "Origin": "http://evil.example"})
+    assert answer.status_code == 403 and answer.json["error"] == "cross_origin_refused"
+    assert len(mock.store.sessions) == before
+    own = initialize(client, token)  # no Origin, as the SDKs send it
+    assert own.status_code == 200
+
+
+def test_an_origin_allowed_by_the_configuration_may_use_the_gateway() -> None:
+    mock = KontextMock(seed=1, cors_origins=("http://localhost:6274",))
+    token = str(mock.oauth.gateway_token(DEV_APP, resource=GATEWAY)["access_token"])
+    answer = mock.app.test_client().post("/mcp", json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "inspector", "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}", "Origin": "http://localhost:6274"})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("host", ['localhost:1", x="y', "127.0.0.1:1@evil.example", "a b"])
+def test_a_host_that_is_no_authority_is_never_echoed(client: FlaskClient, host: str) -> None:
+    # (the Host rule may name it inside a JSON string; never in a header or an issuer)
+    metadata = client.get("/.well-known/oauth-authorization-server", headers={"Host": host})
+    assert metadata.status_code in (400, 421) and "issuer" not in metadata.json
+    unauthorized = client.post("/mcp", json={}, headers={"Host": host})
+    assert unauthorized.status_code in (400, 421)
+    assert "WWW-Authenticate" not in unauthorized.headers
+
+
+def test_a_token_revoked_while_initialize_runs_makes_no_session(
+        client: FlaskClient, mock: KontextMock, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = mock.gateway.token
+    calls: list[str] = []
+
+    def then_revoked(bearer: str | None, resource: str) -> Any:
+        found = checked(bearer, resource)
+        calls.append(bearer or "")
+        if len(calls) == 2:  # the handler's check passed; revoke-all runs before the session
+            mock.revoke_all(DEV_APP)
+        return found
+
+    monkeypatch.setattr(mock.gateway, "token", then_revoked)
+    connected = {s.id for s in mock.store.sessions.values() if s.status == "active"}
+    answer = initialize(client, token)
+    assert answer.status_code == 401 and len(calls) == 2
+    assert {s.id for s in mock.store.sessions.values() if s.status == "active"} <= connected

@@ -210,6 +210,9 @@ class Gateway:
         assert token.application_id is not None
         try:
             with self.state.store.lock:
+                if self.state.gateway.grants.access.get(token.token) is not token:
+                    # revoked (revoke-all) since it was checked: no session with a dead token
+                    raise GatewayUnauthorizedError("invalid_token", "the token was revoked")
                 session = self.sessions.open_session(
                     token.application_id,
                     token_identifier=hashlib.sha256(token.token.encode()).hexdigest()[:16],

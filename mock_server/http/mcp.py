@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KEEPALIVE", "MAX_STREAMS", "gateway_grant", "guard", "handlers"]
 
+#: what a Host header may be: a name, an IPv4 or a bracketed IPv6 address, and a port
+_AUTHORITY = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 #: seconds between keep-alive comments on a quiet session stream
 KEEPALIVE = 15.0
 #: session streams open at once (one a session), below the server's connection cap so
@@ -57,8 +60,12 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 def base_url(header: Header) -> str:
     """The base URL the client used (the mock serves plain HTTP, named by its ``Host``),
-    without a trailing slash: SDKs compare the issuer with it as a string."""
-    return f"http://{header('Host') or 'localhost'}"
+    without a trailing slash: SDKs compare the issuer with it as a string. A ``Host`` that
+    is no ``host[:port]`` is a 400 (RFC 9112 3.2): it is never written into an answer."""
+    host = header("Host") or "localhost"
+    if not _AUTHORITY.fullmatch(host):
+        raise ApiError(400, "malformed_request", "the Host header is not a host[:port]")
+    return f"http://{host}"
 
 
 def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
@@ -66,6 +73,13 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
     (``routing.bind``'s guard of the ``gatewayToken`` scheme): 401 as RFC 6750 says."""
 
     def check(op: Operation, inputs: Inputs) -> None:
+        origin = inputs.header("Origin")
+        if origin is not None and origin != base_url(inputs.header) \
+                and origin not in mock.config.cors_origins:
+            # the MCP transport's rule against DNS rebinding: a web page of another origin
+            # is refused (the mock's own origin and the allowed ones pass)
+            raise ApiError(403, "cross_origin_refused",
+                           f"Origin {origin} may not use the gateway (--cors-origin allows one)")
         request_of = gateway_request(inputs.header)
         try:
             mock.gateway.token(request_of["bearer"], request_of["resource"])
