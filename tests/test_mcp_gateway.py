@@ -471,12 +471,12 @@ def test_a_token_revoked_while_initialize_runs_makes_no_session(
     def then_revoked(bearer: str | None, resource: str) -> Any:
         found = checked(bearer, resource)
         calls.append(bearer or "")
-        if len(calls) == 2:  # the handler's check passed; revoke-all runs before the session
+        if len(calls) == 1:  # the guard's check passed; revoke-all runs before the session
             mock.revoke_all(DEV_APP)
         return found
 
     monkeypatch.setattr(mock.gateway, "token", then_revoked)
     connected = {s.id for s in mock.store.sessions.values() if s.status == "active"}
     answer = initialize(client, token)
-    assert answer.status_code == 401 and len(calls) == 2
+    assert answer.status_code == 401 and len(calls) == 1  # (checked once)
     assert {s.id for s in mock.store.sessions.values() if s.status == "active"} <= connected

@@ -124,7 +124,7 @@ class Gateway:
         """The gateway token of a request to the gateway at ``resource`` (its URL); 401
         when absent, unknown, expired, revoked, without ``mcp:invoke`` (or
         ``gateway:access``) or for another audience."""
-        if not bearer:
+        if bearer is None:
             raise GatewayUnauthorizedError(None, "a gateway token is required (Authorization: Bearer)")
         try:
             token = self.oauth.authenticate(bearer)
@@ -140,10 +140,10 @@ class Gateway:
 
     # -- POST ------------------------------------------------------------------------------
 
-    def post(self, message: Any, *, bearer: str | None, resource: str, session_id: str | None,
+    def post(self, message: Any, *, token: AccessToken, session_id: str | None,
              version: str | None, user_agent: str | None) -> GatewayReply:
-        """One JSON-RPC message posted to the gateway."""
-        token = self.token(bearer, resource)
+        """One JSON-RPC message posted to the gateway with ``token`` (checked by
+        :meth:`token`, once, before the request is read)."""
         if isinstance(message, list):
             return GatewayReply(400, jsonrpc_error(
                 INVALID_REQUEST, "JSON-RPC batches are not supported (MCP 2025-06-18 and later)"))
@@ -262,20 +262,19 @@ class Gateway:
 
     # -- GET and DELETE --------------------------------------------------------------------
 
-    def stream_of(self, *, bearer: str | None, resource: str, session_id: str | None,
+    def stream_of(self, *, token: AccessToken, session_id: str | None,
                   version: str | None) -> GatewayReply:
         """May the server-to-client stream of ``session_id`` open? 200 with the session's
         id when it may. Opening it is not activity (an assumption: mcp-stream-not-activity)."""
-        return self._session_request(bearer, resource, session_id, version, end=False)
+        return self._session_request(token, session_id, version, end=False)
 
-    def end_session(self, *, bearer: str | None, resource: str, session_id: str | None,
+    def end_session(self, *, token: AccessToken, session_id: str | None,
                     version: str | None) -> GatewayReply:
         """``DELETE``: the client ends its session (disconnected, ``session.disconnected``)."""
-        return self._session_request(bearer, resource, session_id, version, end=True)
+        return self._session_request(token, session_id, version, end=True)
 
-    def _session_request(self, bearer: str | None, resource: str, session_id: str | None,
+    def _session_request(self, token: AccessToken, session_id: str | None,
                          version: str | None, *, end: bool) -> GatewayReply:
-        token = self.token(bearer, resource)
         if session_id is None:
             return GatewayReply(400, jsonrpc_error(
                 INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"))

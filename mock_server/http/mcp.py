@@ -33,6 +33,7 @@ from kontext_mock.core.oauth import (
     INVOKE_SCOPE,
     AuthorizeRefusalError,
 )
+from kontext_mock.core.records import AccessToken
 from kontext_mock.http.routing import Call, Handler, Header, Inputs
 from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
 
@@ -68,11 +69,11 @@ def base_url(header: Header) -> str:
     return f"http://{host}"
 
 
-def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
+def guard(mock: MockEngine) -> Callable[[Operation, Inputs], AccessToken]:
     """The gateway token's check, run before anything of a request to ``/mcp`` is read
     (``routing.bind``'s guard of the ``gatewayToken`` scheme): 401 as RFC 6750 says."""
 
-    def check(op: Operation, inputs: Inputs) -> None:
+    def check(op: Operation, inputs: Inputs) -> AccessToken:
         origin = inputs.header("Origin")
         if origin is not None and origin != base_url(inputs.header) \
                 and origin not in mock.config.cors_origins:
@@ -80,9 +81,8 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
             # is refused (the mock's own origin and the allowed ones pass)
             raise ApiError(403, "cross_origin_refused",
                            f"Origin {origin} may not use the gateway (--cors-origin allows one)")
-        request_of = gateway_request(inputs.header)
         try:
-            mock.gateway.token(request_of["bearer"], request_of["resource"])
+            return mock.gateway.token(_bearer(inputs.header), f"{base_url(inputs.header)}{GATEWAY_PATH}")
         except GatewayUnauthorizedError as exc:
             raise ApiError(401, exc.error or "unauthorized", exc.description,
                            headers={"WWW-Authenticate": challenge(exc, inputs.header)}) from None
@@ -90,21 +90,23 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
     return check
 
 
-def gateway_request(header: Header) -> dict[str, Any]:
-    """What the gateway needs of the request: bearer token, its own URL, session, version."""
+def _bearer(header: Header) -> str | None:
+    """The request's bearer token; None without one ("" when malformed: refused as an
+    invalid token, not as none)."""
     authorization = header("Authorization")
-    bearer = None
-    if authorization:
-        try:
-            bearer = parse_bearer(authorization)
-        except UnauthorizedError:
-            bearer = ""  # malformed: refused as an invalid token, not as none
-    return {
-        "bearer": bearer if bearer is None else (bearer or "\0"),
-        "resource": f"{base_url(header)}{GATEWAY_PATH}",
-        "session_id": header("Mcp-Session-Id"),
-        "version": header("MCP-Protocol-Version"),
-    }
+    if not authorization:
+        return None
+    try:
+        return parse_bearer(authorization)
+    except UnauthorizedError:
+        return ""
+
+
+def gateway_request(call: Call) -> dict[str, Any]:
+    """What the gateway needs of a request: its token (the guard's), session, version."""
+    assert call.token is not None  # the gatewayToken guard found it
+    return {"token": call.token, "session_id": call.header("Mcp-Session-Id"),
+            "version": call.header("MCP-Protocol-Version")}
 
 
 def handlers(mock: MockEngine) -> dict[str, Handler]:
@@ -145,14 +147,14 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
     def message(call: Call) -> Answer:
         try:
             reply = mock.gateway.post(call.body, user_agent=call.header("User-Agent"),
-                                      **gateway_request(call.header))
+                                      **gateway_request(call))
         except GatewayUnauthorizedError as exc:
             return unauthorized(exc, call.header)
         return answer(reply)
 
     def stream(call: Call) -> Answer:
         try:
-            reply = mock.gateway.stream_of(**gateway_request(call.header))
+            reply = mock.gateway.stream_of(**gateway_request(call))
         except GatewayUnauthorizedError as exc:
             return unauthorized(exc, call.header)
         if reply.status != 200 or reply.session_id is None:
@@ -169,7 +171,7 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
 
     def end(call: Call) -> Answer:
         try:
-            reply = mock.gateway.end_session(**gateway_request(call.header))
+            reply = mock.gateway.end_session(**gateway_request(call))
         except GatewayUnauthorizedError as exc:
             return unauthorized(exc, call.header)
         return answer(reply)

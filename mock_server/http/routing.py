@@ -70,7 +70,9 @@ class StepAside(Exception):  # noqa: N818 (not an error: a decision)
 Handler = Callable[[Call], Answer | Response]
 Authenticate = Callable[[str], AccessToken]
 #: a check an operation's security scheme asks for, run before anything is parsed
-Guard = Callable[[Operation, Inputs], None]
+#: (a scheme the endpoint does not know, e.g. the gateway's token, is checked by its guard,
+#: which hands the handler the token it found: credentials are checked once)
+Guard = Callable[[Operation, Inputs], AccessToken | None]
 
 
 class Endpoint:
@@ -88,9 +90,7 @@ class Endpoint:
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
         op = self.op
-        if self._guard is not None:
-            self._guard(op, inputs)
-        token = None
+        token = self._guard(op, inputs) if self._guard is not None else None
         if op.bearer:
             token = self._authenticate(parse_bearer(inputs.header("Authorization")))
             self._scopes.require(token.scopes)
