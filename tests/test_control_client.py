@@ -109,3 +109,15 @@ def test_a_url_that_is_not_http_is_refused_before_anything_is_opened(tmp_path: P
     with pytest.raises(ControlError, match="not an http:// URL"):
         ControlClient(f"file://{tmp_path}").clock()
     assert ControlClient.detect(f"file://{tmp_path}") is None
+
+
+def test_connection_problems_are_read_from_types_and_errno_not_words() -> None:
+    import socket
+
+    from kontext_mock.clients.control import connection_problem
+
+    assert connection_problem(ConnectionRefusedError(111, "any words")) == "connection refused"
+    wrapped = OSError("urlopen error")
+    wrapped.__cause__ = socket.gaierror(-2, "unknown")
+    assert connection_problem(wrapped) == "name or service not known"
+    assert connection_problem(ValueError("Connection refused")) == "connection failed"

@@ -150,3 +150,14 @@ def test_no_route_ever_answers_with_a_traceback(client: FlaskClient) -> None:
         response = client.get(path, headers=AUTH)
         assert 400 <= response.status_code < 500
         assert response.is_json and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_too_deep_for_the_parser_is_told_by_the_texts_nesting_not_its_message() -> None:
+    import orjson
+
+    from kontext_mock.core.nesting import JsonDepthError, parse_json
+
+    with pytest.raises(JsonDepthError):
+        parse_json(b"[" * 2000 + b"]" * 2000)
+    with pytest.raises(orjson.JSONDecodeError):  # brackets inside a string are no nesting
+        parse_json(b'"' + b"[" * 2000 + b'" x')

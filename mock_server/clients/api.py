@@ -381,7 +381,8 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
 
 
 def _refused(exc: requests.ConnectionError) -> bool:
-    return "refused" in str(exc).lower() or "name or service not known" in str(exc).lower()
+    # (read from the exceptions' types and errno along the chain, never their messages)
+    return connection_problem(exc) in ("connection refused", "name or service not known")
 
 
 def dumps(value: Any) -> str:

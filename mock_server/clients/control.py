@@ -12,6 +12,8 @@ command that moves the clock loads nothing more than it needs.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
@@ -288,16 +290,41 @@ class ControlClient:
                 raise self._unreachable(exc) from None
 
 
-def connection_problem(exc: Exception) -> str:
-    """What went wrong with a connection, in a few words ("connection refused"), not
-    the chain of exceptions a ``requests`` or ``urllib`` error prints."""
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "No route to host",
-                   "Temporary failure in name resolution", "timed out", "Connection reset",
-                   "RemoteDisconnected", "Remote end closed connection", "nodename nor servname"):
-        if marker in text:
-            return marker.lower()
-    return text.split(":")[-1].strip(" ')>") or "connection failed"
+def connection_problem(exc: BaseException) -> str:
+    """What went wrong with a connection, in a few words ("connection refused"), read from
+    the exceptions' types and errno along the chain (never from their messages), not the
+    chain of exceptions a ``requests`` or ``urllib`` error prints."""
+    import http.client  # (imported where used: the CLI's start stays light)
+
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "name or service not known"
+        if isinstance(cause, TimeoutError | socket.timeout):
+            return "timed out"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "remote end closed connection"
+        if getattr(cause, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "no route to host"
+    return "connection failed"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it: ``__cause__``, ``__context__``, a ``URLError``'s
+    ``reason``, a ``requests``/urllib3 error's first argument or ``reason`` (bounded)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < 32:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None),
+                     *item.args[:1]])
+    return seen
 
 
 def _answer(status: int, content: bytes, url: str) -> Any:

@@ -53,9 +53,36 @@ def parse_json(raw: bytes | str) -> Any:
     """
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+    except orjson.JSONDecodeError:
+        # The parser stops at its own depth limit too: told apart from other errors by
+        # the text's nesting, never by the parser's message.
+        if _bracket_depth(raw) > MAX_JSON_DEPTH:
             raise JsonDepthError() from None
         raise
     json_depth(value)
     return value
+
+
+def _bracket_depth(raw: bytes | str) -> int:
+    """How deep the brackets of a JSON text nest, strings aside (for a text that did not
+    parse, so the scan costs only a refused request)."""
+    text = raw.encode() if isinstance(raw, str) else raw
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
