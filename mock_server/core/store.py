@@ -9,13 +9,13 @@ disconnected ones, however many there are.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import overload
 
 from kontext_mock.core.records import CONNECTED, AccessToken, Application, OAuthClient, Organization, Session
 
@@ -69,14 +69,15 @@ class Store:
         self.sessions: dict[str, Session] = {}
         self.clients: dict[str, OAuthClient] = {}
         self.tokens: dict[str, AccessToken] = {}
-        # application id -> its sessions in list order, and their sort keys for bisect
+        # application id -> its sessions in reverse list order (oldest first, so a new
+        # session is appended, not inserted before all the others), and their sort keys
         self._by_app: dict[str, list[Session]] = {}
         self._keys: dict[str, list[tuple[float, str]]] = {}
         # Counts the sessions the list handler looked at: a regression guard reads it to
         # prove that listing follows the application's size, not the store's.
         self.sessions_scanned = 0
         self._changes = Changes()
-        # application id -> its connected sessions in list order, with their sort keys. A
+        # application id -> its connected sessions in reverse list order, with their sort keys. A
         # session that disconnects stays until they are half the list (readers skip it),
         # so a revoke-all of many sessions costs no list surgery.
         self._live: dict[str, list[Session]] = {}
@@ -104,14 +105,14 @@ class Store:
         elif not self._in_live(session):
             self._live_insert(session)
 
-    def connected_sessions(self, application_id: str) -> list[Session]:
+    def connected_sessions(self, application_id: str) -> Sequence[Session]:
         """The application's sessions that were connected when indexed, in list order: every
         connected one, and perhaps some that disconnected since (check ``status``)."""
         live = self._live.get(application_id)
         if live is None or self._live_stale.get(application_id, 0) * 2 > len(live):
             self._index_live(application_id)
             live = self._live[application_id]
-        return live
+        return ListOrder(live)
 
     def clear(self) -> None:
         """Forget everything."""
@@ -134,7 +135,7 @@ class Store:
                 clients=dict(self.clients),
                 tokens=dict(self.tokens),
                 sessions={
-                    app_id: [copy.copy(s) for s in sessions]
+                    app_id: [copy.copy(s) for s in reversed(sessions)]
                     for app_id, sessions in self._by_app.items()
                 },
             )
@@ -148,7 +149,7 @@ class Store:
             self.clients = dict(snap.clients)
             self.tokens = dict(snap.tokens)
             self._by_app = {
-                app_id: [copy.copy(s) for s in sessions]
+                app_id: [copy.copy(s) for s in reversed(sessions)]
                 for app_id, sessions in snap.sessions.items()
             }
             self._keys = {
@@ -235,7 +236,7 @@ class Store:
                 touched.add(session.application_id)
                 self._changes.sessions.add(session.id)
             for app_id in touched:
-                ordered = sorted(self._by_app[app_id], key=_sort_key)
+                ordered = sorted(self._by_app[app_id], key=_sort_key, reverse=True)
                 self._by_app[app_id] = ordered
                 self._keys[app_id] = [_sort_key(s) for s in ordered]
                 self._live.pop(app_id, None)
@@ -250,9 +251,10 @@ class Store:
             self._live.pop(app_id, None)  # indexed again on the next read
             self._changes.sessions.add(session.id)
 
-    def application_sessions(self, application_id: str) -> list[Session]:
-        """The application's sessions in list order (the live list: copy before releasing the lock)."""
-        return self._by_app[application_id]
+    def application_sessions(self, application_id: str) -> Sequence[Session]:
+        """The application's sessions in list order (a view of the live list: copy before
+        releasing the lock)."""
+        return ListOrder(self._by_app[application_id])
 
     def session_of(self, application_id: str, session_id: str) -> Session | None:
         """The session with this id if it belongs to this application, else None."""
@@ -266,7 +268,7 @@ class Store:
     def _insert(self, session: Session) -> None:
         key = _sort_key(session)
         keys = self._keys[session.application_id]
-        index = bisect.bisect_left(keys, key)
+        index = _place(keys, key)
         keys.insert(index, key)
         self._by_app[session.application_id].insert(index, session)
         if session.status == CONNECTED and session.application_id in self._live:
@@ -283,7 +285,7 @@ class Store:
         if live is None:
             return True  # not indexed yet: the next read indexes it whole
         keys = self._live_keys[session.application_id]
-        index = bisect.bisect_left(keys, _sort_key(session))
+        index = _place(keys, _sort_key(session))
         return index < len(live) and live[index] is session
 
     def _live_insert(self, session: Session) -> None:
@@ -293,7 +295,7 @@ class Store:
             return
         key = _sort_key(session)
         keys = self._live_keys[app_id]
-        index = bisect.bisect_left(keys, key)
+        index = _place(keys, key)
         keys.insert(index, key)
         live.insert(index, session)
 
@@ -315,3 +317,44 @@ class Store:
 
 def _sort_key(session: Session) -> tuple[float, str]:
     return session.sort_key
+
+
+def _place(keys: list[tuple[float, str]], key: tuple[float, str]) -> int:
+    """Where ``key`` goes in ``keys`` (descending): at the end for the newest session, the
+    usual case; else the index of the first key not greater than it."""
+    if not keys or keys[-1] > key:
+        return len(keys)
+    low, high = 0, len(keys)
+    while low < high:
+        mid = (low + high) // 2
+        if keys[mid] > key:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+class ListOrder(Sequence[Session]):
+    """A list of sessions kept in reverse list order, read in list order (a view)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Session]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Session]:
+        return reversed(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Session: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Session]: ...
+
+    def __getitem__(self, index: int | slice) -> Session | list[Session]:
+        if isinstance(index, slice):
+            return self._items[::-1][index]
+        return self._items[-1 - index]
