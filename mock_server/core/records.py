@@ -59,7 +59,8 @@ def derived_status(
 
 def _derive(status: str, token_expires_at: datetime | None, last_active_at: datetime | None,
             now: datetime, idle_since: datetime) -> DerivedStatus:
-    """The rule of :func:`derived_status`, written once; ``idle_since`` is ``now`` less the
+    """The rule of :func:`derived_status` (:func:`pick_sessions` inlines it: keep the two
+    alike); ``idle_since`` is ``now`` less the
     idle threshold (a list computes it once for all its sessions)."""
     if status == DISCONNECTED:
         return "disconnected"
@@ -217,12 +218,19 @@ def pick_sessions(
     each with it, and how many sessions were looked at."""
     picked: list[tuple[Session, DerivedStatus]] = []
     idle_since = now - idle_after  # no activity since then: idle
-    derive = _derive  # (a local name: the loop runs for every session a list passes)
     scanned = 0
+    derived: DerivedStatus
     for session in sessions:
         scanned += 1
-        derived = derive(session.status, session.token_expires_at, session.last_active_at,
-                          now, idle_since)
+        # (the rule of _derive, inline: the loop runs for every session a list passes)
+        if session.status == DISCONNECTED:
+            derived = "disconnected"
+        elif (expires := session.token_expires_at) is not None and expires <= now:
+            derived = "expired"
+        elif (active := session.last_active_at) is None or active <= idle_since:
+            derived = "idle"
+        else:
+            derived = "active"
         if derived in wanted:
             picked.append((session, derived))
             if len(picked) >= limit:
@@ -232,14 +240,7 @@ def pick_sessions(
 
 def session_list_json(rows: Iterable[tuple[Session, str]]) -> bytes:
     """The list endpoint's ``{"items": [...]}`` body, copied once from the cached sessions."""
-    parts = [b'{"items":[']
-    for session, derived in rows:
-        parts.append(session.to_json(derived))
-        parts.append(b",")
-    if len(parts) > 1:
-        parts.pop()
-    parts.append(b"]}")
-    return b"".join(parts)
+    return b'{"items":[' + b",".join([s.to_json(d) for s, d in rows]) + b"]}"
 
 
 def _ts(instant: datetime | None) -> str | None:
