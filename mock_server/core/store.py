@@ -77,6 +77,9 @@ class Store:
         # prove that listing follows the application's size, not the store's.
         self.sessions_scanned = 0
         self._changes = Changes()
+        #: moves on at every change to a session, an application or an organization (and
+        #: at clear and restore): a list computed at one generation holds until the next
+        self.generation = 0
         # application id -> its connected sessions in reverse list order, with their sort keys. A
         # session that disconnects stays until they are half the list (readers skip it),
         # so a revoke-all of many sessions costs no list surgery.
@@ -98,6 +101,7 @@ class Store:
     def touch(self, session: Session) -> None:
         """Record that a stored session's fields changed (drops its cached serialization)."""
         session.changed()
+        self.generation += 1
         self._changes.sessions.add(session.id)
         app_id = session.application_id
         if session.status != CONNECTED:
@@ -118,6 +122,7 @@ class Store:
         """Forget everything."""
         with self.lock:
             self._changes.everything = True
+            self.generation += 1
             for table in (
                 self.organizations, self.applications, self.sessions, self.clients,
                 self.tokens, self._by_app, self._keys, self._live, self._live_keys,
@@ -144,6 +149,7 @@ class Store:
         """Return to a snapshot; the snapshot stays usable for the next restore."""
         with self.lock:
             self._changes.everything = True
+            self.generation += 1
             self.organizations = dict(snap.organizations)
             self.applications = dict(snap.applications)
             self.clients = dict(snap.clients)
@@ -166,6 +172,7 @@ class Store:
             self._require_new(self.organizations, org.id, "organization")
             self.organizations[org.id] = org
             self._changes.organizations.add(org.id)
+            self.generation += 1
             return org
 
     def add_application(self, app: Application) -> Application:
@@ -179,6 +186,7 @@ class Store:
             self._keys[app.id] = []
             self._live.pop(app.id, None)
             self._changes.applications.add(app.id)
+            self.generation += 1
             return app
 
     def add_client(self, client: OAuthClient) -> OAuthClient:
@@ -222,6 +230,7 @@ class Store:
             self.sessions[session.id] = session
             self._insert(session)
             self._changes.sessions.add(session.id)
+            self.generation += 1
             return session
 
     def add_sessions(self, sessions: list[Session]) -> None:
@@ -235,6 +244,7 @@ class Store:
                 self._by_app[session.application_id].append(session)
                 touched.add(session.application_id)
                 self._changes.sessions.add(session.id)
+            self.generation += 1
             for app_id in touched:
                 ordered = sorted(self._by_app[app_id], key=_sort_key, reverse=True)
                 self._by_app[app_id] = ordered
@@ -250,6 +260,7 @@ class Store:
             self._insert(session)
             self._live.pop(app_id, None)  # indexed again on the next read
             self._changes.sessions.add(session.id)
+            self.generation += 1
 
     def application_sessions(self, application_id: str) -> Sequence[Session]:
         """The application's sessions in list order (a view of the live list: copy before
