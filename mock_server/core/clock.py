@@ -48,9 +48,9 @@ class VirtualClock:
         # (anchor instant, monotonic time at the anchor, frozen): replaced whole, so a
         # reader gets a consistent triple without taking the lock
         self._state = (_to_ms(start), time.monotonic(), frozen)
-        # (the state it was read from, milliseconds since the anchor, the instant): the last
-        # instant a running clock told, told again within the same millisecond
-        self._last: tuple[object, int, datetime] = ((), -1, self._state[0])
+        # (the state it was read from, the monotonic time it holds until, the instant): the
+        # last instant a running clock told, told again within the same millisecond
+        self._last: tuple[object, float, datetime] = ((), 0.0, self._state[0])
 
     @classmethod
     def system(cls) -> VirtualClock:
@@ -68,14 +68,17 @@ class VirtualClock:
         anchor, anchor_mono, frozen = state
         if frozen:
             return anchor
+        mono = time.monotonic()
+        last_state, until, last = self._last
+        if last_state is state and mono < until:
+            return last
         # The anchor is a whole millisecond, so the instant cut to the millisecond is the
         # anchor plus the whole milliseconds elapsed.
-        elapsed = timedelta(seconds=time.monotonic() - anchor_mono) // _MILLISECOND
-        last_state, last_elapsed, last = self._last
-        if last_state is state and last_elapsed == elapsed:
-            return last
+        elapsed = timedelta(seconds=mono - anchor_mono) // _MILLISECOND
         instant = anchor + elapsed * _MILLISECOND
-        self._last = (state, elapsed, instant)
+        # (until a microsecond before the next millisecond: from there, timedelta's
+        # rounding to the microsecond decides, as above)
+        self._last = (state, anchor_mono + (elapsed + 1) / 1000 - 1e-6, instant)
         return instant
 
     def set(self, instant: datetime) -> datetime:
