@@ -202,7 +202,11 @@ def start_target(name: str, opts: Options, bodies_file: Path, fresh: int,
     log = WORK / f"{name}.log"
     if name == "mock":
         cmd = targets.mock_cmd(port, MOCK_ARGS, fresh, fresh_file)
-    elif name == "ceiling":
+        # agent-open opens a session per request: more than the default cap (100,000) over
+        # one workload's runs, which would then time 409 refusals
+        return targets.spawn(name, cmd, port, log=log,
+                             env={"KONTEXT_MOCK_MAX_SESSIONS": "10000000"})
+    if name == "ceiling":
         cmd = targets.ceiling_cmd(port, bodies_file)
     else:
         cmd = targets.prism_cmd(port, name == "prism-dynamic", opts.prism_verbosity)

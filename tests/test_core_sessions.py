@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
-from kontext_mock import KontextMock, derived_status, parse_instant
-from kontext_mock.core.records import STATUS_FILTERS
+from kontext_mock import KontextMock, derived_status, format_instant, parse_instant
+from kontext_mock.core.records import STATUS_FILTERS, pick_sessions, session_list_json
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 
@@ -250,3 +252,63 @@ def test_open_session_from_python_makes_up_what_the_agent_would_send(mock: Konte
     record = next(s for s in mock.export_state()["sessions"] if s["id"] == given.id)
     assert (record["tokenIdentifier"], record["authenticatedUserId"],
             record["clientSessionId"]) == ("tok_1", "u1", "c1")
+
+
+def test_the_store_keeps_list_order_whichever_way_sessions_arrive(mock: KontextMock) -> None:
+    # (kept oldest first inside, so that a new session is appended: read newest first)
+    for _ in range(3):
+        mock.open_session(DEV_APP)
+    some = [s.id for s in mock.store.application_sessions(DEV_APP)]
+    mock.update_session(some[0], createdAt=format_instant(mock.now() - timedelta(days=400)))
+    created = mock.store.sessions[some[1]].created_at
+    mock.update_session(some[1], createdAt=format_instant(created - timedelta(days=2)))
+    view = mock.store.application_sessions(DEV_APP)
+    ordered = sorted(view, key=lambda s: s.sort_key)
+    assert list(view) == ordered
+    assert len(view) == len(ordered) and view[0] is ordered[0] and view[-1] is ordered[-1]
+    assert view[1:3] == ordered[1:3]
+    assert view[-1].id == some[0]
+    with pytest.raises(IndexError):
+        view[len(ordered)]
+
+
+def test_a_list_is_made_once_until_something_it_shows_changes(
+    client: FlaskClient, mock: KontextMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = []
+
+    def counted(*args: Any) -> Any:
+        made.append(args)
+        return pick_sessions(*args)
+
+    monkeypatch.setattr("kontext_mock.core.sessions.pick_sessions", counted)
+    first = listed(client, "?status=all")
+    assert listed(client, "?status=all") == first and len(made) == 1
+    scanned = mock.store.sessions_scanned
+    listed(client, "?status=all")
+    assert mock.store.sessions_scanned > scanned  # (a list read again still counts its scan)
+    # a heartbeat changes a session: listed anew, with its new lastActiveAt
+    mock.advance("PT1S")
+    mock.heartbeat(DEV_APP, DEV_SESSION)
+    again = {s["id"]: s for s in listed(client, "?status=all")}
+    assert len(made) == 2
+    assert again[DEV_SESSION]["lastActiveAt"] == format_instant(mock.now())
+    # time alone: a session goes idle at its threshold, and the list says so
+    last = parse_instant(again[DEV_SESSION]["lastActiveAt"])
+    mock.set_time(last + mock.idle_after - timedelta(milliseconds=1))
+    assert {s["id"]: s for s in listed(client, "?status=all")}[DEV_SESSION]["derivedStatus"] == "active"
+    mock.set_time(last + mock.idle_after)
+    assert {s["id"]: s for s in listed(client, "?status=all")}[DEV_SESSION]["derivedStatus"] == "idle"
+    # and back: the clock set before the list was made
+    mock.set_time(last + mock.idle_after - timedelta(minutes=1))
+    assert {s["id"]: s for s in listed(client, "?status=all")}[DEV_SESSION]["derivedStatus"] == "active"
+
+
+def test_a_listed_page_changed_by_its_reader_changes_no_other_reader(mock: KontextMock) -> None:
+    rows = mock.select_sessions(DEV_APP, "all", 100)
+    body = session_list_json(rows)
+    rows.reverse()
+    assert session_list_json(rows) != body
+    again = mock.select_sessions(DEV_APP, "all", 100)
+    assert list(again) == list(reversed(rows))
+    assert session_list_json(again) == body

@@ -15,6 +15,8 @@ from typing import Protocol
 
 __all__ = ["Clock", "ClockError", "VirtualClock"]
 
+_MILLISECOND = timedelta(milliseconds=1)
+
 
 class ClockError(ValueError):
     """An operation the clock refuses (e.g. advancing by a negative duration)."""
@@ -46,6 +48,9 @@ class VirtualClock:
         # (anchor instant, monotonic time at the anchor, frozen): replaced whole, so a
         # reader gets a consistent triple without taking the lock
         self._state = (_to_ms(start), time.monotonic(), frozen)
+        # (the state it was read from, the monotonic time it holds until, the instant): the
+        # last instant a running clock told, told again within the same millisecond
+        self._last: tuple[object, float, datetime] = ((), 0.0, self._state[0])
 
     @classmethod
     def system(cls) -> VirtualClock:
@@ -59,11 +64,22 @@ class VirtualClock:
 
     def now(self) -> datetime:
         """The clock's current instant."""
-        anchor, anchor_mono, frozen = self._state
+        state = self._state
+        anchor, anchor_mono, frozen = state
         if frozen:
             return anchor
-        instant = anchor + timedelta(seconds=time.monotonic() - anchor_mono)
-        return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+        mono = time.monotonic()
+        last_state, until, last = self._last
+        if last_state is state and mono < until:
+            return last
+        # The anchor is a whole millisecond, so the instant cut to the millisecond is the
+        # anchor plus the whole milliseconds elapsed.
+        elapsed = timedelta(seconds=mono - anchor_mono) // _MILLISECOND
+        instant = anchor + elapsed * _MILLISECOND
+        # (until a microsecond before the next millisecond: from there, timedelta's
+        # rounding to the microsecond decides, as above)
+        self._last = (state, anchor_mono + (elapsed + 1) / 1000 - 1e-6, instant)
+        return instant
 
     def set(self, instant: datetime) -> datetime:
         """Move the clock to ``instant`` (forwards or backwards); returns the new now."""

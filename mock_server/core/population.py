@@ -144,5 +144,5 @@ def _taken_over(store: Store) -> StoreSnapshot:
     return StoreSnapshot(
         dict(store.organizations), dict(store.applications), dict(store.clients),
         dict(store.tokens),
-        {app_id: store.application_sessions(app_id) for app_id in store.applications},
+        {app_id: list(store.application_sessions(app_id)) for app_id in store.applications},
     )

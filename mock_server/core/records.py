@@ -20,8 +20,10 @@ __all__ = [
     "DerivedStatus",
     "OAuthClient",
     "Organization",
+    "Page",
     "Session",
     "derived_status",
+    "derived_until",
     "pick_sessions",
     "session_list_json",
 ]
@@ -59,7 +61,8 @@ def derived_status(
 
 def _derive(status: str, token_expires_at: datetime | None, last_active_at: datetime | None,
             now: datetime, idle_since: datetime) -> DerivedStatus:
-    """The rule of :func:`derived_status`, written once; ``idle_since`` is ``now`` less the
+    """The rule of :func:`derived_status` (:func:`pick_sessions` inlines it: keep the two
+    alike); ``idle_since`` is ``now`` less the
     idle threshold (a list computes it once for all its sessions)."""
     if status == DISCONNECTED:
         return "disconnected"
@@ -217,12 +220,19 @@ def pick_sessions(
     each with it, and how many sessions were looked at."""
     picked: list[tuple[Session, DerivedStatus]] = []
     idle_since = now - idle_after  # no activity since then: idle
-    derive = _derive  # (a local name: the loop runs for every session a list passes)
     scanned = 0
+    derived: DerivedStatus
     for session in sessions:
         scanned += 1
-        derived = derive(session.status, session.token_expires_at, session.last_active_at,
-                          now, idle_since)
+        # (the rule of _derive, inline: the loop runs for every session a list passes)
+        if session.status == DISCONNECTED:
+            derived = "disconnected"
+        elif (expires := session.token_expires_at) is not None and expires <= now:
+            derived = "expired"
+        elif (active := session.last_active_at) is None or active <= idle_since:
+            derived = "idle"
+        else:
+            derived = "active"
         if derived in wanted:
             picked.append((session, derived))
             if len(picked) >= limit:
@@ -230,16 +240,53 @@ def pick_sessions(
     return picked, scanned
 
 
+class Page(list[tuple[Session, DerivedStatus]]):
+    """Listed sessions with their derived status, from a store's list cache: each reader
+    gets a copy of its own; their JSON is made once and used while a copy reads the same."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, rows: Iterable[tuple[Session, DerivedStatus]],
+                 cell: list[Any] | None = None) -> None:
+        super().__init__(rows)
+        # [the rows as listed (never handed out), their JSON once made]
+        self._cell: list[Any] = cell if cell is not None else [list(self), None]
+
+    def fresh(self) -> Page:
+        """A copy for another reader, sharing the JSON."""
+        return Page(self._cell[0], self._cell)
+
+
 def session_list_json(rows: Iterable[tuple[Session, str]]) -> bytes:
-    """The list endpoint's ``{"items": [...]}`` body, copied once from the cached sessions."""
-    parts = [b'{"items":[']
-    for session, derived in rows:
-        parts.append(session.to_json(derived))
-        parts.append(b",")
-    if len(parts) > 1:
-        parts.pop()
-    parts.append(b"]}")
-    return b"".join(parts)
+    """The list endpoint's ``{"items": [...]}`` body, copied once from the cached sessions
+    (a :class:`Page`'s made once, while its reader left it as listed)."""
+    cell = rows._cell if isinstance(rows, Page) else None
+    if cell is not None and cell[1] is not None and rows == cell[0]:
+        return cell[1]  # type: ignore[no-any-return]
+    body = b'{"items":[' + b",".join([s.to_json(d) for s, d in rows]) + b"]}"
+    if cell is not None and rows == cell[0]:
+        cell[1] = body
+    return body
+
+
+def derived_until(sessions: Iterable[Session], now: datetime, idle_after: timedelta
+                  ) -> datetime | None:
+    """The first instant after ``now`` at which one of ``sessions`` gets another derived
+    status (an expiry, or the end of its activity); None: never, as time moves forward."""
+    idle_since = now - idle_after
+    until: datetime | None = None
+    for session in sessions:
+        if session.status == DISCONNECTED:
+            continue
+        expires = session.token_expires_at
+        if expires is not None and expires > now and (until is None or expires < until):
+            until = expires
+        active = session.last_active_at
+        if active is not None and active > idle_since:
+            idle_at = active + idle_after
+            if until is None or idle_at < until:
+                until = idle_at
+    return until
 
 
 def _ts(instant: datetime | None) -> str | None:

@@ -4,8 +4,10 @@ explicitly (the control plane, tests)."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from kontext_mock.core.errors import (
@@ -30,7 +32,9 @@ from kontext_mock.core.records import (
     STATUS_FILTERS,
     Application,
     DerivedStatus,
+    Page,
     Session,
+    derived_until,
     pick_sessions,
 )
 from kontext_mock.core.state import MockState
@@ -43,6 +47,10 @@ class Sessions:
 
     def __init__(self, state: MockState) -> None:
         self.state = state
+        #: (application, status, limit, organization) -> a list as computed, and what it
+        #: holds for: the store's generation, the idle threshold, and the clock from
+        #: ``since`` until just before ``until`` (None: for ever)
+        self._pages: dict[tuple[str, str, int, str | None], _Listed] = {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -63,14 +71,30 @@ class Sessions:
         store = state.store
         wanted = STATUS_FILTERS[status]
         with store.lock:
+            now, idle_after = state.clock.now(), state.config.idle_after
+            key = (application_id, status, limit, organization_id)
+            listed = self._pages.get(key)
+            if (listed is not None and listed.generation == store.generation
+                    and listed.idle_after == idle_after and listed.since <= now
+                    and (listed.until is None or now < listed.until)):
+                # Nothing it depends on changed: every session it looked at has the same
+                # derived status still (they change only at an expiry or an idle threshold).
+                store.sessions_scanned += listed.scanned
+                return listed.page.fresh()
             self.visible_application(application_id, organization_id)
             # Only connected sessions can be active or idle: the default filter reads those.
             sessions = (store.connected_sessions(application_id) if status == "active"
                         else store.application_sessions(application_id))
-            picked, scanned = pick_sessions(sessions, wanted, limit, state.clock.now(),
-                                            state.config.idle_after)
+            picked, scanned = pick_sessions(sessions, wanted, limit, now, idle_after)
             store.sessions_scanned += scanned
-            return picked
+            page = Page(picked)
+            if len(self._pages) >= _PAGES_KEPT:
+                self._pages.clear()
+            self._pages[key] = _Listed(
+                store.generation, idle_after, now,
+                derived_until(itertools.islice(sessions, scanned), now, idle_after),
+                scanned, page)
+            return page.fresh()
 
     def list_sessions(self, application_id: str, *, status: str = "active", limit: int = 100,
                       organization_id: str | None = None) -> list[dict[str, Any]]:
@@ -314,3 +338,17 @@ class Sessions:
             raise ApiError(409, "too_many_sessions",
                            f"the mock holds {cap} sessions, the most it keeps (max_sessions);"
                            " reset it or load a smaller scenario before adding more")
+
+
+#: lists kept by :meth:`Sessions.select_sessions` (all forgotten when there are more)
+_PAGES_KEPT = 64
+
+
+@dataclass(slots=True, frozen=True)
+class _Listed:
+    generation: int
+    idle_after: timedelta
+    since: datetime
+    until: datetime | None
+    scanned: int
+    page: Page

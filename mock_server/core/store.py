@@ -9,13 +9,13 @@ disconnected ones, however many there are.
 
 from __future__ import annotations
 
-import bisect
 import copy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import overload
 
 from kontext_mock.core.records import CONNECTED, AccessToken, Application, OAuthClient, Organization, Session
 
@@ -69,14 +69,18 @@ class Store:
         self.sessions: dict[str, Session] = {}
         self.clients: dict[str, OAuthClient] = {}
         self.tokens: dict[str, AccessToken] = {}
-        # application id -> its sessions in list order, and their sort keys for bisect
+        # application id -> its sessions in reverse list order (oldest first, so a new
+        # session is appended, not inserted before all the others), and their sort keys
         self._by_app: dict[str, list[Session]] = {}
         self._keys: dict[str, list[tuple[float, str]]] = {}
         # Counts the sessions the list handler looked at: a regression guard reads it to
         # prove that listing follows the application's size, not the store's.
         self.sessions_scanned = 0
         self._changes = Changes()
-        # application id -> its connected sessions in list order, with their sort keys. A
+        #: moves on at every change to a session, an application or an organization (and
+        #: at clear and restore): a list computed at one generation holds until the next
+        self.generation = 0
+        # application id -> its connected sessions in reverse list order, with their sort keys. A
         # session that disconnects stays until they are half the list (readers skip it),
         # so a revoke-all of many sessions costs no list surgery.
         self._live: dict[str, list[Session]] = {}
@@ -97,6 +101,7 @@ class Store:
     def touch(self, session: Session) -> None:
         """Record that a stored session's fields changed (drops its cached serialization)."""
         session.changed()
+        self.generation += 1
         self._changes.sessions.add(session.id)
         app_id = session.application_id
         if session.status != CONNECTED:
@@ -104,19 +109,20 @@ class Store:
         elif not self._in_live(session):
             self._live_insert(session)
 
-    def connected_sessions(self, application_id: str) -> list[Session]:
+    def connected_sessions(self, application_id: str) -> Sequence[Session]:
         """The application's sessions that were connected when indexed, in list order: every
         connected one, and perhaps some that disconnected since (check ``status``)."""
         live = self._live.get(application_id)
         if live is None or self._live_stale.get(application_id, 0) * 2 > len(live):
             self._index_live(application_id)
             live = self._live[application_id]
-        return live
+        return ListOrder(live)
 
     def clear(self) -> None:
         """Forget everything."""
         with self.lock:
             self._changes.everything = True
+            self.generation += 1
             for table in (
                 self.organizations, self.applications, self.sessions, self.clients,
                 self.tokens, self._by_app, self._keys, self._live, self._live_keys,
@@ -134,7 +140,7 @@ class Store:
                 clients=dict(self.clients),
                 tokens=dict(self.tokens),
                 sessions={
-                    app_id: [copy.copy(s) for s in sessions]
+                    app_id: [copy.copy(s) for s in reversed(sessions)]
                     for app_id, sessions in self._by_app.items()
                 },
             )
@@ -143,12 +149,13 @@ class Store:
         """Return to a snapshot; the snapshot stays usable for the next restore."""
         with self.lock:
             self._changes.everything = True
+            self.generation += 1
             self.organizations = dict(snap.organizations)
             self.applications = dict(snap.applications)
             self.clients = dict(snap.clients)
             self.tokens = dict(snap.tokens)
             self._by_app = {
-                app_id: [copy.copy(s) for s in sessions]
+                app_id: [copy.copy(s) for s in reversed(sessions)]
                 for app_id, sessions in snap.sessions.items()
             }
             self._keys = {
@@ -165,6 +172,7 @@ class Store:
             self._require_new(self.organizations, org.id, "organization")
             self.organizations[org.id] = org
             self._changes.organizations.add(org.id)
+            self.generation += 1
             return org
 
     def add_application(self, app: Application) -> Application:
@@ -178,6 +186,7 @@ class Store:
             self._keys[app.id] = []
             self._live.pop(app.id, None)
             self._changes.applications.add(app.id)
+            self.generation += 1
             return app
 
     def add_client(self, client: OAuthClient) -> OAuthClient:
@@ -221,6 +230,7 @@ class Store:
             self.sessions[session.id] = session
             self._insert(session)
             self._changes.sessions.add(session.id)
+            self.generation += 1
             return session
 
     def add_sessions(self, sessions: list[Session]) -> None:
@@ -234,8 +244,9 @@ class Store:
                 self._by_app[session.application_id].append(session)
                 touched.add(session.application_id)
                 self._changes.sessions.add(session.id)
+            self.generation += 1
             for app_id in touched:
-                ordered = sorted(self._by_app[app_id], key=_sort_key)
+                ordered = sorted(self._by_app[app_id], key=_sort_key, reverse=True)
                 self._by_app[app_id] = ordered
                 self._keys[app_id] = [_sort_key(s) for s in ordered]
                 self._live.pop(app_id, None)
@@ -249,10 +260,12 @@ class Store:
             self._insert(session)
             self._live.pop(app_id, None)  # indexed again on the next read
             self._changes.sessions.add(session.id)
+            self.generation += 1
 
-    def application_sessions(self, application_id: str) -> list[Session]:
-        """The application's sessions in list order (the live list: copy before releasing the lock)."""
-        return self._by_app[application_id]
+    def application_sessions(self, application_id: str) -> Sequence[Session]:
+        """The application's sessions in list order (a view of the live list: copy before
+        releasing the lock)."""
+        return ListOrder(self._by_app[application_id])
 
     def session_of(self, application_id: str, session_id: str) -> Session | None:
         """The session with this id if it belongs to this application, else None."""
@@ -266,7 +279,7 @@ class Store:
     def _insert(self, session: Session) -> None:
         key = _sort_key(session)
         keys = self._keys[session.application_id]
-        index = bisect.bisect_left(keys, key)
+        index = _place(keys, key)
         keys.insert(index, key)
         self._by_app[session.application_id].insert(index, session)
         if session.status == CONNECTED and session.application_id in self._live:
@@ -283,7 +296,7 @@ class Store:
         if live is None:
             return True  # not indexed yet: the next read indexes it whole
         keys = self._live_keys[session.application_id]
-        index = bisect.bisect_left(keys, _sort_key(session))
+        index = _place(keys, _sort_key(session))
         return index < len(live) and live[index] is session
 
     def _live_insert(self, session: Session) -> None:
@@ -293,7 +306,7 @@ class Store:
             return
         key = _sort_key(session)
         keys = self._live_keys[app_id]
-        index = bisect.bisect_left(keys, key)
+        index = _place(keys, key)
         keys.insert(index, key)
         live.insert(index, session)
 
@@ -315,3 +328,44 @@ class Store:
 
 def _sort_key(session: Session) -> tuple[float, str]:
     return session.sort_key
+
+
+def _place(keys: list[tuple[float, str]], key: tuple[float, str]) -> int:
+    """Where ``key`` goes in ``keys`` (descending): at the end for the newest session, the
+    usual case; else the index of the first key not greater than it."""
+    if not keys or keys[-1] > key:
+        return len(keys)
+    low, high = 0, len(keys)
+    while low < high:
+        mid = (low + high) // 2
+        if keys[mid] > key:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+class ListOrder(Sequence[Session]):
+    """A list of sessions kept in reverse list order, read in list order (a view)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Session]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Session]:
+        return reversed(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Session: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Session]: ...
+
+    def __getitem__(self, index: int | slice) -> Session | list[Session]:
+        if isinstance(index, slice):
+            return self._items[::-1][index]
+        return self._items[-1 - index]

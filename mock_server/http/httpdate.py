@@ -11,15 +11,19 @@ __all__ = ["HttpDate"]
 class HttpDate:
     """The ``Date`` header for an instant, formatted once per second of the mock's clock."""
 
-    __slots__ = ("_second", "_text")
+    __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._second: datetime | None = None
-        self._text = ""
+        # (the last instant asked for, its second, the text): replaced whole, so a racing
+        # thread reads a consistent triple (and may format the same second twice, equally)
+        self._last: tuple[datetime | None, datetime | None, str] = (None, None, "")
 
     def __call__(self, instant: datetime) -> str:
+        last, last_second, text = self._last
+        if instant is last:
+            return text  # (the clock tells the same instant object within a millisecond)
         second = instant.replace(microsecond=0)
-        if second != self._second:
-            # (a racing thread may format the same second twice; both results are equal)
-            self._text, self._second = format_datetime(second, usegmt=True), second
-        return self._text
+        if second != last_second:
+            text = format_datetime(second, usegmt=True)
+        self._last = (instant, second, text)
+        return text

@@ -280,9 +280,11 @@ class Pipeline:
         return answer
 
     def _cors_headers(self, exchange: Exchange, answer: Answer) -> Answer:
-        if exchange.control or any(k == "Access-Control-Allow-Origin" for k, _ in answer.headers):
-            return answer
-        extra = cors_headers(exchange.header("origin"), self._cors_origins())
+        origin = exchange.header("origin")
+        if (origin is None or exchange.control
+                or any(k == "Access-Control-Allow-Origin" for k, _ in answer.headers)):
+            return answer  # (no Origin: no CORS headers, told without looking further)
+        extra = cors_headers(origin, self._cors_origins())
         if extra:
             answer.headers = [*answer.headers, *extra]
         return answer

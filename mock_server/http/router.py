@@ -19,6 +19,7 @@ the same endpoints.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
@@ -35,10 +36,15 @@ from kontext_mock.http.spec import path_pattern
 
 __all__ = ["Router"]
 
+_receivers = operator.attrgetter("receivers")
 _FLASK_SIGNALS = (signals.request_started, signals.request_finished,
                   signals.got_request_exception, signals.request_tearing_down,
                   signals.appcontext_pushed, signals.appcontext_popped,
                   signals.appcontext_tearing_down)
+
+
+#: request paths whose route :meth:`Router.route` remembers
+_FOUND_KEPT = 1024
 
 
 class Router:
@@ -51,6 +57,8 @@ class Router:
         self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
         #: each endpoint's path parameters, in the path's order
         self._names: dict[str, tuple[str, ...]] = {}
+        #: (method, path) -> what :meth:`route` found for it (forgotten when it grows large)
+        self._found: dict[tuple[str, str], tuple[Endpoint, tuple[str, ...]]] = {}
         for endpoint in endpoints.values():
             op = endpoint.op
             self._routes.setdefault(op.method, []).append((path_pattern(op.path), endpoint))
@@ -64,7 +72,7 @@ class Router:
             return False
         if not (app.before_request_funcs or app.after_request_funcs or app.teardown_request_funcs
                 or app.teardown_appcontext_funcs or app.url_value_preprocessors) and not any(
-                s.receivers for s in _FLASK_SIGNALS):
+                map(_receivers, _FLASK_SIGNALS)):
             return True  # the usual case, told quickly: nothing registered at all
         return (
             not any(app.before_request_funcs.values())
@@ -77,10 +85,17 @@ class Router:
 
     def route(self, exchange: Exchange) -> tuple[Endpoint, tuple[str, ...]] | None:
         """The endpoint for this request and its path values, or None."""
+        key = (exchange.method, exchange.path)
+        found = self._found.get(key)
+        if found is not None:
+            return found
         for pattern, endpoint in self._routes.get(exchange.method, ()):
             match = pattern.fullmatch(exchange.path)
             if match is not None:
-                return endpoint, match.groups()
+                if len(self._found) >= _FOUND_KEPT:
+                    self._found.clear()
+                found = self._found[key] = (endpoint, match.groups())
+                return found
         return None
 
     def answer(self, exchange: Exchange) -> Answer | None:

@@ -86,12 +86,13 @@ class Endpoint:
         self._authenticate = authenticate
         self._guard = guard
         self._scopes = ScopeCheck(op.scope_alternatives)
+        self._bearer = op.bearer
 
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
         op = self.op
         token = self._guard(op, inputs) if self._guard is not None else None
-        if op.bearer:
+        if self._bearer:
             token = self._authenticate(parse_bearer(inputs.header("Authorization")))
             self._scopes.require(token.scopes)
         params, explicit = _parameters(op, inputs)
