@@ -480,3 +480,13 @@ def test_a_token_revoked_while_initialize_runs_makes_no_session(
     answer = initialize(client, token)
     assert answer.status_code == 401 and len(calls) == 1  # (checked once)
     assert {s.id for s in mock.store.sessions.values() if s.status == "active"} <= connected
+
+
+def test_another_auth_scheme_is_challenged_without_an_error_code(client: FlaskClient) -> None:
+    # RFC 6750 3.1: a request with no bearer token gets the challenge, no error code
+    answer = client.post("/mcp", json={}, headers={"Authorization": "Basic eDp5"})
+    challenge = answer.headers["WWW-Authenticate"]
+    assert answer.status_code == 401 and "resource_metadata=" in challenge
+    assert "error=" not in challenge
+    malformed = client.post("/mcp", json={}, headers={"Authorization": "Bearer"})
+    assert 'error="invalid_token"' in malformed.headers["WWW-Authenticate"]

@@ -91,10 +91,10 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], AccessToken]:
 
 
 def _bearer(header: Header) -> str | None:
-    """The request's bearer token; None without one ("" when malformed: refused as an
-    invalid token, not as none)."""
+    """The request's bearer token; None without one, or with another scheme (RFC 6750
+    3.1: no error code then); "" when malformed (refused as an invalid token)."""
     authorization = header("Authorization")
-    if not authorization:
+    if not authorization or authorization.split(" ", 1)[0].lower() != "bearer":
         return None
     try:
         return parse_bearer(authorization)
