@@ -60,6 +60,12 @@ def jsonrpc_error(code: int, message: str, request_id: Any = None) -> dict[str, 
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
+def _session_not_found(request_id: Any = None) -> GatewayReply:
+    """A session the gateway does not serve (ended, unknown, another application's): 404,
+    on which clients initialize again."""
+    return GatewayReply(404, jsonrpc_error(SESSION_NOT_FOUND, "Session not found", request_id))
+
+
 @dataclass(slots=True)
 class GatewayReply:
     """What the gateway answers: an HTTP status, a JSON-RPC body (None: no body) and, for
@@ -157,23 +163,19 @@ class Gateway:
                 return GatewayReply(400, jsonrpc_error(INVALID_REQUEST,
                                                        "initialize must be a request (with an id)"))
             return self._initialize(message, token, user_agent)
-        if session_id is None:
-            if method == DISCOVER:
-                # The stateless revision's probe: unknown here, so the client falls back to
-                # initialize and a session exists (an assumption: mcp-discover-refused).
-                return GatewayReply(400, jsonrpc_error(
-                    METHOD_NOT_FOUND, f"Method not found: {DISCOVER} (initialize first)",
-                    request_id))
+        if session_id is None and method == DISCOVER:
+            # The stateless revision's probe: unknown here, so the client falls back to
+            # initialize and a session exists (an assumption: mcp-discover-refused).
             return GatewayReply(400, jsonrpc_error(
-                INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", request_id))
-        problem = self._version_problem(version)
+                METHOD_NOT_FOUND, f"Method not found: {DISCOVER} (initialize first)", request_id))
+        problem = self._session_problem(session_id, version, request_id)
         if problem is not None:
             return problem
+        assert session_id is not None
         with self.state.store.lock:
             session = self._live_session(session_id, token)
             if session is None:
-                return GatewayReply(404, jsonrpc_error(SESSION_NOT_FOUND, "Session not found",
-                                                       request_id))
+                return _session_not_found(request_id)
             self._active(session, token)
         if kind != "request":
             return GatewayReply(202)  # a notification, or the client's answer to a request
@@ -273,18 +275,25 @@ class Gateway:
         """``DELETE``: the client ends its session (disconnected, ``session.disconnected``)."""
         return self._session_request(token, session_id, version, end=True)
 
-    def _session_request(self, token: AccessToken, session_id: str | None,
-                         version: str | None, *, end: bool) -> GatewayReply:
+    def _session_problem(self, session_id: str | None, version: str | None,
+                         request_id: Any = None) -> GatewayReply | None:
+        """What refuses a request within a session before it is looked up: no
+        ``Mcp-Session-Id``, or a protocol version the gateway does not speak."""
         if session_id is None:
             return GatewayReply(400, jsonrpc_error(
-                INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"))
-        problem = self._version_problem(version)
+                INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", request_id))
+        return self._version_problem(version)
+
+    def _session_request(self, token: AccessToken, session_id: str | None,
+                         version: str | None, *, end: bool) -> GatewayReply:
+        problem = self._session_problem(session_id, version)
         if problem is not None:
             return problem
+        assert session_id is not None
         with self.state.store.lock:
             session = self._live_session(session_id, token)
             if session is None:
-                return GatewayReply(404, jsonrpc_error(SESSION_NOT_FOUND, "Session not found"))
+                return _session_not_found()
             if end:
                 self.state.disconnect(session, self.state.clock.now(), "agent")
                 return GatewayReply(204)
