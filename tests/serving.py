@@ -163,3 +163,12 @@ def without_control_plane(app: WsgiApp) -> WsgiApp:
 
     return wrapped
 
+
+def switched_server() -> Iterator[tuple[Switch, str]]:
+    """A served :class:`Switch` and its URL, until the generator is closed (a module's
+    fixture: ``served = pytest.fixture(scope="module")(switched_server)``)."""
+    switch = Switch()
+    server = start(switch, "127.0.0.1", 0)
+    yield switch, server.url
+    server.stop()
+

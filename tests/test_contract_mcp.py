@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,10 @@ from kontext_mock import KontextMock
 from kontext_mock.contracts import Options, Target, run_contract
 from kontext_mock.contracts.cli import main
 from kontext_mock.contracts.rules import registered
-from kontext_mock.http.serve import start
 
 from .broken_variants import MCP_VARIANTS, McpTrafficNotActivity, Variant, WsgiApp
 from .conftest import DEV_APP
-from .serving import Switch, without_control_plane
+from .serving import Switch, switched_server, without_control_plane
 
 pytestmark = pytest.mark.slow  # whole kit runs with an MCP client
 
@@ -28,22 +26,14 @@ MCP_RULES = [r.name for r in registered("mcp")]
 MCP_ASSUMPTIONS = sorted({a for r in registered("mcp") for a in r.assumes})
 
 
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    server = start(switch, "127.0.0.1", 0)
-    yield switch, server.url
-    server.stop()
+#: one server for the module: the app it serves is swapped per test
+served = pytest.fixture(scope="module")(switched_server)
 
 
 def serve(served: tuple[Switch, str], app: WsgiApp) -> str:
     switch, url = served
     switch.app = app
     return url
-
-
 
 
 def kit(url: str, *extra: str) -> list[str]:

@@ -9,16 +9,13 @@ per property: the kit's explicit edge cases, not luck, must find each bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.contracts import Options, Report, Target, run_contract
-from kontext_mock.http.serve import start
 
 from .broken_variants import VARIANTS, Variant, WsgiApp
-from .serving import Switch
+from .serving import Switch, switched_server
 
 pytestmark = pytest.mark.slow  # a whole kit run per broken variant
 
@@ -40,14 +37,8 @@ def foreign_ids(mock: KontextMock) -> tuple[str, ...]:
         return tuple(s.id for s in mock.store.sessions.values() if s.application_id != DEV_APP)[:3]
 
 
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Switch, str]]:
-    switch = Switch()
-    server = start(switch, "127.0.0.1", 0)
-    yield switch, server.url
-    server.stop()
+#: one server for the module: the app it serves is swapped per test
+served = pytest.fixture(scope="module")(switched_server)
 
 
 def check(served: tuple[Switch, str], mock: KontextMock, app: WsgiApp,
