@@ -16,13 +16,13 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from ipaddress import ip_address
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import OAuthError, UnauthorizedError
 from kontext_mock.core.gatewaystate import GatewayGrants, IssuedCode, RefreshGrant
+from kontext_mock.core.loopback import is_loopback
 from kontext_mock.core.records import AccessToken, Application
 from kontext_mock.core.state import MockState
 
@@ -46,7 +46,6 @@ EXCHANGE_AUDIENCE = "mcp-gateway"
 #: a gateway token carries one of these
 GATEWAY_SCOPES = frozenset({INVOKE_SCOPE, EXCHANGE_SCOPE})
 _CLIENT_PREFIX = "app_"
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 #: authorization codes kept at once (each lives a minute)
@@ -108,12 +107,7 @@ class OAuth:
         if parts.scheme != "http" or parts.fragment or "@" in parts.netloc \
                 or not _URI_CHARS.fullmatch(redirect_uri):
             return False  # (userinfo, a backslash or a control character fools browsers)
-        if host in _LOOPBACK_NAMES:
-            return True
-        try:
-            return ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(host)
 
     # -- the authorization endpoint ----------------------------------------------------------
 

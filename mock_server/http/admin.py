@@ -11,14 +11,13 @@ served without the token and the page asks for it.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import ApiError
-from kontext_mock.http.origins import is_loopback
+from kontext_mock.core.loopback import is_loopback
 from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
@@ -41,12 +40,7 @@ def generate_token() -> str:
 
 
 def _local_peer(address: str | None) -> bool:
-    if not address:
-        return True  # no socket: an in-process client
-    try:
-        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    return not address or is_loopback(address)  # (no address: an in-process client)
 
 
 def _anonymous_operations() -> frozenset[str]:

@@ -24,8 +24,9 @@ Pure decisions over a request's ``Origin`` and ``Host``; the request pipeline
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Sequence
+
+from kontext_mock.core.loopback import is_loopback
 
 __all__ = [
     "control_origin_refusal",
@@ -46,16 +47,6 @@ _MAX_AGE = "600"
 _RESERVED_TLDS = ("localhost", "test", "invalid", "example")
 
 
-def is_loopback(host: str) -> bool:
-    """True when a bind address only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _host_name(host: str) -> str:
     host = host.strip().lower()
     if host.startswith("["):  # [::1] or [::1]:8080
@@ -70,12 +61,7 @@ def loopback_host(host: str) -> bool:
     """True when a ``Host`` header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)
     or a reserved name that no public DNS can resolve (``*.test``, ``*.invalid``, ...)."""
     name = _host_name(host)
-    if name.rsplit(".", 1)[-1] in _RESERVED_TLDS:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return name.rsplit(".", 1)[-1] in _RESERVED_TLDS or is_loopback(name)
 
 
 def host_refusal(host: str | None, *, control: bool, bound_to: str, open_control: bool,

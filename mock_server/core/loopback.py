@@ -1,0 +1,37 @@
+"""Loopback: whether a name or an address stands for this machine.
+
+One rule for every place that asks: the address the mock is bound to, a ``Host``
+header's name (``http/origins.py``), a client's address (``http/admin.py``) and an OAuth
+redirect URI's host (``core/oauth.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+__all__ = ["is_loopback"]
+
+_LOOPBACK_NAME = "localhost"
+
+
+@functools.lru_cache(maxsize=256)
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is this machine: the name ``localhost``, or an address of
+    127.0.0.0/8 or ``::1`` (bracketed or not, with an IPv6 zone or not, or an IPv4 loopback
+    address mapped into IPv6 as a dual-stack socket reports it). Case and a trailing dot of
+    a name do not matter; anything else, a port included, is not loopback."""
+    name = host.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    name = name.rstrip(".")
+    if name == _LOOPBACK_NAME:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped is not None and mapped.is_loopback
