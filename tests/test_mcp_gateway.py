@@ -490,3 +490,144 @@ def test_another_auth_scheme_is_challenged_without_an_error_code(client: FlaskCl
     assert "error=" not in challenge
     malformed = client.post("/mcp", json={}, headers={"Authorization": "Bearer"})
     assert 'error="invalid_token"' in malformed.headers["WWW-Authenticate"]
+
+
+# -- JSON-RPC's own refusals, batches, initialize within a session -------------------------
+
+
+def sdk_error(answer: Any) -> tuple[int, Any]:
+    """The JSON-RPC error as the official SDK's client reads a non-2xx answer (anything else
+    it replaces by a stand-in "Server returned an error response")."""
+    from mcp_types import JSONRPCError, jsonrpc_message_adapter
+
+    parsed = jsonrpc_message_adapter.validate_json(answer.data, by_name=False)
+    assert isinstance(parsed, JSONRPCError), answer.data
+    return parsed.error.code, parsed.id
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"jsonrpc":"2.0","id":1,', b"", b"\xff\xfe"])
+def test_a_body_that_is_no_json_is_a_parse_error(client: FlaskClient, token: str,
+                                                 body: bytes) -> None:
+    answer = client.post("/mcp", data=body, content_type="application/json",
+                         headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400
+    assert answer.json["error"]["message"].startswith("Parse error")
+    assert sdk_error(answer) == (-32700, None)
+
+
+@pytest.mark.parametrize("body", [
+    b"null", b'"x"', b"{}", b'{"jsonrpc":"1.0","id":1,"method":"ping"}',
+    b'{"jsonrpc":"2.0","id":1,"method":5}', b'{"jsonrpc":"2.0","id":1,"method":"ping","params":"bar"}',
+    b'{"jsonrpc":"2.0","id":[1],"method":"ping"}', b'{"jsonrpc":"2.0","id":1,"result":{},"error":{}}',
+    pytest.param(b'{"a":' * 300 + b"1" + b"}" * 300, id="nested-300-deep"),
+])
+def test_a_body_that_is_no_json_rpc_message_is_an_invalid_request(client: FlaskClient, token: str,
+                                                                  body: bytes) -> None:
+    answer = client.post("/mcp", data=body, content_type="application/json",
+                         headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400
+    assert sdk_error(answer) == (-32600, None)
+
+
+def test_a_header_over_its_bound_is_an_invalid_request_in_json_rpc(client: FlaskClient,
+                                                                   token: str) -> None:
+    answer = rpc(client, token, "s" * 200, "ping")
+    assert answer.status_code == 400
+    assert sdk_error(answer) == (-32600, None)
+    assert "Mcp-Session-Id" in answer.json["error"]["message"]
+
+
+def open_session(client: FlaskClient, token: str, version: str) -> str:
+    answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "a", "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}"})
+    assert answer.json["result"]["protocolVersion"] == version
+    return str(answer.headers["Mcp-Session-Id"])
+
+
+def batch(client: FlaskClient, token: str, session: str | None, messages: Any,
+          version: str = "2025-03-26") -> Any:
+    headers = {"Authorization": f"Bearer {token}", "MCP-Protocol-Version": version}
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    return client.post("/mcp", json=messages, headers=headers)
+
+
+def test_a_2025_03_26_session_gets_a_batch_answered_as_an_array(client: FlaskClient,
+                                                                mock: KontextMock,
+                                                                token: str) -> None:
+    session = open_session(client, token, "2025-03-26")
+    mock.advance("1m")
+    answer = batch(client, token, session, [
+        {"jsonrpc": "2.0", "id": "a", "method": "ping"},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "no/such"},
+        {"not": "json-rpc"},
+    ])
+    assert answer.status_code == 200
+    replies = answer.json
+    assert [r["id"] for r in replies] == ["a", 2, 3, None]
+    assert replies[0]["result"] == {} and replies[1]["result"] == {"tools": []}
+    assert replies[2]["error"]["code"] == -32601 and replies[3]["error"]["code"] == -32600
+    from mcp_types import jsonrpc_message_adapter  # each is a message the SDK reads
+    assert all(jsonrpc_message_adapter.validate_python(r) for r in replies)
+    assert mock.get_session(DEV_APP, session)["lastActiveAt"] == "2026-01-01T12:01:00.000Z"
+
+
+def test_a_batch_of_notifications_and_responses_only_is_accepted_with_202(client: FlaskClient,
+                                                                          token: str) -> None:
+    session = open_session(client, token, "2025-03-26")
+    answer = batch(client, token, session, [
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 9, "result": {}},
+    ])
+    assert answer.status_code == 202 and not answer.data
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2025-06-18", "2024-11-05"])
+def test_a_batch_is_refused_for_a_session_of_a_revision_without_batches(
+    client: FlaskClient, mock: KontextMock, token: str, version: str,
+) -> None:
+    session = open_session(client, token, version)
+    before = mock.get_session(DEV_APP, session)
+    mock.advance("1m")
+    answer = batch(client, token, session, [{"jsonrpc": "2.0", "id": 1, "method": "ping"}],
+                   version=version)
+    assert answer.status_code == 400
+    assert sdk_error(answer) == (-32600, None)
+    assert f"not supported in MCP {version}" in answer.json["error"]["message"]
+    assert mock.get_session(DEV_APP, session) == before  # a refused request changes nothing
+
+
+@pytest.mark.parametrize("messages", [
+    [], [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}],
+])
+def test_an_empty_batch_or_one_with_initialize_is_refused(client: FlaskClient, token: str,
+                                                          messages: list[Any]) -> None:
+    session = open_session(client, token, "2025-03-26")
+    answer = batch(client, token, session, messages)
+    assert answer.status_code == 400 and sdk_error(answer) == (-32600, None)
+
+
+def test_initialize_with_a_live_session_id_is_refused_and_the_session_unchanged(
+    client: FlaskClient, mock: KontextMock, token: str,
+) -> None:
+    session = open_session(client, token, "2025-06-18")
+    before = mock.get_session(DEV_APP, session)
+    count = len(mock.state.gateway.links)
+    mock.advance("1m")
+    again = client.post("/mcp", json={"jsonrpc": "2.0", "id": 5, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "2"}}},
+        headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
+    assert again.status_code == 400 and "Mcp-Session-Id" not in again.headers
+    assert sdk_error(again) == (-32600, 5)
+    assert "already initialized" in again.json["error"]["message"]
+    assert len(mock.state.gateway.links) == count
+    assert mock.get_session(DEV_APP, session) == before
+    # a session that ended is no obstacle: the client initializes again as the 404 asks
+    client.delete("/mcp", headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
+    fresh = client.post("/mcp", json={"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "2"}}},
+        headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
+    assert fresh.status_code == 200 and fresh.headers["Mcp-Session-Id"] != session

@@ -273,3 +273,31 @@ def oauth_flow(mock: KontextMock, served: RunningServer) -> None:
         "client_id": f"app_{DEV_APP}"})
     assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
 
+
+
+def test_the_sdk_is_told_in_json_rpc_that_a_live_session_is_initialized_already(
+    mock: KontextMock, served: RunningServer,
+) -> None:
+    # a client that sends initialize with the id of a live session (here: a stale header of
+    # its HTTP client) gets the server's JSON-RPC error, not a second session
+    token = token_for(mock, served)["access_token"]
+
+    async def run() -> None:
+        async with gateway_client(mock, token) as http, Client(
+            streamable_http_client(f"{served.url}/mcp", http_client=http),
+            client_info=Implementation(name="first", version="1"),
+        ):
+            live = newest(mock)["id"]
+            sessions = len(mock.state.gateway.links)
+            stale = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}",
+                                                "Mcp-Session-Id": live}, event_hooks=checked(mock))
+            async with stale:
+                with pytest.raises(BaseExceptionGroup) as refused:  # (out of the SDK's task group)
+                    async with Client(streamable_http_client(f"{served.url}/mcp", http_client=stale),
+                                      client_info=Implementation(name="second", version="1")):
+                        pass
+            assert refused.group_contains(MCPError, match="already initialized", depth=None)
+            assert len(mock.state.gateway.links) == sessions
+            assert newest(mock)["id"] == live and newest(mock)["status"] == "active"
+
+    asyncio.run(run())

@@ -16,12 +16,22 @@ from typing import Any
 
 from kontext_mock.core.errors import ApiError, UnauthorizedError
 from kontext_mock.core.gatewaystate import McpLink
+from kontext_mock.core.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MessageKind,
+    jsonrpc_error,
+    message_kind,
+)
 from kontext_mock.core.oauth import EXCHANGE_AUDIENCE, GATEWAY_SCOPES, INVOKE_SCOPE, OAuth
 from kontext_mock.core.records import CONNECTED, AccessToken, Session
 from kontext_mock.core.sessions import Sessions
 from kontext_mock.core.state import MockState
 
 __all__ = [
+    "BATCH_VERSIONS",
     "LATEST_VERSION",
     "SUPPORTED_VERSIONS",
     "Gateway",
@@ -36,14 +46,12 @@ __all__ = [
 SERVER_INFO = {"name": "kontext-mock-gateway", "version": "1.0"}
 SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 LATEST_VERSION = SUPPORTED_VERSIONS[0]
+#: the revisions whose sessions may post JSON-RPC batches: 2025-03-26 added them (a
+#: server "MUST support receiving" them), 2025-06-18 removed them
+BATCH_VERSIONS = frozenset({"2025-03-26"})
 #: the session's bounds, as the agent endpoint's schema sets them (openapi.yaml)
 MAX_HOSTNAME = 255
 MAX_USER_AGENT = 1024
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 #: what the MCP SDKs' servers answer for a session they do not know
 SESSION_NOT_FOUND = -32001
 #: the probe of the stateless revision (2026-07-28), refused so the client initializes
@@ -55,11 +63,6 @@ _EMPTY_LISTS = {
 }
 
 
-def jsonrpc_error(code: int, message: str, request_id: Any = None) -> dict[str, Any]:
-    """A JSON-RPC 2.0 error response."""
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-
-
 def _session_not_found(request_id: Any = None) -> GatewayReply:
     """A session the gateway does not serve (ended, unknown, another application's): 404,
     on which clients initialize again."""
@@ -68,11 +71,12 @@ def _session_not_found(request_id: Any = None) -> GatewayReply:
 
 @dataclass(slots=True)
 class GatewayReply:
-    """What the gateway answers: an HTTP status, a JSON-RPC body (None: no body) and, for
-    ``initialize``, the new session's id (the ``Mcp-Session-Id``)."""
+    """What the gateway answers: an HTTP status, a JSON-RPC body (a response, the array
+    of a batch's responses, or None: no body) and, for ``initialize``, the new session's
+    id (the ``Mcp-Session-Id``)."""
 
     status: int
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | list[dict[str, Any]] | None = None
     session_id: str | None = None
     #: the negotiated protocol version, on ``initialize``
     protocol_version: str | None = None
@@ -148,20 +152,30 @@ class Gateway:
 
     def post(self, message: Any, *, token: AccessToken, session_id: str | None,
              version: str | None, user_agent: str | None) -> GatewayReply:
-        """One JSON-RPC message posted to the gateway with ``token`` (checked by
-        :meth:`token`, once, before the request is read)."""
+        """One JSON-RPC message (or a batch of them, an array) posted to the gateway with
+        ``token`` (checked by :meth:`token`, once, before the request is read)."""
         if isinstance(message, list):
-            return GatewayReply(400, jsonrpc_error(
-                INVALID_REQUEST, "JSON-RPC batches are not supported (MCP 2025-06-18 and later)"))
-        kind = _kind(message)
+            return self._batch(message, token, session_id, version)
+        kind = message_kind(message)
         if kind is None:
-            return GatewayReply(400, jsonrpc_error(INVALID_REQUEST, "not a JSON-RPC 2.0 message"))
+            return GatewayReply(400, jsonrpc_error(
+                INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
         method = message.get("method")
         request_id = message.get("id")
         if method == "initialize":
-            if kind != "request":
+            if kind is not MessageKind.REQUEST:
                 return GatewayReply(400, jsonrpc_error(INVALID_REQUEST,
                                                        "initialize must be a request (with an id)"))
+            if session_id is not None:
+                with self.state.store.lock:
+                    live = self._live_session(session_id, token)
+                if live is not None:
+                    # as the TypeScript SDK's server: a session is initialized once; the
+                    # client opens another by initializing without Mcp-Session-Id
+                    return GatewayReply(400, jsonrpc_error(
+                        INVALID_REQUEST, "Invalid Request: Server already initialized (this"
+                        " Mcp-Session-Id is a live session; send initialize without it to open"
+                        " another)", request_id))
             return self._initialize(message, token, user_agent)
         if session_id is None and method == DISCOVER:
             # The stateless revision's probe: unknown here, so the client falls back to
@@ -177,9 +191,48 @@ class Gateway:
             if session is None:
                 return _session_not_found(request_id)
             self._active(session, token)
-        if kind != "request":
+        if kind is not MessageKind.REQUEST:
             return GatewayReply(202)  # a notification, or the client's answer to a request
         return GatewayReply(200, self._answer(message))
+
+    def _batch(self, messages: list[Any], token: AccessToken, session_id: str | None,
+               version: str | None) -> GatewayReply:
+        """A JSON-RPC batch: for a session that negotiated a revision with batches
+        (:data:`BATCH_VERSIONS`), the array of the responses to its requests in order (an
+        invalid member answered by an error with ``id`` null), or 202 when it holds none
+        (only notifications and responses). Refused whole (400) when it is empty, holds
+        ``initialize`` (never part of a batch) or its session's revision has no batches."""
+        if not messages:
+            return GatewayReply(400, jsonrpc_error(INVALID_REQUEST, "Invalid Request: an empty"
+                                                   " batch"))
+        if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
+            return GatewayReply(400, jsonrpc_error(
+                INVALID_REQUEST, "Invalid Request: initialize must not be part of a JSON-RPC"
+                " batch"))
+        problem = self._session_problem(session_id, version)
+        if problem is not None:
+            return problem
+        assert session_id is not None
+        with self.state.store.lock:
+            session = self._live_session(session_id, token)
+            if session is None:
+                return _session_not_found()
+            negotiated = self.state.gateway.links[session_id].protocol_version
+            if negotiated not in BATCH_VERSIONS:
+                return GatewayReply(400, jsonrpc_error(
+                    INVALID_REQUEST, f"Invalid Request: JSON-RPC batches are not supported in"
+                    f" MCP {negotiated}, the revision of this session (only"
+                    f" {', '.join(sorted(BATCH_VERSIONS))} has them; 2025-06-18 removed them)"))
+            self._active(session, token)
+        responses: list[dict[str, Any]] = []
+        for message in messages:
+            kind = message_kind(message)
+            if kind is None:
+                responses.append(jsonrpc_error(
+                    INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
+            elif kind is MessageKind.REQUEST:
+                responses.append(self._answer(message))
+        return GatewayReply(200, responses) if responses else GatewayReply(202)
 
     def _initialize(self, message: dict[str, Any], token: AccessToken,
                     user_agent: str | None) -> GatewayReply:
@@ -327,21 +380,6 @@ class Gateway:
                                              or token.expires_at > session.token_expires_at):
             session.token_expires_at = token.expires_at
         self.state.store.touch(session)
-
-
-def _kind(message: Any) -> str | None:
-    """``request``, ``notification`` or ``response`` for a JSON-RPC 2.0 message; else None."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return None
-    has_id = "id" in message
-    request_id = message.get("id")
-    if has_id and (isinstance(request_id, bool) or not isinstance(request_id, str | int)):
-        return None
-    if isinstance(message.get("method"), str):
-        return "request" if has_id else "notification"
-    if has_id and ("result" in message) != ("error" in message):
-        return "response"
-    return None
 
 
 def _listed(tool: dict[str, Any]) -> dict[str, Any]:

@@ -21,13 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from kontext_mock.core.credentials import parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
-from kontext_mock.core.gateway import (
-    INVALID_REQUEST,
-    GatewayReply,
-    GatewayUnauthorizedError,
-    jsonrpc_error,
-)
+from kontext_mock.core.gateway import GatewayReply, GatewayUnauthorizedError
 from kontext_mock.core.gatewaystate import GatewayState
+from kontext_mock.core.jsonrpc import INVALID_REQUEST, jsonrpc_error
 from kontext_mock.core.oauth import (
     EXCHANGE_SCOPE,
     INVOKE_SCOPE,

@@ -19,11 +19,12 @@ from flask import Flask, Response, request
 
 from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
+from kontext_mock.core.jsonrpc import INVALID_REQUEST, PARSE_ERROR, JsonRpcError
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
 from kontext_mock.http.explain import explain
 from kontext_mock.http.serving.exchange import Answer, StreamAnswer
-from kontext_mock.http.spec import Operation, Spec
+from kontext_mock.http.spec import ErrorStyle, Operation, Spec
 
 __all__ = ["Call", "Endpoint", "Handler", "Inputs", "StepAside", "bind", "response_of"]
 
@@ -207,12 +208,14 @@ def _body(op: Operation, inputs: Inputs) -> Any:
         return None  # an optional body left out entirely
     if mimetype != media:
         got = mimetype or "no content type"
-        if op.error_style == "oauth":
+        if op.error_style is ErrorStyle.OAUTH:
             raise OAuthError(400, "invalid_request", f"the body must be {media}, not {got}")
         raise ApiError(415, "unsupported_media_type", f"the body must be {media}, not {got}")
     present = True  # a JSON null is a body (and not an object); no bytes at all is none
     if media == "application/json":
         if not raw:
+            if op.error_style is ErrorStyle.JSONRPC:  # (no JSON at all: nothing to parse)
+                raise JsonRpcError(400, PARSE_ERROR, "Parse error: the body is empty")
             body: Any = None
             present = False
         else:
@@ -221,6 +224,8 @@ def _body(op: Operation, inputs: Inputs) -> Any:
             except JsonDepthError as exc:
                 _reject(op, [_problem("body", None, str(exc))])
             except orjson.JSONDecodeError as exc:
+                if op.error_style is ErrorStyle.JSONRPC:
+                    raise JsonRpcError(400, PARSE_ERROR, f"Parse error: {exc}") from None
                 _reject(op, [_problem("body", None, f"malformed JSON: {exc}")])
     else:
         try:
@@ -261,7 +266,11 @@ def _problem(location: str, name: str | None, message: str, rule: Any = None) ->
 
 def _reject(op: Operation, problems: list[dict[str, Any]]) -> None:
     rules = [p.pop("_rule", None) for p in problems]
-    if op.error_style == "oauth":
+    if op.error_style is ErrorStyle.JSONRPC:
+        first = problems[0]
+        where = f"{first['location']} {first['field']}: " if first["field"] else ""
+        raise JsonRpcError(400, INVALID_REQUEST, f"Invalid Request: {where}{first['message']}")
+    if op.error_style is ErrorStyle.OAUTH:
         first = problems[0]
         # RFC 6749 section 5.2: a grant type the server does not know has its own code.
         if first["field"] == "grant_type" and rules[0] == "enum":

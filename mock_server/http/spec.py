@@ -12,6 +12,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
+    "ErrorStyle",
     "Operation",
     "Parameter",
     "ResponseMismatch",
@@ -99,6 +101,17 @@ def path_pattern(path: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(path)))
 
 
+class ErrorStyle(Enum):
+    """How an operation's refusals of its input are worded, read from its 400 answer."""
+
+    #: the API's ``{"error", "message", "details"}`` (``validation_error``)
+    API = "api"
+    #: RFC 6749 section 5.2's ``{"error", "error_description"}`` (the token endpoint)
+    OAUTH = "oauth"
+    #: a JSON-RPC 2.0 error response (the MCP gateway): -32700 or -32600, ``id`` null
+    JSONRPC = "jsonrpc"
+
+
 @dataclass(slots=True)
 class Operation:
     """One operation of the spec, compiled."""
@@ -114,7 +127,7 @@ class Operation:
     # alternatives of security requirements: [(scheme, [scopes]), ...] each
     security: list[list[tuple[str, list[str]]]]
     responses: dict[str, tuple[Draft202012Validator | None, list[str]]] = field(default_factory=dict)
-    error_style: str = "api"  # "oauth" for RFC 6749 error bodies
+    error_style: ErrorStyle = ErrorStyle.API
     #: a quick yes for bodies (see :func:`quick_check`); None: always ask the validator
     body_accepts: QuickCheck | None = None
     #: follows the document's local ``$ref`` chains (what a failure's words are read from)
@@ -238,11 +251,12 @@ class Spec:
                 self.validator(media["schema"]) if media and "schema" in media else None,
                 headers,
             )
-        bad_request = op.responses.get("400")
-        if bad_request and "OAuthError" in str(
-            self.resolve(node["responses"]["400"]).get("content", {})
-        ):
-            op.error_style = "oauth"
+        if "400" in op.responses:
+            said = str(self.resolve(node["responses"]["400"]).get("content", {}))
+            if "OAuthError" in said:
+                op.error_style = ErrorStyle.OAUTH
+            elif "JsonRpcResponse" in said:
+                op.error_style = ErrorStyle.JSONRPC
         return op
 
     # -- response validation -------------------------------------------------------------
