@@ -129,6 +129,10 @@ class MockConfig:
     #: refuse an MCP ``initialize`` whose ``clientInfo`` has no ``sessionId``, as the
     #: hosted gateway does (off: stock MCP SDK clients cannot send one)
     mcp_require_client_session_id: bool = False
+    #: an authorization code redeemed a second time revokes the tokens issued from it, and
+    #: those refreshed from them (RFC 6749 4.1.2's SHOULD; an assumption: off, a reuse is
+    #: only refused)
+    oauth_code_reuse_revokes: bool = True
 
     def with_changes(self, **changes: Any) -> MockConfig:
         """A copy with some fields changed (values as the fields hold them; to read text
@@ -345,6 +349,7 @@ FIELD_READERS: dict[str, Reader] = {
     "oauth_dev_user": read_text,
     "oauth_redirect_uris": _words,
     "mcp_require_client_session_id": read_bool,
+    "oauth_code_reuse_revokes": read_bool,
 }
 assert set(FIELD_READERS) == {f.name for f in fields(MockConfig)}, "a field without a reader"
 

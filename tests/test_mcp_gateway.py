@@ -631,3 +631,76 @@ def test_initialize_with_a_live_session_id_is_refused_and_the_session_unchanged(
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "2"}}},
         headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": session})
     assert fresh.status_code == 200 and fresh.headers["Mcp-Session-Id"] != session
+
+
+# -- the gateway grants' rules: a reused code, the resource, a blank scope, no client --------
+
+
+def refresh_grant(client: FlaskClient, refresh_token: str, **extra: str) -> Any:
+    return client.post("/oauth2/token", data={"grant_type": "refresh_token",
+                                              "refresh_token": refresh_token,
+                                              "client_id": CLIENT, **extra})
+
+
+def test_a_reused_code_revokes_every_token_issued_from_it(client: FlaskClient,
+                                                          mock: KontextMock) -> None:
+    code = redirected(authorize(client))["code"]
+    first = code_grant(client, code).json
+    renewed = refresh_grant(client, first["refresh_token"]).json
+    unrelated = code_grant(client, redirected(authorize(client))["code"]).json
+    assert initialize(client, renewed["access_token"]).status_code == 200
+    again = code_grant(client, code)
+    assert again.status_code == 400 and again.json["error"] == "invalid_grant"
+    assert "revoked" in again.json["error_description"]
+    # the code's tokens, and those refreshed from them, are gone; another code's are not
+    assert initialize(client, first["access_token"]).status_code == 401
+    assert initialize(client, renewed["access_token"]).status_code == 401
+    assert refresh_grant(client, renewed["refresh_token"]).json["error"] == "invalid_grant"
+    assert initialize(client, unrelated["access_token"]).status_code == 200
+    assert refresh_grant(client, unrelated["refresh_token"]).status_code == 200
+
+
+def test_a_reused_code_is_only_refused_when_configured_so(client: FlaskClient,
+                                                          mock: KontextMock) -> None:
+    mock.config = mock.config.with_changes(oauth_code_reuse_revokes=False)
+    code = redirected(authorize(client))["code"]
+    first = code_grant(client, code).json
+    again = code_grant(client, code)
+    assert again.status_code == 400 and again.json["error"] == "invalid_grant"
+    assert initialize(client, first["access_token"]).status_code == 200
+
+
+def test_the_token_is_for_the_resource_authorized_never_another(client: FlaskClient) -> None:
+    code = redirected(authorize(client))["code"]
+    other = client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
+        "client_id": CLIENT, "redirect_uri": REDIRECT, "resource": "http://other.example/mcp"})
+    assert other.status_code == 400 and other.json["error"] == "invalid_target"
+    assert "http://other.example/mcp" in other.json["error_description"]
+    # left out at the token endpoint: the one authorized
+    code = redirected(authorize(client))["code"]
+    same = client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
+        "client_id": CLIENT, "redirect_uri": REDIRECT})
+    assert same.status_code == 200
+    assert initialize(client, same.json["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("scope", [" ", "   ", ""])
+def test_a_refresh_with_a_blank_scope_keeps_the_scope_granted(client: FlaskClient,
+                                                              scope: str) -> None:
+    grant = code_grant(client, redirected(authorize(client))["code"]).json
+    renewed = refresh_grant(client, grant["refresh_token"], scope=scope)
+    assert renewed.status_code == 200 and renewed.json["scope"] == "mcp:invoke"
+    assert initialize(client, renewed.json["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("grant_type", ["authorization_code", "refresh_token"])
+def test_a_gateway_grant_without_client_id_is_an_invalid_request(client: FlaskClient,
+                                                                 grant_type: str) -> None:
+    answer = client.post("/oauth2/token", data={"grant_type": grant_type, "code": "c",
+                                                "refresh_token": "r", "code_verifier": VERIFIER,
+                                                "redirect_uri": REDIRECT})
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+    assert answer.json["error_description"].startswith("client_id is required")
+    assert "None" not in answer.json["error_description"]

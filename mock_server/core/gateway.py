@@ -25,7 +25,13 @@ from kontext_mock.core.jsonrpc import (
     jsonrpc_error,
     message_kind,
 )
-from kontext_mock.core.oauth import EXCHANGE_AUDIENCE, GATEWAY_SCOPES, INVOKE_SCOPE, OAuth
+from kontext_mock.core.oauth import (
+    EXCHANGE_AUDIENCE,
+    GATEWAY_SCOPES,
+    INVOKE_SCOPE,
+    OAuth,
+    same_resource,
+)
 from kontext_mock.core.records import CONNECTED, AccessToken, Session
 from kontext_mock.core.sessions import Sessions
 from kontext_mock.core.state import MockState
@@ -144,7 +150,7 @@ class Gateway:
             raise GatewayUnauthorizedError("invalid_token", f"the token lacks the scope {INVOKE_SCOPE}")
         audience = token.audience
         if audience != EXCHANGE_AUDIENCE and (audience is None
-                                              or not _same_resource(audience, resource)):
+                                              or not same_resource(audience, resource)):
             raise GatewayUnauthorizedError("invalid_token", "the token is not for this gateway")
         return token
 
@@ -387,7 +393,3 @@ def _listed(tool: dict[str, Any]) -> dict[str, Any]:
                               if k in tool}
     listed["inputSchema"] = tool.get("inputSchema") or {"type": "object"}
     return listed
-
-
-def _same_resource(a: str, b: str) -> bool:
-    return a.rstrip("/") == b.rstrip("/")

@@ -17,7 +17,7 @@ from typing import Any
 
 from kontext_mock.core.records import AccessToken
 
-__all__ = ["GatewayGrants", "GatewayState", "IssuedCode", "McpLink", "RefreshGrant"]
+__all__ = ["GatewayGrants", "GatewayState", "IssuedCode", "McpLink", "RefreshGrant", "SpentCode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +41,35 @@ class RefreshGrant:
     scopes: frozenset[str]
     audience: str | None
     user_id: str
+    #: the authorization code's grant it descends from (None: not from a code)
+    grant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpentCode:
+    """An authorization code redeemed once: the grant its tokens carry, kept so that a
+    second redemption can revoke them (RFC 6749 section 4.1.2)."""
+
+    client_id: str
+    grant: str
+    #: forgotten after this (a reuse later is an unknown code)
+    kept_until: datetime
 
 
 class GatewayGrants:
-    """What the gateway's OAuth holds: codes waiting, refresh tokens, access tokens."""
+    """What the gateway's OAuth holds: codes waiting, codes spent, refresh tokens,
+    access tokens."""
 
     def __init__(self) -> None:
         self.codes: dict[str, IssuedCode] = {}
+        self.spent: dict[str, SpentCode] = {}
         self.refresh: dict[str, RefreshGrant] = {}
         self.access: dict[str, AccessToken] = {}
 
     def clear(self) -> None:
         """Forget every code and token (the state was replaced)."""
         self.codes.clear()
+        self.spent.clear()
         self.refresh.clear()
         self.access.clear()
 
@@ -62,9 +78,19 @@ class GatewayGrants:
         gone = [k for k, t in self.access.items() if t.client_id == client_id]
         for key in gone:
             del self.access[key]
-        for table in (self.codes, self.refresh):
+        for table in (self.codes, self.spent, self.refresh):
             for key in [k for k, v in table.items() if v.client_id == client_id]:
                 del table[key]
+        return len(gone)
+
+    def revoke_grant(self, grant: str) -> int:
+        """End every token, access and refresh, that descends from one authorization
+        code's grant; how many access tokens went."""
+        gone = [k for k, t in self.access.items() if t.grant == grant]
+        for key in gone:
+            del self.access[key]
+        for key in [k for k, v in self.refresh.items() if v.grant == grant]:
+            del self.refresh[key]
         return len(gone)
 
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import OAuthError, UnauthorizedError
-from kontext_mock.core.gatewaystate import GatewayGrants, IssuedCode, RefreshGrant
+from kontext_mock.core.gatewaystate import GatewayGrants, IssuedCode, RefreshGrant, SpentCode
 from kontext_mock.core.loopback import is_loopback
 from kontext_mock.core.records import AccessToken, Application
 from kontext_mock.core.state import MockState
@@ -35,6 +35,7 @@ __all__ = [
     "AuthorizeRefusalError",
     "OAuth",
     "app_client_id",
+    "same_resource",
 ]
 
 #: how long an authorization code may wait to be exchanged, on the mock's clock
@@ -166,6 +167,11 @@ class OAuth:
             if codes[key].expires_at > now and len(codes) < MAX_CODES:
                 break
             del codes[key]
+        spent = self.grants.spent
+        for key in list(spent):
+            if spent[key].kept_until > now and len(spent) < MAX_CODES:
+                break
+            del spent[key]
 
     # -- the token endpoint's gateway grants ------------------------------------------------
 
@@ -173,9 +179,19 @@ class OAuth:
         """``grant_type=authorization_code``: a code once, within a minute, with the PKCE
         verifier of its challenge, by the client and redirect URI it was given to."""
         client_id = self._public_client(form)
+        given = form.get("code") or ""
         with self.state.store.lock:
-            code = self.grants.codes.pop(form.get("code") or "", None)
+            code = self.grants.codes.pop(given, None)
             now = self.state.clock.now()
+            spent = self.grants.spent.get(given)
+            if code is None and spent is not None and spent.kept_until > now:
+                # RFC 6749 4.1.2 (and RFC 9700 2.1.1): a code used twice may have been
+                # stolen, so what it gave is taken back (an assumption: oauth-code-reuse-revokes)
+                said = "the code was used already"
+                if self.state.config.oauth_code_reuse_revokes:
+                    self.grants.revoke_grant(spent.grant)
+                    said += ": the tokens issued from it are revoked"
+                raise OAuthError(400, "invalid_grant", said)
             if code is None or code.expires_at <= now:
                 raise OAuthError(400, "invalid_grant", "unknown, used or expired code")
             if code.client_id != client_id:
@@ -189,9 +205,18 @@ class OAuth:
                                  " characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)")
             if not secrets_equal(_s256(verifier), code.challenge):
                 raise OAuthError(400, "invalid_grant", "code_verifier does not match the challenge")
-            resource = form.get("resource") or code.resource
+            asked = form.get("resource")
+            if asked and code.resource is not None and not same_resource(asked, code.resource):
+                # RFC 8707 2.2: the token is for what was authorized, never another
+                # resource (an assumption: oauth-resource-as-authorized)
+                raise OAuthError(400, "invalid_target", f"resource {asked!r} is not the one"
+                                 f" authorized ({code.resource!r})")
+            resource = asked or code.resource
+            grant = secrets.token_hex(8)
+            self.grants.spent[given] = SpentCode(
+                client_id, grant, now + max(CODE_TTL, self.state.config.token_ttl))
             return self._grant(client_id, code.scopes, _audience(code.scopes, resource),
-                               code.user_id, now)
+                               code.user_id, now, grant=grant)
 
     def refresh(self, form: dict[str, str]) -> dict[str, Any]:
         """``grant_type=refresh_token``: a new access token and a new refresh token; the old
@@ -202,14 +227,16 @@ class OAuth:
             if held is None or held.client_id != client_id:
                 raise OAuthError(400, "invalid_grant", "unknown, spent or revoked refresh token")
             scopes = held.scopes
-            if form.get("scope"):
-                asked = frozenset(form["scope"].split())
+            # A scope of blanks only names no scope: read as left out, the scope granted
+            # (RFC 6749 6; its grammar has no empty scope), never as a token with none.
+            asked = frozenset((form.get("scope") or "").split())
+            if asked:
                 if not asked <= held.scopes:
                     raise OAuthError(400, "invalid_scope", "a refresh may only narrow the scope")
                 scopes = asked
             del self.grants.refresh[form["refresh_token"]]
             return self._grant(client_id, scopes, held.audience, held.user_id,
-                               self.state.clock.now())
+                               self.state.clock.now(), grant=held.grant)
 
     def exchange(self, form: dict[str, str], subject: AccessToken) -> dict[str, Any]:
         """RFC 8693 token exchange of a user's token (``subject``, already authenticated)
@@ -261,21 +288,26 @@ class OAuth:
 
     def _public_client(self, form: dict[str, str]) -> str:
         client_id = form.get("client_id")
-        if self.application_of(client_id) is None or client_id is None:
+        if not client_id:  # RFC 6749 4.1.3: a public client names itself
+            raise OAuthError(400, "invalid_request", "client_id is required (the application's"
+                             " public client, app_<applicationId>)")
+        if self.application_of(client_id) is None:
             raise OAuthError(401, "invalid_client", f"unknown public client {client_id!r}")
         return client_id
 
     def _grant(self, client_id: str, scopes: frozenset[str], audience: str | None, user_id: str,
-               now: datetime, *, refresh: bool = True) -> dict[str, Any]:
+               now: datetime, *, refresh: bool = True, grant: str | None = None
+               ) -> dict[str, Any]:
         app = self.application_of(client_id)
         assert app is not None
         ttl = self.state.config.token_ttl
         # "ory_at_" / "ory_rt_": the real service's opaque tokens look so (Ory Hydra).
         token = AccessToken(f"ory_at_{secrets.token_urlsafe(32)}", client_id,
-                            app.organization_id, scopes, app.id, now + ttl, audience, user_id)
+                            app.organization_id, scopes, app.id, now + ttl, audience, user_id,
+                            grant)
         _keep(self.grants.access, token.token, token, MAX_GRANTS,
               lambda held: held.expires_at is not None and held.expires_at <= now)
-        grant: dict[str, Any] = {
+        answer: dict[str, Any] = {
             "access_token": token.token,
             "token_type": "Bearer",
             "expires_in": max(1, int(ttl.total_seconds())),
@@ -283,10 +315,11 @@ class OAuth:
         }
         if refresh:
             rt = f"ory_rt_{secrets.token_urlsafe(32)}"
-            _keep(self.grants.refresh, rt, RefreshGrant(client_id, scopes, audience, user_id),
+            _keep(self.grants.refresh, rt, RefreshGrant(client_id, scopes, audience, user_id,
+                                                        grant),
                   MAX_GRANTS, lambda held: False)
-            grant["refresh_token"] = rt
-        return grant
+            answer["refresh_token"] = rt
+        return answer
 
 
 def _keep(held: dict[str, _Held], key: str, value: _Held, cap: int,
@@ -308,6 +341,11 @@ def _audience(scopes: frozenset[str], resource: str | None) -> str | None:
     if INVOKE_SCOPE not in scopes:
         return None
     return resource or EXCHANGE_AUDIENCE
+
+
+def same_resource(a: str, b: str) -> bool:
+    """The same resource URI, a trailing slash aside."""
+    return a.rstrip("/") == b.rstrip("/")
 
 
 def _s256(verifier: str) -> str:

@@ -105,7 +105,7 @@ class OAuthClient:
 @dataclass(slots=True)
 class AccessToken:
     """A bearer token; ``expires_at`` None means it never expires (the static dev token).
-    ``audience`` and ``user_id`` are set on the MCP gateway's tokens only."""
+    ``audience``, ``user_id`` and ``grant`` are set on the MCP gateway's tokens only."""
 
     token: str
     client_id: str
@@ -115,6 +115,9 @@ class AccessToken:
     expires_at: datetime | None
     audience: str | None = None
     user_id: str | None = None
+    #: the authorization code a gateway token descends from (through refreshes too): a
+    #: reused code revokes them all
+    grant: str | None = None
 
 
 @dataclass(slots=True, eq=False)
