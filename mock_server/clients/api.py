@@ -14,14 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import orjson
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from kontext_mock.clients.control import connection_problem
+from kontext_mock.clients.control import connection_never_opened, connection_problem
 from kontext_mock.clients.errors import (
     BudgetSpentError,
     ClientError,
@@ -30,12 +31,23 @@ from kontext_mock.clients.errors import (
 )
 from kontext_mock.clients.pacing import RateLimiter, retry_after_seconds
 
-__all__ = ["API_PREFIX", "DEFAULT_AUTH", "ApiClient", "Exchange", "NotJsonError", "Redactor",
-           "api_origin"]
+__all__ = ["API_PREFIX", "DEFAULT_AUTH", "ApiClient", "Auth", "Exchange", "NotJsonError",
+           "Redactor", "api_origin"]
+
+
+class Auth(Enum):
+    """What a request's ``auth`` may say besides a whole ``Authorization`` value (a
+    string) or None (no header): a sentinel no header value can be mistaken for."""
+
+    #: the client's bearer token, refreshed once on a 401
+    DEFAULT = "default"
+
 
 #: ``auth=DEFAULT_AUTH``: send the kit's bearer token
-DEFAULT_AUTH = "\x00default"
+DEFAULT_AUTH: Final = Auth.DEFAULT
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: RFC 9110 9.2.2: a request of these methods sent twice has the effect of one
+_IDEMPOTENT_METHODS = _SAFE_METHODS | {"PUT", "DELETE"}
 _RETRIES_ON_429 = 3
 _BODY_EXCERPT = 600
 
@@ -271,7 +283,7 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
-        auth: str | None = DEFAULT_AUTH,
+        auth: str | Literal[Auth.DEFAULT] | None = DEFAULT_AUTH,
         headers: Mapping[str, str] | None = None,
         operation: str | None = None,
     ) -> Exchange:
@@ -282,17 +294,17 @@ class ApiClient:
                 and not self.destructive):
             raise ReadOnlyError(f"{method} {path} in a read-only run")
         ex = self._send(method, path, params, json, form, auth, headers, operation)
-        if ex.status == 401 and auth == DEFAULT_AUTH:
+        if ex.status == 401 and auth is DEFAULT_AUTH:
             sent = ex.request_headers.get("Authorization", "").removeprefix("Bearer ")
             if self.refresh_token(sent) is not None:
                 ex = self._send(method, path, params, json, form, auth, headers, operation)
         return ex
 
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any,
-              form: Mapping[str, str] | None, auth: str | None,
+              form: Mapping[str, str] | None, auth: str | Literal[Auth.DEFAULT] | None,
               headers: Mapping[str, str] | None, operation: str | None) -> Exchange:
         sent_headers: dict[str, str] = dict(headers or {})
-        if auth == DEFAULT_AUTH:
+        if auth is DEFAULT_AUTH:
             sent_headers["Authorization"] = f"Bearer {self.token()}"
         elif auth is not None:
             sent_headers["Authorization"] = auth
@@ -308,9 +320,12 @@ class ApiClient:
                     headers=sent_headers, timeout=self.timeout, allow_redirects=False,
                 )
             except requests.ConnectionError as exc:
-                # One dropped connection may be the network; two in a row, the target.
+                # One dropped connection may be the network; two in a row, the target. A
+                # write goes again only if it provably never left (no connection opened):
+                # a POST the target received may not be applied twice.
                 dropped += 1
-                if dropped < 2 and not _refused(exc):
+                again = method in _IDEMPOTENT_METHODS or connection_never_opened(exc)
+                if dropped < 2 and again and not _refused(exc):
                     time.sleep(0.5)
                     continue
                 raise TargetUnavailableError(

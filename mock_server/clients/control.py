@@ -23,7 +23,8 @@ import orjson
 if TYPE_CHECKING:
     import urllib.request
 
-__all__ = ["DEFAULT_URL", "ControlClient", "ControlError", "connection_problem"]
+__all__ = ["DEFAULT_URL", "ControlClient", "ControlError", "connection_never_opened",
+           "connection_problem"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 #: the longest an event stream may be quiet before the client gives up on the mock: the
@@ -310,6 +311,15 @@ def connection_problem(exc: BaseException) -> str:
         if getattr(cause, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return "no route to host"
     return "connection failed"
+
+
+def connection_never_opened(exc: BaseException) -> bool:
+    """True when the connection a request needed was never opened (refused, unreachable,
+    the connect timed out): nothing of the request was sent, so sending it again cannot
+    apply it twice. Read from urllib3's exception types along the chain."""
+    from urllib3.exceptions import ConnectTimeoutError  # (NewConnectionError is one too)
+
+    return any(isinstance(cause, ConnectTimeoutError) for cause in _chain(exc))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
