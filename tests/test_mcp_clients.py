@@ -264,3 +264,35 @@ def test_mcp_inspector_cli_lists_the_scenario_tools_and_its_session_appears(
     assert len(new) == 1
     assert new[0]["clientInfo"] == {"name": "inspector-cli", "version": "2.12.0"}
     assert new[0]["agentId"] == DEV_APP
+
+
+def test_the_ts_sdk_sends_a_batch_in_a_2025_03_26_session_and_reads_the_array(
+    mock: KontextMock, gateway: tuple[RunningServer, Checked],
+    ts_clients: Callable[..., TsClient],
+) -> None:
+    server, _ = gateway
+    client = ts_clients(f"{server.url}/mcp", "--token", token_for(mock, server))
+    done = client("batch0326")
+    assert done["ok"], done
+    replies = done["received"]
+    assert replies[0]["result"]["protocolVersion"] == "2025-03-26"
+    # the batch's two requests, answered in one array the SDK parsed message by message;
+    # the batch of one notification was accepted (202) with nothing to read
+    assert replies[1:] == [{"jsonrpc": "2.0", "id": 2, "result": {}},
+                           {"jsonrpc": "2.0", "id": 3, "result": {"tools": []}}]
+    assert record(mock, done["sessionId"])["status"] == "disconnected"
+
+
+def test_a_ts_sdk_client_that_initializes_with_a_live_session_id_is_refused(
+    mock: KontextMock, gateway: tuple[RunningServer, Checked],
+    ts_clients: Callable[..., TsClient],
+) -> None:
+    server, _ = gateway
+    client = ts_clients(f"{server.url}/mcp", "--token", token_for(mock, server))
+    live = client("connect")["sessionId"]
+    sessions = len(mock.state.gateway.links)
+    refused = client(f"rejoin {live}")
+    assert not refused["ok"] and refused["code"] == 400
+    assert "Server already initialized" in refused["error"]
+    assert len(mock.state.gateway.links) == sessions
+    assert client("ping")["ok"]  # the live session is as it was

@@ -563,13 +563,12 @@ def test_a_2025_03_26_session_gets_a_batch_answered_as_an_array(client: FlaskCli
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 3, "method": "no/such"},
-        {"not": "json-rpc"},
     ])
     assert answer.status_code == 200
     replies = answer.json
-    assert [r["id"] for r in replies] == ["a", 2, 3, None]
+    assert [r["id"] for r in replies] == ["a", 2, 3]
     assert replies[0]["result"] == {} and replies[1]["result"] == {"tools": []}
-    assert replies[2]["error"]["code"] == -32601 and replies[3]["error"]["code"] == -32600
+    assert replies[2]["error"]["code"] == -32601
     from mcp_types import jsonrpc_message_adapter  # each is a message the SDK reads
     assert all(jsonrpc_message_adapter.validate_python(r) for r in replies)
     assert mock.get_session(DEV_APP, session)["lastActiveAt"] == "2026-01-01T12:01:00.000Z"
@@ -602,12 +601,17 @@ def test_a_batch_is_refused_for_a_session_of_a_revision_without_batches(
 
 @pytest.mark.parametrize("messages", [
     [], [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}],
+    [{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"not": "json-rpc"}], [1],
 ])
-def test_an_empty_batch_or_one_with_initialize_is_refused(client: FlaskClient, token: str,
-                                                          messages: list[Any]) -> None:
+def test_an_empty_batch_or_one_with_initialize_or_junk_is_refused_whole(
+    client: FlaskClient, mock: KontextMock, token: str, messages: list[Any],
+) -> None:
     session = open_session(client, token, "2025-03-26")
+    before = mock.get_session(DEV_APP, session)
+    mock.advance("1m")
     answer = batch(client, token, session, messages)
     assert answer.status_code == 400 and sdk_error(answer) == (-32600, None)
+    assert mock.get_session(DEV_APP, session) == before
 
 
 def test_initialize_with_a_live_session_id_is_refused_and_the_session_unchanged(

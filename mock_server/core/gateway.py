@@ -204,14 +204,21 @@ class Gateway:
     def _batch(self, messages: list[Any], token: AccessToken, session_id: str | None,
                version: str | None) -> GatewayReply:
         """A JSON-RPC batch: for a session that negotiated a revision with batches
-        (:data:`BATCH_VERSIONS`), the array of the responses to its requests in order (an
-        invalid member answered by an error with ``id`` null), or 202 when it holds none
-        (only notifications and responses). Refused whole (400) when it is empty, holds
-        ``initialize`` (never part of a batch) or its session's revision has no batches."""
+        (:data:`BATCH_VERSIONS`), the array of the responses to its requests in order, or
+        202 when it holds none (only notifications and responses). Refused whole (400,
+        nothing of it done) when it is empty, holds a member that is no message (as the
+        TypeScript SDK's server: MCP's schema has no response without an id, which JSON-RPC
+        would answer such a member with), holds ``initialize`` (never part of a batch), or
+        its session's revision has no batches."""
         if not messages:
             return GatewayReply(400, jsonrpc_error(INVALID_REQUEST, "Invalid Request: an empty"
                                                    " batch"))
-        if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
+        kinds = [message_kind(m) for m in messages]
+        if None in kinds:
+            return GatewayReply(400, jsonrpc_error(
+                INVALID_REQUEST, f"Invalid Request: batch member {kinds.index(None)} is not a"
+                " JSON-RPC 2.0 message"))
+        if any(m.get("method") == "initialize" for m in messages):
             return GatewayReply(400, jsonrpc_error(
                 INVALID_REQUEST, "Invalid Request: initialize must not be part of a JSON-RPC"
                 " batch"))
@@ -230,14 +237,8 @@ class Gateway:
                     f" MCP {negotiated}, the revision of this session (only"
                     f" {', '.join(sorted(BATCH_VERSIONS))} has them; 2025-06-18 removed them)"))
             self._active(session, token)
-        responses: list[dict[str, Any]] = []
-        for message in messages:
-            kind = message_kind(message)
-            if kind is None:
-                responses.append(jsonrpc_error(
-                    INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
-            elif kind is MessageKind.REQUEST:
-                responses.append(self._answer(message))
+        responses = [self._answer(message) for message, kind in zip(messages, kinds, strict=True)
+                     if kind is MessageKind.REQUEST]
         return GatewayReply(200, responses) if responses else GatewayReply(202)
 
     def _initialize(self, message: dict[str, Any], token: AccessToken,

@@ -6,6 +6,9 @@
 //                                                  (discovery, PKCE, token, refresh), following
 //                                                  the auto-approved redirect itself
 // Commands: ping | tools | call NAME JSON | resources | prompts | close | quit
+//           rejoin SESSION_ID   initialize through a transport that already holds SESSION_ID
+//                               (the SDK's Client would skip initialize: it reconnects)
+//           batch0326           the transport alone: initialize at 2025-03-26, then two batches
 import readline from "node:readline";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -67,8 +70,46 @@ async function connect() {
            oauth: provider ? provider.log : null, authorization: provider?.authorization ?? null };
 }
 
+function transportOptions() {
+  return mode === "--token" ? { requestInit: { headers: { Authorization: `Bearer ${arg}` } } } : {};
+}
+
+async function rejoin(sessionId) {
+  const other = new StreamableHTTPClientTransport(new URL(url), { ...transportOptions(), sessionId });
+  await other.start();
+  try {
+    await other.send({ jsonrpc: "2.0", id: 1, method: "initialize", params: {
+      protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "ts-rejoin", version: "1" } } });
+  } finally {
+    await other.close();
+  }
+  return { ok: true, sessionId: other.sessionId };
+}
+
+async function batch0326() {
+  // The SDK's client always asks its newest revision; its transport sends what it is given,
+  // batches included, and reads each answer with the SDK's own message schema.
+  const raw = new StreamableHTTPClientTransport(new URL(url), transportOptions());
+  const received = [];
+  raw.onmessage = (message) => received.push(message);
+  await raw.start();
+  await raw.send({ jsonrpc: "2.0", id: 1, method: "initialize", params: {
+    protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "ts-batch", version: "1" } } });
+  raw.setProtocolVersion(received[0].result.protocolVersion);
+  await raw.send([{ jsonrpc: "2.0", id: 2, method: "ping" },
+                  { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 0 } },
+                  { jsonrpc: "2.0", id: 3, method: "tools/list" }]);
+  await raw.send([{ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 0 } }]);
+  const sessionId = raw.sessionId;
+  await raw.terminateSession();
+  await raw.close();
+  return { ok: true, sessionId, received };
+}
+
 const commands = {
   connect,
+  rejoin,
+  batch0326,
   ping: async () => ({ ok: true, result: await client.ping() }),
   tools: async () => ({ ok: true, result: await client.listTools() }),
   call: async (name, ...json) => ({ ok: true, result: await client.callTool({ name, arguments: JSON.parse(json.join(" ") || "{}") }) }),
