@@ -4,34 +4,28 @@ and the gateway's grants of ``/oauth2/token``).
 
 Each handler reads what the request carries (bearer token, ``Mcp-Session-Id``,
 ``MCP-Protocol-Version``, ``User-Agent``, the base URL the client used), asks the core,
-and writes the answer. The session's server-to-client stream (``GET /mcp``) is a
-:class:`StreamAnswer`: on the mock's server a coroutine on its event loop that holds no
-thread, in-process a generator in the client's thread; either waits for the session to
-end, sending keep-alive comments meanwhile.
+and writes the answer. Who may reach the gateway (``Origin``, ``Host``) is
+``mcp_origin.py``'s; the session's stream (``GET /mcp``) is ``mcp_stream.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kontext_mock.core.credentials import parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
 from kontext_mock.core.gateway import GatewayReply, GatewayUnauthorizedError
-from kontext_mock.core.gatewaystate import GatewayState
-from kontext_mock.core.jsonrpc import INVALID_REQUEST, jsonrpc_error
 from kontext_mock.core.oauth import (
     EXCHANGE_SCOPE,
     INVOKE_SCOPE,
     AuthorizeRefusalError,
 )
 from kontext_mock.core.records import AccessToken
+from kontext_mock.http.mcp_origin import base_url, check_origin
+from kontext_mock.http.mcp_stream import KEEPALIVE, MAX_STREAMS, open_stream
 from kontext_mock.http.routing import Call, Handler, Header, Inputs
-from kontext_mock.http.serving.exchange import Answer, StreamAnswer, json_answer
+from kontext_mock.http.serving.exchange import Answer, json_answer
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -39,30 +33,11 @@ if TYPE_CHECKING:
 
 __all__ = ["KEEPALIVE", "MAX_STREAMS", "gateway_grant", "guard", "handlers"]
 
-#: what a Host header may be: a name, an IPv4 or a bracketed IPv6 address, and a port
-_AUTHORITY = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-#: seconds between keep-alive comments on a quiet session stream
-KEEPALIVE = 15.0
-#: session streams open at once (one a session), below the server's connection cap so
-#: that streams never take the last connections from other clients
-MAX_STREAMS = 600
 GATEWAY_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 _GRANTS = ("authorization_code", "refresh_token",
            "urn:ietf:params:oauth:grant-type:token-exchange")
-_OPENING = b": session stream\n\n"
-_KEEPALIVE = b": keep-alive\n\n"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def base_url(header: Header) -> str:
-    """The base URL the client used (the mock serves plain HTTP, named by its ``Host``),
-    without a trailing slash: SDKs compare the issuer with it as a string. A ``Host`` that
-    is no ``host[:port]`` is a 400 (RFC 9112 3.2): it is never written into an answer."""
-    host = header("Host") or "localhost"
-    if not _AUTHORITY.fullmatch(host):
-        raise ApiError(400, "malformed_request", "the Host header is not a host[:port]")
-    return f"http://{host}"
 
 
 def guard(mock: MockEngine) -> Callable[[Operation, Inputs], AccessToken]:
@@ -70,13 +45,7 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], AccessToken]:
     (``routing.bind``'s guard of the ``gatewayToken`` scheme): 401 as RFC 6750 says."""
 
     def check(op: Operation, inputs: Inputs) -> AccessToken:
-        origin = inputs.header("Origin")
-        if origin is not None and origin != base_url(inputs.header) \
-                and origin not in mock.config.cors_origins:
-            # the MCP transport's rule against DNS rebinding: a web page of another origin
-            # is refused (the mock's own origin and the allowed ones pass)
-            raise ApiError(403, "cross_origin_refused",
-                           f"Origin {origin} may not use the gateway (--cors-origin allows one)")
+        check_origin(inputs.header, mock.config.cors_origins)
         try:
             return mock.gateway.token(_bearer(inputs.header), f"{base_url(inputs.header)}{GATEWAY_PATH}")
         except GatewayUnauthorizedError as exc:
@@ -155,15 +124,7 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             return unauthorized(exc, call.header)
         if reply.status != 200 or reply.session_id is None:
             return answer(reply)
-        gateway = mock.state.gateway
-        if gateway.watching(reply.session_id):
-            # one stream a session (as the SDKs' own servers): a client cannot pile them up
-            return json_answer(jsonrpc_error(INVALID_REQUEST, "Conflict: this session's stream"
-                                             " is already open"), 409)
-        if gateway.watching() >= MAX_STREAMS:
-            raise ApiError(503, "too_many_streams", f"{MAX_STREAMS} MCP session streams are"
-                           " open; try again later", headers={"Retry-After": "5"})
-        return session_stream(gateway, reply.session_id)
+        return open_stream(mock.state.gateway, reply.session_id)
 
     def end(call: Call) -> Answer:
         try:
@@ -226,68 +187,3 @@ def unauthorized(exc: GatewayUnauthorizedError, header: Header) -> Answer:
     """The 401 of a token that stopped working between the guard and the handler."""
     return json_answer({"error": exc.error or "unauthorized", "message": exc.description}, 401,
                        headers={"WWW-Authenticate": challenge(exc, header)})
-
-
-# -- the session's stream ---------------------------------------------------------------------
-
-
-def session_stream(gateway: GatewayState, session_id: str) -> StreamAnswer:
-    """``GET /mcp``'s answer: the stream of ``session_id``, open until the session ends (on
-    the mock's server a coroutine holding no thread; in-process, the client's thread).
-
-    The session's end is watched from the moment the answer is made, not from when its
-    stream first runs: a session ended in between still ends its stream."""
-    end = _SessionEnd()
-    return StreamAnswer(
-        200, [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
-              ("X-Accel-Buffering", "no"), ("Mcp-Session-Id", session_id)],
-        stream=end.async_chunks, chunks=end.chunks, release=gateway.watch(session_id, end.set),
-    )
-
-
-class _SessionEnd:
-    """A session's end, as its stream waits for it on a loop or in a thread."""
-
-    def __init__(self) -> None:
-        self.ended = threading.Event()
-        self._wakers: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    def set(self) -> None:
-        """The session ended (called from any thread)."""
-        with self._lock:
-            self.ended.set()
-            wakers = list(self._wakers)
-        for wake in wakers:
-            wake()
-
-    async def async_chunks(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        ended = asyncio.Event()
-
-        def wake() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits any more
-                loop.call_soon_threadsafe(ended.set)
-
-        with self._lock:
-            self._wakers.append(wake)
-            if self.ended.is_set():
-                ended.set()
-        yield _OPENING
-        while not ended.is_set():
-            try:
-                async with asyncio.timeout(KEEPALIVE):
-                    await ended.wait()
-            except TimeoutError:
-                yield _KEEPALIVE
-
-    def chunks(self, gone: Callable[[], bool] | None) -> Iterator[bytes]:
-        yield _OPENING
-        quiet = 0.0
-        while not self.ended.wait(1.0):
-            if gone is not None and gone():
-                return
-            quiet += 1.0
-            if quiet >= KEEPALIVE:
-                quiet = 0.0
-                yield _KEEPALIVE
