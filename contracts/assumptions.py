@@ -71,6 +71,7 @@ MCP_REVOKE_ENDS_TOKENS = _cited("mcp-revoke-ends-tokens")
 MCP_STREAM_NOT_ACTIVITY = _cited("mcp-stream-not-activity")
 MCP_RESOURCE_METADATA = _cited("mcp-protected-resource-metadata")
 MCP_DELETE_DISCONNECTS = _cited("mcp-delete-disconnects")
+MCP_INITIALIZE_ONCE = _cited("mcp-initialize-once")
 
 _EXTENSION = "x-assumption"
 

@@ -30,6 +30,7 @@ from kontext_mock.contracts.assumptions import (
     MCP_DELETE_DISCONNECTS,
     MCP_DISCOVER_REFUSED,
     MCP_HOSTNAME,
+    MCP_INITIALIZE_ONCE,
     MCP_RESOURCE_METADATA,
     MCP_REVOKE_ENDS_TOKENS,
     MCP_SESSION_RECORD,
@@ -42,7 +43,7 @@ from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import Exchange
 from kontext_mock.contracts.invariants import parse_time
 from kontext_mock.contracts.mcp_access import GatewayAccess, gateway_access, refreshed
-from kontext_mock.contracts.mcp_wire import Wire, sdk_http_client
+from kontext_mock.contracts.mcp_wire import Wire, loads, sdk_http_client
 from kontext_mock.contracts.report import Violation
 from kontext_mock.contracts.rules import register, registered
 
@@ -167,6 +168,14 @@ class McpLayer:
         return self._outcome("mcp-traffic-moves-last-active", "a message (tools/list) moved lastActiveAt",
                              "not checked: the client did not connect")
 
+    @register("mcp-initialize-once", "mcp",
+              "initialize sent with the Mcp-Session-Id of the client's live session is refused "
+              "(400, a JSON-RPC error) and opens no second session",
+              assumes=(MCP_INITIALIZE_ONCE,))
+    def initialize_once(self) -> Outcome:
+        return self._outcome("mcp-initialize-once", "initialize within the live session was "
+                             "refused", "not checked: the client did not connect")
+
     @register("mcp-delete-disconnects", "mcp",
               "the client's DELETE disconnects its session (disconnectedAt then), and the "
               "session id is then answered 404", assumes=(MCP_DELETE_DISCONNECTS,))
@@ -278,6 +287,7 @@ class McpLayer:
                 self._connect_failed(wire, exc)
                 return
             await self._listed(wire, client.protocol_version)
+            await self._initialize_again(httpx2, wire, client.protocol_version)
             await self._stream_and_traffic(wire, client, http)
             before_close = await asyncio.to_thread(self._record, wire.session_id)
         # leaving the client's context sent its DELETE
@@ -296,7 +306,7 @@ class McpLayer:
             raise ContractError(f"--mcp: the gateway {self.url} refused the gateway token "
                                 f"({self.access.how if self.access else '?'}) with 401")
         for name in ("mcp-session-listed", "mcp-traffic-moves-last-active",
-                     "mcp-delete-disconnects", "mcp-stream-not-activity"):
+                     "mcp-delete-disconnects", "mcp-stream-not-activity", "mcp-initialize-once"):
             self.outcomes[name] = Outcome.judged([Violation(
                 name, f"the MCP client could not connect to {self.url}: "
                 f"{_describe(exc)} (answers: {wire.seen[-3:]})")], 1, "")
@@ -342,6 +352,40 @@ class McpLayer:
             self._check(rule, got is not None and abs(got - expected) <= _SLACK,
                         f"tokenExpiresAt is {session.get('tokenExpiresAt')}, not the token's "
                         f"expiry ({_iso(expected)})", ex, MCP_SESSION_RECORD)
+
+    async def _initialize_again(self, httpx2: Any, wire: Wire, version: str | None) -> None:
+        """``initialize`` once more, with the live session's id: a session is initialized
+        once (the TypeScript SDK's server answers 400 "Server already initialized"). Sent
+        by a client of its own, so that the SDK's session is not touched; a second session
+        the target opened anyway is ended at once."""
+        rule = "mcp-initialize-once"
+        if self.record is None or wire.session_id is None or self.access is None:
+            return
+        headers = {"Authorization": f"Bearer {self.access.token}", "User-Agent": self.user_agent,
+                   "Mcp-Session-Id": wire.session_id,
+                   "Accept": "application/json, text/event-stream"}
+        if version:
+            headers["MCP-Protocol-Version"] = version
+        message = {"jsonrpc": "2.0", "id": f"{CLIENT_NAME}-again", "method": "initialize",
+                   "params": {"protocolVersion": version or "2025-06-18", "capabilities": {},
+                              "clientInfo": {"name": CLIENT_NAME, "version": _kit_version(),
+                                             **self.extra_info}}}
+        async with httpx2.AsyncClient(timeout=self.ctx.options.timeout) as raw:
+            self.ctx.client.spend()
+            answer = await raw.post(self.url, json=message, headers=headers)
+            second = answer.headers.get("mcp-session-id")
+            if second and second != wire.session_id:
+                self.ctx.client.spend()
+                await raw.delete(self.url, headers={**headers, "Mcp-Session-Id": second})
+        body = loads(answer.content) if answer.headers.get("content-type", "").startswith(
+            "application/json") else None
+        error = body.get("error") if isinstance(body, dict) else None
+        self._check(rule, answer.status_code == 400 and isinstance(error, dict)
+                    and not second,
+                    f"initialize with the Mcp-Session-Id of the live session was answered "
+                    f"{answer.status_code}{f', opening session {second}' if second else ''}"
+                    f"{'' if isinstance(error, dict) else ', not with a JSON-RPC error'}",
+                    None, MCP_INITIALIZE_ONCE)
 
     async def _stream_and_traffic(self, wire: Wire, client: Any, http: Any) -> None:
         if self.record is None:

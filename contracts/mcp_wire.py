@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Wire", "sdk_http_client"]
+__all__ = ["Wire", "loads", "sdk_http_client"]
 
 
 @dataclass(slots=True)

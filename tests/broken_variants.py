@@ -371,6 +371,21 @@ class _StillGateway(Gateway):
         return reply
 
 
+class _ReinitializingGateway(Gateway):
+    """A gateway that opens a new session for every initialize, a live session's id or not."""
+
+    def post(self, message: Any, *, session_id: str | None = None, **request: Any) -> GatewayReply:
+        if isinstance(message, dict) and message.get("method") == "initialize":
+            session_id = None
+        return super().post(message, session_id=session_id, **request)
+
+
+class McpInitializeTwice(KontextMock):
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.gateway = _ReinitializingGateway(self.state, self.oauth, self.sessions)
+
+
 class McpTrafficNotActivity(KontextMock):
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
@@ -408,6 +423,8 @@ MCP_VARIANTS: list[Variant] = [
             middleware=mcp_delete_ignored),
     Variant("mcp-revoke-keeps-tokens", "mcp-revoke-ends-session",
             "revoke-all leaves the application's gateway tokens working", McpRevokeKeepsTokens),
+    Variant("mcp-initialize-twice", "mcp-initialize-once",
+            "initialize with a live session's id opens a second session", McpInitializeTwice),
 ]
 
 VARIANTS: list[Variant] = [
