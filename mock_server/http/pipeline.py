@@ -13,6 +13,7 @@ on every answer, refusals included. No step is written twice: the server's drive
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -175,10 +176,10 @@ class Pipeline:
     # -- the handler -------------------------------------------------------------------------
 
     def _flask_answer(self, exchange: Exchange) -> Answer:
-        # (an event stream comes back as chunks read in a thread: the driver runs them)
-        environ = environ_for(exchange)
-        environ["kontext.client_gone"] = exchange.gone
-        return call_wsgi(self.flask, environ, _sync_stream)
+        # (a handler's event stream comes back whole, a StreamAnswer, which the driver
+        # runs as it runs the router's: never read in a worker thread)
+        return call_wsgi(self.flask, environ_for(exchange),
+                         functools.partial(_stream_head, exchange.method))
 
     def _tick_due(self) -> bool:
         """True when lifecycle steps of a running clock may be due (played at most once a
@@ -360,6 +361,16 @@ class _Names:
         return [k for k, _ in self._pairs]
 
 
-def _sync_stream(chunks: Iterator[bytes], close: Callable[[], None], status: int,
+def _stream_head(method: str, chunks: Iterator[bytes], close: Callable[[], None], status: int,
                  headers: list[tuple[str, str]]) -> Answer:
-    return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)
+    # An event stream from the Flask app that is no handler's StreamAnswer: HEAD's (Flask
+    # leaves the body out), whose head is sent and which never runs; or a route added to
+    # the app that streams from a generator, which only a thread could read and nothing
+    # could stop while it waits: refused, so that no stream holds a worker.
+    close()
+    if method == "HEAD":
+        return StreamAnswer(status, headers)
+    log.error("a streamed answer the mock's handlers did not make was refused (a stream"
+              " must be a StreamAnswer)")
+    return error_answer(500, "internal_error", "this route streams its answer from a thread,"
+                        " which the mock does not run: a stream must be a StreamAnswer")

@@ -24,6 +24,7 @@ from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
 from kontext_mock.http.explain import explain
 from kontext_mock.http.serving.exchange import Answer, StreamAnswer
+from kontext_mock.http.serving.wsgi import StreamBody
 from kontext_mock.http.spec import ErrorStyle, Operation, Spec
 
 __all__ = ["Call", "Endpoint", "Handler", "Inputs", "StepAside", "bind", "response_of"]
@@ -129,17 +130,18 @@ def bind(
     return endpoints
 
 
-def response_of(answer: Answer | Response, gone: Callable[[], bool] | None = None) -> Response:
-    """A handler's answer as Flask's response (the same status, headers and body; an
-    event stream's chunks read in the caller's thread, ``gone`` telling when its client
-    left)."""
+def response_of(answer: Answer | Response) -> Response:
+    """A handler's answer as Flask's response (the same status, headers and body). An
+    event stream crosses Flask whole, as its body (a :class:`StreamBody` passed through
+    untouched), so whoever called the Flask app runs it as it would the router's answer:
+    the server on its loop, an in-process client in its thread."""
     if isinstance(answer, Response):
         return answer
     if isinstance(answer, StreamAnswer):
-        assert answer.chunks is not None
-        response = Response(answer.chunks(gone), status=answer.status, headers=answer.headers)
-        response.call_on_close(answer.release)  # also when the stream is never read
-        return response
+        # (Flask's response closes its body when it is done with it without passing it
+        # on, e.g. for HEAD: the stream's place is given back then too)
+        return Response(StreamBody(answer), status=answer.status, headers=answer.headers,
+                        direct_passthrough=True)
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
@@ -151,7 +153,7 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
         inputs = Inputs(path_args, list(request.args.items(multi=True)), request.headers.get,
                         request.mimetype, request.get_data(cache=True),
                         lambda: list(request.form.items(multi=True)), request.remote_addr or "")
-        return response_of(endpoint(inputs), request.environ.get("kontext.client_gone"))
+        return response_of(endpoint(inputs))
 
     view.__name__ = endpoint.op.operation_id
     return view

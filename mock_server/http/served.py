@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
-from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from kontext_mock.http.pipeline import TICK_EVERY, Pipeline
-from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
+from kontext_mock.http.serving.exchange import Answer, Exchange
 from kontext_mock.http.serving.server import answer_in_worker
 
 __all__ = ["ServedMock"]
@@ -68,14 +66,10 @@ class ServedMock:
         if answer is not None:
             return answer
         assert self._loop is not None and self._workers is not None
-        answer = await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
-                                        exchange)
-        if isinstance(answer, StreamAnswer) and answer.stream is None:
-            # chunks read in a thread (an event stream through the Flask path): each read
-            # in a worker, so the loop never waits on one
-            answer.stream = functools.partial(_pulled, self._loop, self._workers, answer,
-                                              exchange.gone)
-        return answer
+        # (an event stream, from the router or the Flask path alike, comes back with its
+        # coroutine: it runs on the loop, and no worker waits in it)
+        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
+                                      exchange)
 
     def gone(self, exchange: Exchange) -> None:
         """A request read but never run: journaled as abandoned."""
@@ -92,13 +86,3 @@ class ServedMock:
                 with contextlib.suppress(Exception):
                     await self._loop.run_in_executor(self._workers, mock.tick)
 
-
-async def _pulled(loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor,
-                  answer: StreamAnswer, gone: Callable[[], bool]) -> AsyncIterator[bytes]:
-    assert answer.chunks is not None
-    chunks = answer.chunks(gone)
-    while True:
-        chunk = await asyncio.wrap_future(workers.submit(next, chunks, None), loop=loop)
-        if chunk is None:
-            return
-        yield chunk

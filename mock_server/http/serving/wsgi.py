@@ -35,6 +35,7 @@ from kontext_mock.http.serving.requestids import new_request_id
 from kontext_mock.http.serving.server import answer_in_worker
 
 __all__ = [
+    "StreamBody",
     "WsgiApp",
     "WsgiApplication",
     "call_wsgi",
@@ -151,10 +152,47 @@ def _read_body(environ: dict[str, Any], max_body: int) -> tuple[bytes, bool]:
 StreamMaker = Callable[[Iterator[bytes], Callable[[], None], int, list[tuple[str, str]]], Answer]
 
 
+class StreamBody:
+    """A :class:`~kontext_mock.http.serving.exchange.StreamAnswer` as a WSGI app's body
+    (a response that passes its body through untouched, e.g. werkzeug's
+    ``direct_passthrough``), so that a handler's stream crosses a WSGI app whole.
+
+    :func:`call_wsgi` takes the answer back out: the server then runs its ``stream`` on
+    its loop (no thread held while it waits, and no thread inside it when it is
+    released), and an in-process client its ``chunks``, told when its own client left.
+    Read as a plain WSGI iterable, it gives ``chunks`` in the reader's thread. ``close``
+    releases the stream, once.
+    """
+
+    def __init__(self, answer: StreamAnswer) -> None:
+        self.answer = answer
+        self._read: Iterator[bytes] | None = None
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.answer.chunks is None:
+            return iter(())
+        self._read = self.answer.chunks(None)
+        return self._read
+
+    def close(self) -> None:
+        """End the stream and give back its place (once; later calls do nothing)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._read, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.answer.release()
+
+
 def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamMaker | None = None
               ) -> Answer:
-    """Call a WSGI app; its answer, with the body read whole, or (an event stream, when
-    ``stream`` is given) handed to ``stream`` to be read as it comes."""
+    """Call a WSGI app; its answer, with the body read whole. A :class:`StreamBody` comes
+    back as its stream's answer (with the status and headers the app sent); another
+    event stream, when ``stream`` is given, is handed to ``stream`` to be read as it comes."""
     started: list[Any] = []
     written: list[bytes] = []
 
@@ -168,16 +206,17 @@ def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamMaker | None 
     result = app(environ, start_response)
     close = getattr(result, "close", None)
     try:
+        if isinstance(result, StreamBody) and started and not written:
+            status, pairs = _head(started)
+            answer = result.answer
+            close = None  # (the stream's own release closes it)
+            return StreamAnswer(status, pairs, stream=answer.stream, chunks=answer.chunks,
+                                release=result.close, last=answer.last)
         iterator = iter(result)
         first = next(iterator, None)  # a WSGI app may call start_response lazily
         if not started:
             raise RuntimeError("the WSGI app did not call start_response")
-        status_text, headers = started
-        status = int(str(status_text)[:3])
-        pairs = [(str(k), str(v)) for k, v in headers]
-        for name, value in pairs:
-            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
-                raise ValueError(f"the WSGI app sent a header that would split the response: {name!r}")
+        status, pairs = _head(started)
         content_type = next((v for k, v in pairs if k.lower() == "content-type"), "")
         if stream is not None and content_type.startswith(_STREAM_TYPES):
             chunks = iter(([first] if first else []) + written)
@@ -191,6 +230,16 @@ def call_wsgi(app: WsgiApp, environ: dict[str, Any], stream: StreamMaker | None 
     finally:
         if close is not None:
             close()
+
+
+def _head(started: list[Any]) -> tuple[int, list[tuple[str, str]]]:
+    """The status and headers a WSGI app gave ``start_response``."""
+    status_text, headers = started
+    pairs = [(str(k), str(v)) for k, v in headers]
+    for name, value in pairs:
+        if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
+            raise ValueError(f"the WSGI app sent a header that would split the response: {name!r}")
+    return int(str(status_text)[:3]), pairs
 
 
 def _chain(first: Iterator[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
