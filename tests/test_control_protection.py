@@ -3,14 +3,18 @@ token only with that token (an API token never opens it); off loopback never wit
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
+from kontext_mock.http import admin
 from kontext_mock.http.serve import start
 
 from .conftest import AUTH, DEV_APP, NOW, ValidatingClient
+from .serving import read_until_closed
 
 ADMIN = "s3cret-admin-token-for-tests"
 CONTROL_CALLS = [
@@ -104,3 +108,53 @@ def test_over_real_http_the_token_is_required_and_enough() -> None:
         assert opened.json()["frozen"] is True
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("via", ["router", "flask", "server"])
+def test_the_admin_token_is_checked_once_a_request(monkeypatch: pytest.MonkeyPatch,
+                                                   via: str) -> None:
+    # judged once at the request's head (where the body limit needs it), and the verdict
+    # kept for the route's guard: on the router, on the Flask path, and over HTTP
+    mock = KontextMock(seed=7, now=NOW, frozen=True, admin_token=ADMIN)
+    if via == "flask":
+        mock.app.before_request(lambda: None)  # (the router steps aside for a hook)
+    compared: list[str] = []
+    real = admin.secrets_equal
+
+    def counted(given: str, token: str) -> bool:
+        compared.append(given)
+        return real(given, token)
+
+    monkeypatch.setattr(admin, "secrets_equal", counted)
+    server = start(mock.app, "127.0.0.1", 0) if via == "server" else None
+    client = validating(mock)
+    try:
+        for method, path, body in CONTROL_CALLS:
+            for token, status in ((ADMIN, 200), ("wrong", 401)):
+                compared.clear()
+                headers = {"Authorization": f"Bearer {token}"}
+                if server is not None:
+                    answer = requests.request(method, server.url + path, json=body,
+                                              headers=headers, timeout=30)
+                    assert answer.status_code == status, (path, answer.text)
+                else:
+                    assert client.open(path, method=method, json=body,
+                                       headers=headers).status_code == status, path
+                assert compared == [token], path
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def test_two_authorization_lines_never_open_the_control_plane() -> None:
+    mock = KontextMock(seed=7, now=NOW, frozen=True, admin_token=ADMIN)
+    server = start(mock.app, "127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(f"GET /_mock/clock HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer"
+                         f" {ADMIN}\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"
+                         .encode())
+            answer = read_until_closed(sock)
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kontext_mock.core.credentials import secrets_equal
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from kontext_mock.http.routing import Inputs
     from kontext_mock.http.spec import Operation
 
-__all__ = ["CONTROL_PREFIX", "control_refusal", "generate_token", "guard", "is_control"]
+__all__ = ["CONTROL_PREFIX", "ControlVerdict", "control_refusal", "generate_token", "guard",
+           "is_control", "judge"]
 
 CONTROL_PREFIX = "/_mock"
 
@@ -74,13 +76,33 @@ def control_refusal(config: MockConfig, authorization: str | None, peer: str | N
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ControlVerdict:
+    """Whether a control-plane request may use it, judged once, from its head: the body
+    limit reads it before the body (only an admitted request may send the control
+    plane's large bodies), and the route's guard after (:func:`guard`)."""
+
+    #: why the request is refused; None when it may use the control plane
+    refusal: ApiError | None
+
+
+def judge(config: MockConfig, authorization: str | None, peer: str | None) -> ControlVerdict:
+    """The verdict on a control-plane request's credentials (see :func:`control_refusal`)."""
+    return ControlVerdict(control_refusal(config, authorization, peer))
+
+
 def guard(mock: MockEngine) -> Callable[[Operation, Inputs], None]:
-    """The check the control plane's routes run before anything else."""
+    """The check the control plane's routes run before anything else: the verdict made at
+    the request's head (``Inputs.verdict``), or, for a request that came without one,
+    made now."""
 
     anonymous = _anonymous_operations()
 
     def check(op: Operation, inputs: Inputs) -> None:
-        refusal = control_refusal(mock.config, inputs.header("Authorization"), inputs.peer)
+        verdict = inputs.verdict
+        if not isinstance(verdict, ControlVerdict):
+            verdict = judge(mock.config, inputs.header("Authorization"), inputs.peer)
+        refusal = verdict.refusal
         if refusal is not None:
             if refusal.status == 401 and op.operation_id in anonymous:
                 return  # the dashboard's files: they hold no data, and ask for the token

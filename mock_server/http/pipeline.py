@@ -26,7 +26,7 @@ from kontext_mock.config import check_origin
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.core.faults import fault_error
 from kontext_mock.core.journal import Recorded
-from kontext_mock.http.admin import control_refusal, is_control
+from kontext_mock.http.admin import is_control, judge
 from kontext_mock.http.errors import answer_for
 from kontext_mock.http.httpdate import HttpDate
 from kontext_mock.http.limits import CONTROL_MAX_BODY_BYTES
@@ -100,12 +100,18 @@ class Pipeline:
     def body_limit(self, head: Exchange) -> int:
         """The largest body this request may carry, by its head (413 above it): the
         control plane's large limit only for a request it would accept (the right Host,
-        the admin token where one is needed); every other request, the API's."""
+        the admin token where one is needed); every other request, the API's. A control
+        request's credentials are judged here, once: the route's guard reads the verdict
+        kept on the exchange."""
         config = self.mock.config
-        if (is_control(head.path) and self._host_reason(head, control=True) is None
-                and control_refusal(config, head.header("authorization"),
-                                    head.client[0] if head.client else None) is None):
-            return CONTROL_MAX_BODY_BYTES
+        if is_control(head.path):
+            # (every Authorization line, joined as the handler's inputs read them: two lines
+            # are no token)
+            given = [v for k, v in head.headers if k.lower() == "authorization"]
+            verdict = head.verdict = judge(config, ",".join(given) if given else None,
+                                           head.client[0] if head.client else None)
+            if verdict.refusal is None and self._host_reason(head, control=True) is None:
+                return CONTROL_MAX_BODY_BYTES
         return config.max_body_bytes
 
     def refusal(self, status: int, code: str, message: str,

@@ -137,7 +137,8 @@ def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
     body = exchange.body
     return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype, body,
-                  lambda: _form(body), exchange.client[0] if exchange.client else "")
+                  lambda: _form(body), exchange.client[0] if exchange.client else "",
+                  exchange.verdict)
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:

@@ -62,6 +62,10 @@ class Inputs:
     form: Callable[[], list[tuple[str, str]]]
     #: the client's address ("" when unknown)
     peer: str = ""
+    #: what the request pipeline judged of its credentials at its head, when it did (the
+    #: control plane's admin token: ``admin.ControlVerdict``); a guard reads it rather
+    #: than checking the credential again
+    verdict: Any = None
 
 
 class StepAside(Exception):  # noqa: N818 (not an error: a decision)
@@ -152,7 +156,8 @@ def _view(endpoint: Endpoint) -> Callable[..., Response]:
             exchange.operation = endpoint.op  # strict mode checks the answer against it
         inputs = Inputs(path_args, list(request.args.items(multi=True)), request.headers.get,
                         request.mimetype, request.get_data(cache=True),
-                        lambda: list(request.form.items(multi=True)), request.remote_addr or "")
+                        lambda: list(request.form.items(multi=True)), request.remote_addr or "",
+                        exchange.verdict if exchange is not None else None)
         return response_of(endpoint(inputs))
 
     view.__name__ = endpoint.op.operation_id

@@ -68,6 +68,9 @@ class Exchange:
     #: what the handler that answered calls its operation, when known (the API's strict
     #: mode checks the answer against it; the server never looks)
     operation: Any = None
+    #: what the application judged of the request's credentials at its head, when it did
+    #: (kept so they are checked once; the server never looks)
+    verdict: Any = None
     #: the fault rule that applied, if any
     fault: str | None = None
     #: seconds a fault rule asked to wait before answering
