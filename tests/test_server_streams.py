@@ -1,6 +1,6 @@
 """Event streams on the server: a stream's head holds no place, a stream whose client
 leaves is freed and is no abandoned request, a stream answered after the server stopped
-waiting gives its place back."""
+waiting gives its place back; through the Flask path, streams hold no worker either."""
 
 from __future__ import annotations
 

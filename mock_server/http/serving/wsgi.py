@@ -5,7 +5,8 @@ answer an :class:`~kontext_mock.http.serving.exchange.Answer`, wherever a WSGI a
 mock's Flask path, and any other WSGI app the server is asked to serve
 (:class:`WsgiApplication`, e.g. a test's middleware around the mock, or the benchmark's
 bare Flask app). The other way round, :func:`read_exchange` reads a request that arrived
-as WSGI (an in-process client) into an Exchange.
+as WSGI (an in-process client) into an Exchange. A stream crosses a WSGI app whole as a
+:class:`StreamBody`, so it is run as it would be without the app.
 """
 
 from __future__ import annotations
