@@ -58,7 +58,8 @@ _ANNOTATIONS = frozenset(
      "writeOnly", "$comment"}
 )
 QuickCheck = Callable[[Any], bool]
-# Counts validator compilations; a regression guard checks serving compiles none.
+# Counts validator compilations (each at its first use); a regression guard checks that
+# serving compiles none again.
 compilations = 0
 # Held while a validator (or the registry its refs resolve in) is compiled: serving threads
 # asking for the same validator at once get the one compiled object.
@@ -252,10 +253,8 @@ class Spec:
                 self._registry = Registry().with_resource(
                     _SPEC_URI, DRAFT202012.create_resource(self.document)
                 )
-            registry = self._registry
-        return Draft202012Validator(
-            _rebase(schema), registry=registry, format_checker=_format_checker()
-        )
+            registry, formats = self._registry, _format_checker()
+        return Draft202012Validator(_rebase(schema), registry=registry, format_checker=formats)
 
     def lazy_validator(self, schema: Mapping[str, Any]) -> LazyValidator:
         """A validator for a schema of this document, compiled when first used."""
