@@ -88,6 +88,18 @@ def test_threads_asking_at_once_get_one_compiled_validator() -> None:
     assert spec.compilations == before + 1
 
 
+def test_a_specs_validators_come_from_one_import_of_jsonschema(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = Spec.from_file(default_spec_path())
+    app_id, session_id = fresh.operations["getSession"].parameters[:2]
+    assert app_id.validator.is_valid("not-a-uuid") is False  # compiled: jsonschema bound now
+    # what pytester does after an in-process run: the modules imported during it are dropped
+    for name in [m for m in sys.modules if m.split(".")[0] in ("jsonschema", "referencing")]:
+        monkeypatch.delitem(sys.modules, name)
+    # compiled after the drop, its format failure is still a failure, not a FormatError raised
+    assert [e.validator for e in session_id.validator.iter_errors("not-a-uuid")] == ["format"]
+
+
 def test_a_lazy_validator_validates_as_a_compiled_one() -> None:
     shared = load_spec()
     schema = {"$ref": "#/components/schemas/Error"}

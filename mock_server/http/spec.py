@@ -66,13 +66,6 @@ compilations = 0
 _COMPILING = threading.RLock()
 
 
-@cache
-def _format_checker() -> FormatChecker:
-    from jsonschema import FormatChecker
-
-    return FormatChecker(_ASSERTED_FORMATS)
-
-
 def default_spec_path(name: str = "openapi.yaml") -> Path:
     """A spec of the package: ``openapi.yaml`` (the public API's) or ``control.yaml``."""
     return Path(str(resources.files("kontext_mock").joinpath(name)))
@@ -205,7 +198,9 @@ class Spec:
     def __init__(self, document: dict[str, Any], source: str = "<memory>") -> None:
         self.document = document
         self.source = source
-        self._registry: Registry | None = None  # built with the first validator
+        #: jsonschema's validator class, the registry the refs resolve in and the format
+        #: checker, taken together at the first compilation (see :meth:`validator`)
+        self._toolkit: tuple[type[Draft202012Validator], Registry, FormatChecker] | None = None
         self.operations: dict[str, Operation] = {}
         for path, item in document.get("paths", {}).items():
             shared = item.get("parameters", [])
@@ -241,20 +236,23 @@ class Spec:
 
     def validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
         """A compiled validator for a schema of this document (its refs resolve in it)."""
-        from jsonschema import Draft202012Validator
-
         global compilations
         with _COMPILING:
             compilations += 1
-            if self._registry is None:
+            if self._toolkit is None:
+                # Imported once per spec and kept together: every validator of the spec
+                # comes from one import of jsonschema, so that a format checker raises the
+                # very FormatError its validator catches, even where the modules were
+                # dropped from sys.modules and imported again (as pytester does).
+                from jsonschema import Draft202012Validator, FormatChecker
                 from referencing import Registry
                 from referencing.jsonschema import DRAFT202012
 
-                self._registry = Registry().with_resource(
-                    _SPEC_URI, DRAFT202012.create_resource(self.document)
-                )
-            registry, formats = self._registry, _format_checker()
-        return Draft202012Validator(_rebase(schema), registry=registry, format_checker=formats)
+                registry = Registry().with_resource(
+                    _SPEC_URI, DRAFT202012.create_resource(self.document))
+                self._toolkit = (Draft202012Validator, registry, FormatChecker(_ASSERTED_FORMATS))
+            validator_class, registry, formats = self._toolkit
+        return validator_class(_rebase(schema), registry=registry, format_checker=formats)
 
     def lazy_validator(self, schema: Mapping[str, Any]) -> LazyValidator:
         """A validator for a schema of this document, compiled when first used."""
