@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install serve test quick lint typecheck clean bench
+.PHONY: install serve test quick lint typecheck clean bench spec-cache
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: $(STAMP) lint typecheck ## lint, types, the whole test suite, then the exa
 
 quick: $(STAMP) ## the fast tier: every test not marked slow (no soak, kill loops, browser, fuzzing)
 	$(BIN)/pytest -n 2 -m "not slow" $(ARGS)
+
+spec-cache: $(STAMP) ## rewrite mock_server/spec_cache.json (the specs' JSON form) after editing a spec
+	$(BIN)/python -m kontext_mock.http.specfile
 
 bench: $(STAMP) ## the mock beside Prism and a bare-Flask ceiling; writes bench/RESULTS.md (ARGS="--quick")
 	$(BIN)/python bench/run.py $(ARGS)

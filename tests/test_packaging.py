@@ -15,8 +15,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
+
+from kontext_mock.http.specfile import digest
 
 pytestmark = pytest.mark.slow  # builds and installs the wheel
 
@@ -48,6 +51,14 @@ def test_the_packaged_contract_is_the_repositorys(wheel: zipfile.ZipFile) -> Non
     # mock_server/openapi.yaml links to the one at the top; the wheel holds its content
     assert wheel.read("kontext_mock/openapi.yaml") == (ROOT / "openapi.yaml").read_bytes()
     assert yaml.safe_load(wheel.read("kontext_mock/openapi.yaml"))["openapi"].startswith("3.1")
+
+
+def test_the_packaged_spec_cache_is_of_the_packaged_specs(wheel: zipfile.ZipFile) -> None:
+    # an installed mock reads its specs from their JSON form only when it is of their text
+    cached = orjson.loads(wheel.read("kontext_mock/spec_cache.json"))
+    for name in ("openapi.yaml", "control.yaml"):
+        text = wheel.read(f"kontext_mock/{name}")
+        assert cached[digest(text)] == yaml.safe_load(text), name
 
 
 def test_entry_points_name_kontext_mock(wheel: zipfile.ZipFile) -> None:

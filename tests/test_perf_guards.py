@@ -55,11 +55,11 @@ def every_public_request(client: FlaskClient) -> None:
     client.get("/api/v1/nowhere", headers=AUTH)
 
 
-# -- validators are compiled once, at start --------------------------------------------------
+# -- validators are compiled once (each at its first use) ---------------------------------
 
 
 def test_serving_compiles_no_validator(client: FlaskClient) -> None:
-    every_public_request(client)  # the app and its specs are built by now
+    every_public_request(client)  # the app, its specs and the validators used are built by now
     before = spec.compilations
     for _ in range(3):
         every_public_request(client)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # failures come from jsonschema, imported by whoever validated
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["HINT", "Failure", "explain"]
 
@@ -127,6 +128,8 @@ def _unknown(names: list[str]) -> str:
 def _closest(error: ValidationError) -> ValidationError | None:
     """The failure of the alternative the value came closest to: not one of a type the
     value does not even have (``{}`` is no null), else jsonschema's best match."""
+    from jsonschema.exceptions import best_match
+
     fitting = [s for s in error.context or () if not (s.validator == "type" and not s.relative_path)]
     return best_match(fitting) if fitting else None
 

@@ -3,6 +3,10 @@
 For every operation: its Flask URL rule, its parameters with their coercions and
 compiled JSON Schema validators, its body validator, its security requirements, and
 validators for each documented response. Nothing is re-resolved per request.
+
+A validator is compiled the first time it is asked for, not when the spec loads: most
+requests are answered by the quick checks (:func:`quick_check`) and never need one, and
+jsonschema itself is imported only then, so that a mock starts without it.
 """
 
 from __future__ import annotations
@@ -10,21 +14,25 @@ from __future__ import annotations
 import copy
 import operator
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
+from kontext_mock.http.specfile import read_document
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 __all__ = [
     "ErrorStyle",
+    "LazyValidator",
     "Operation",
     "Parameter",
     "ResponseMismatch",
@@ -38,7 +46,8 @@ __all__ = [
 _SPEC_URI = "urn:kontext:spec"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
-_FORMATS = FormatChecker(("uuid", "date-time"))
+#: the formats validation asserts (jsonschema checks "date-time" only with rfc3339-validator)
+_ASSERTED_FORMATS = ("uuid", "date-time")
 # The canonical UUID text; jsonschema's "uuid" format accepts every string of this shape.
 _CANONICAL_UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -49,8 +58,12 @@ _ANNOTATIONS = frozenset(
      "writeOnly", "$comment"}
 )
 QuickCheck = Callable[[Any], bool]
-# Counts validator compilations; a regression guard checks serving compiles none.
+# Counts validator compilations (each at its first use); a regression guard checks that
+# serving compiles none again.
 compilations = 0
+# Held while a validator (or the registry its refs resolve in) is compiled: serving threads
+# asking for the same validator at once get the one compiled object.
+_COMPILING = threading.RLock()
 
 
 def default_spec_path(name: str = "openapi.yaml") -> Path:
@@ -62,6 +75,39 @@ class ResponseMismatch(AssertionError):  # noqa: N818 - an assertion, read as on
     """A response the spec does not describe."""
 
 
+class LazyValidator:
+    """A schema's validator, compiled by its spec on first use (once, whichever thread
+    asks first); it validates as the compiled ``Draft202012Validator`` does."""
+
+    __slots__ = ("_compiled", "_schema", "_spec")
+
+    def __init__(self, spec: Spec, schema: Mapping[str, Any]) -> None:
+        self._spec = spec
+        self._schema = schema
+        self._compiled: Draft202012Validator | None = None
+
+    @property
+    def compiled(self) -> Draft202012Validator:
+        """The compiled validator (compiled now if it was not yet)."""
+        compiled = self._compiled
+        if compiled is None:
+            with _COMPILING:
+                compiled = self._compiled
+                if compiled is None:
+                    compiled = self._compiled = self._spec.validator(self._schema)
+        return compiled
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        """Each way ``instance`` fails the schema."""
+        errors: Iterator[ValidationError] = self.compiled.iter_errors(instance)
+        return errors
+
+    def is_valid(self, instance: Any) -> bool:
+        """True when ``instance`` fails the schema in no way."""
+        valid: bool = self.compiled.is_valid(instance)
+        return valid
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """One path, query or header parameter, ready to coerce and validate."""
@@ -70,7 +116,7 @@ class Parameter:
     location: str
     required: bool
     schema: Mapping[str, Any]
-    validator: Draft202012Validator
+    validator: LazyValidator
     kind: str  # "integer", "boolean", "number" or "string": how to read the text
     #: True when the validator would find nothing wrong with a value (compiled from simple
     #: schemas by :func:`quick_check`); False means "ask the validator", never "invalid".
@@ -123,10 +169,10 @@ class Operation:
     parameters: list[Parameter]
     body_media_type: str | None
     body_required: bool
-    body_validator: Draft202012Validator | None
+    body_validator: LazyValidator | None
     # alternatives of security requirements: [(scheme, [scopes]), ...] each
     security: list[list[tuple[str, list[str]]]]
-    responses: dict[str, tuple[Draft202012Validator | None, list[str]]] = field(default_factory=dict)
+    responses: dict[str, tuple[LazyValidator | None, list[str]]] = field(default_factory=dict)
     error_style: ErrorStyle = ErrorStyle.API
     #: a quick yes for bodies (see :func:`quick_check`); None: always ask the validator
     body_accepts: QuickCheck | None = None
@@ -152,9 +198,9 @@ class Spec:
     def __init__(self, document: dict[str, Any], source: str = "<memory>") -> None:
         self.document = document
         self.source = source
-        self._registry: Registry = Registry().with_resource(
-            _SPEC_URI, DRAFT202012.create_resource(document)
-        )
+        #: jsonschema's validator class, the registry the refs resolve in and the format
+        #: checker, taken together at the first compilation (see :meth:`validator`)
+        self._toolkit: tuple[type[Draft202012Validator], Registry, FormatChecker] | None = None
         self.operations: dict[str, Operation] = {}
         for path, item in document.get("paths", {}).items():
             shared = item.get("parameters", [])
@@ -165,10 +211,9 @@ class Spec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Spec:
-        """Load a spec from a YAML or JSON file."""
-        text = Path(path).read_text(encoding="utf-8")
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader, still safe
-        return cls(yaml.load(text, Loader=loader), str(path))  # noqa: S506
+        """Load a spec from a YAML or JSON file (a package's spec from its JSON form,
+        when that was made from the same text: ``specfile.py``)."""
+        return cls(read_document(path), str(path))
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.operations.values())
@@ -192,10 +237,26 @@ class Spec:
     def validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
         """A compiled validator for a schema of this document (its refs resolve in it)."""
         global compilations
-        compilations += 1
-        return Draft202012Validator(
-            _rebase(schema), registry=self._registry, format_checker=_FORMATS
-        )
+        with _COMPILING:
+            compilations += 1
+            if self._toolkit is None:
+                # Imported once per spec and kept together: every validator of the spec
+                # comes from one import of jsonschema, so that a format checker raises the
+                # very FormatError its validator catches, even where the modules were
+                # dropped from sys.modules and imported again (as pytester does).
+                from jsonschema import Draft202012Validator, FormatChecker
+                from referencing import Registry
+                from referencing.jsonschema import DRAFT202012
+
+                registry = Registry().with_resource(
+                    _SPEC_URI, DRAFT202012.create_resource(self.document))
+                self._toolkit = (Draft202012Validator, registry, FormatChecker(_ASSERTED_FORMATS))
+            validator_class, registry, formats = self._toolkit
+        return validator_class(_rebase(schema), registry=registry, format_checker=formats)
+
+    def lazy_validator(self, schema: Mapping[str, Any]) -> LazyValidator:
+        """A validator for a schema of this document, compiled when first used."""
+        return LazyValidator(self, schema)
 
     def _compile(
         self, path: str, method: str, node: dict[str, Any], shared: list[Any]
@@ -210,7 +271,7 @@ class Spec:
                 location=p["in"],
                 required=bool(p.get("required", p["in"] == "path")),
                 schema=schema,
-                validator=self.validator(schema),
+                validator=self.lazy_validator(schema),
                 kind=kind if isinstance(kind, str) else "string",
                 accepts=quick_check(schema),
             )
@@ -221,7 +282,7 @@ class Spec:
             body = self.resolve(node["requestBody"])
             body_required = bool(body.get("required", False))
             body_type, media = next(iter(body["content"].items()))
-            body_validator = self.validator(media.get("schema", {}))
+            body_validator = self.lazy_validator(media.get("schema", {}))
             body_accepts = quick_check(media.get("schema", {}), self.resolve)
         security = [
             list(req.items()) for req in node.get("security", self.document.get("security", []))
@@ -248,7 +309,7 @@ class Spec:
                 if self.resolve(h).get("required")
             ]
             op.responses[status] = (
-                self.validator(media["schema"]) if media and "schema" in media else None,
+                self.lazy_validator(media["schema"]) if media and "schema" in media else None,
                 headers,
             )
         if "400" in op.responses:
@@ -338,7 +399,7 @@ def quick_check(
         fmt = rules.pop("format", None)
         if fmt == "uuid":
             checks.append(lambda v: _CANONICAL_UUID.fullmatch(v) is not None)
-        elif fmt is not None and fmt in _FORMATS.checkers:
+        elif fmt in _ASSERTED_FORMATS:
             return None  # an asserted format without a quick form
         if "enum" in rules:
             allowed = frozenset(v for v in rules.pop("enum") if isinstance(v, str))
