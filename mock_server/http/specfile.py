@@ -7,7 +7,7 @@ with the spec (PyYAML's C parser still builds each node in Python). So the packa
 ``control.yaml``), keyed by the SHA-256 of the YAML text it was read from. A file whose
 text has a digest the cache knows is read from there; any other text (an edited spec, a
 spec of one's own) is read as YAML, so the cache can make a start faster but never serve
-another document than the file's. ``tests/test_spec_cache.py`` fails while the cache is
+another document than the file's. ``tests/test_http_specfile.py`` fails while the cache is
 behind the YAML; ``make spec-cache`` (``python -m kontext_mock.http.specfile``) writes it.
 """
 
