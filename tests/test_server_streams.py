@@ -19,6 +19,7 @@ import requests
 from kontext_mock import KontextMock
 from kontext_mock.http import mcp_stream
 from kontext_mock.http.serve import RunningServer, start
+from kontext_mock.http.served import ServedMock
 from kontext_mock.http.serving.exchange import Answer, StreamAnswer
 from kontext_mock.http.serving.server import answer_in_worker
 
@@ -254,25 +255,47 @@ def test_an_in_process_stream_through_the_flask_path_runs_and_frees_its_place(
     assert mock.events.streams_open == 0
 
 
-def test_a_route_that_streams_from_a_generator_is_refused_not_run_in_a_worker(
+def test_a_route_that_streams_from_a_generator_is_read_in_workers_a_few_at_once(
     mock: KontextMock,
 ) -> None:
     gate = threading.Event()
-    read: list[int] = []
 
-    def forever() -> Iterator[bytes]:  # a stream only a thread could wait in
-        while True:
-            read.append(1)
+    def until_the_gate_opens() -> Iterator[bytes]:  # a stream only a thread can wait in
+        while not gate.is_set():
             yield b"data: 1\n\n"
             gate.wait(60)
 
     mock.app.add_url_rule("/added-stream", "added_stream", lambda: flask.Response(
-        forever(), mimetype="text/event-stream"))
-    server = serve_threads(mock, 2)
+        until_the_gate_opens(), mimetype="text/event-stream"))
+    server = serve_threads(mock, 2)  # such streams may take one of the two workers
+    served = server.server.app
+    assert isinstance(served, ServedMock)
     try:
-        answer = requests.get(f"{server.url}/added-stream", timeout=30)
+        with requests.get(f"{server.url}/added-stream", stream=True, timeout=30) as first:
+            assert first.status_code == 200
+            assert next(first.iter_content(chunk_size=None)).startswith(b"data: 1")
+            second = requests.get(f"{server.url}/added-stream", timeout=30)
+            assert second.status_code == 503
+            assert second.json()["error"] == "too_many_streams"
+            assert second.headers["Retry-After"]
+            # the other worker stays free for requests that need one
+            clock = requests.get(f"{server.url}/_mock/clock", timeout=30)
+            assert clock.status_code == 200
+        gate.set()  # (its worker leaves the generator: the place is given back then)
+        wait_until(lambda: served.threaded.open == 0, "the stream's place given back")
+        with requests.get(f"{server.url}/added-stream", stream=True, timeout=30) as again:
+            assert again.status_code == 200
     finally:
         gate.set()
         server.stop()
-    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
-    assert read == [1]  # (its first chunk read with its head, to find it is a stream; no more)
+
+
+def test_a_route_that_streams_from_a_generator_runs_in_process(
+    client: Any, mock: KontextMock,
+) -> None:
+    mock.app.add_url_rule("/added-stream", "added_stream", lambda: flask.Response(
+        iter([b"data: 1\n\n", b"data: 2\n\n"]), mimetype="text/event-stream"))
+    answer = client.get("/added-stream")
+    assert answer.status_code == 200
+    assert answer.data == b"data: 1\n\ndata: 2\n\n"
+    assert client.head("/added-stream").status_code == 200

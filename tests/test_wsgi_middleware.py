@@ -145,7 +145,7 @@ def test_a_wsgi_streams_place_is_free_only_once_no_worker_is_in_it() -> None:
         assert refused.startswith(b"HTTP/1.1 503 ") and b"too_many_streams" in refused
         assert requests.get(f"{server.url}/plain", timeout=30).text == "ok"
         gate.set()  # the app goes on: its workers come back, and the places with them
-        wait_until(lambda: wsgi_app._streams == 0, "the places given back")
+        wait_until(lambda: wsgi_app.streams.open == 0, "the places given back")
         with open_stream() as again:
             assert again.recv(65536).startswith(b"HTTP/1.1 200 ")
     finally:

@@ -371,12 +371,9 @@ def _stream_head(method: str, chunks: Iterator[bytes], close: Callable[[], None]
                  headers: list[tuple[str, str]]) -> Answer:
     # An event stream from the Flask app that is no handler's StreamAnswer: HEAD's (Flask
     # leaves the body out), whose head is sent and which never runs; or a route added to
-    # the app that streams from a generator, which only a thread could read and nothing
-    # could stop while it waits: refused, so that no stream holds a worker.
-    close()
+    # the app that streams from a generator: chunks that only a thread can read (the
+    # server reads them in its workers, capped: ServedMock).
     if method == "HEAD":
+        close()
         return StreamAnswer(status, headers)
-    log.error("a streamed answer the mock's handlers did not make was refused (a stream"
-              " must be a StreamAnswer)")
-    return error_answer(500, "internal_error", "this route streams its answer from a thread,"
-                        " which the mock does not run: a stream must be a StreamAnswer")
+    return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)

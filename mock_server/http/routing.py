@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
 
 from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
@@ -144,8 +144,9 @@ def response_of(answer: Answer | Response) -> Response:
     if isinstance(answer, StreamAnswer):
         # (Flask's response closes its body when it is done with it without passing it
         # on, e.g. for HEAD: the stream's place is given back then too)
-        return Response(StreamBody(answer), status=answer.status, headers=answer.headers,
-                        direct_passthrough=True)
+        gone = request.environ.get("kontext.client_gone") if has_request_context() else None
+        return Response(StreamBody(answer, gone), status=answer.status,
+                        headers=answer.headers, direct_passthrough=True)
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 

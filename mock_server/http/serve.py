@@ -64,7 +64,7 @@ def application_for(app: WsgiApp, threads: int) -> HttpApplication:
     take at most half of the ``threads`` workers."""
     pipeline = pipeline_of(app)
     if pipeline is not None:
-        return ServedMock(pipeline)
+        return ServedMock(pipeline, max_threaded_streams=threads // 2)
     wrapped = getattr(app, "extensions", {}).get("kontext_pipeline")
     limit = wrapped.body_limit if isinstance(wrapped, Pipeline) else SERVER_MAX_BODY_BYTES
     return WsgiApplication(app, limit, max_streams=threads // 2, retry_after=STREAM_RETRY_AFTER,

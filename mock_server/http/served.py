@@ -4,7 +4,8 @@ The server runs the steps before the handler on its event loop (they never wait)
 a fault's latency there without a thread, answers right there when the router can and
 the store is free, and hands anything that may wait (the Flask path, a busy store, the
 control plane, a durable write) to a worker thread; an event stream is a coroutine on
-the loop.
+the loop. Only a generator streamed by a route added to the Flask app is read in workers,
+a few at a time (:class:`~kontext_mock.http.serving.wsgi.ThreadedStreams`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kontext_mock.http.pipeline import TICK_EVERY, Pipeline
-from kontext_mock.http.serving.exchange import Answer, Exchange
+from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
 from kontext_mock.http.serving.server import answer_in_worker
+from kontext_mock.http.serving.wsgi import ThreadedStreams
+from kontext_mock.http.streams import STREAM_RETRY_AFTER
 
 __all__ = ["ServedMock"]
 
@@ -24,8 +27,12 @@ __all__ = ["ServedMock"]
 class ServedMock:
     """The mock as an :class:`~kontext_mock.http.serving.server.HttpApplication` of the HTTP server."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, max_threaded_streams: int = 4) -> None:
         self.pipeline = pipeline
+        #: answers streamed from a generator of a route added to the Flask app: only a
+        #: thread can read them, so they are read in workers, at most this many at once
+        self.threaded = ThreadedStreams(max_threaded_streams, pipeline.refusal,
+                                        STREAM_RETRY_AFTER)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: ThreadPoolExecutor | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -33,6 +40,7 @@ class ServedMock:
     def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
         """Remember the loop and the workers; play lifecycles for event streams."""
         self._loop, self._workers = loop, workers
+        self.threaded.start(loop, workers)
         self._ticker = loop.create_task(self._tick_for_streams())
 
     def stop(self) -> None:
@@ -68,8 +76,13 @@ class ServedMock:
         assert self._loop is not None and self._workers is not None
         # (an event stream, from the router or the Flask path alike, comes back with its
         # coroutine: it runs on the loop, and no worker waits in it)
-        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
-                                      exchange)
+        answer = await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
+                                        exchange)
+        if isinstance(answer, StreamAnswer) and answer.stream is None and answer.chunks:
+            # a generator of a route added to the Flask app: read in workers, capped
+            return self.threaded(answer.chunks(exchange.gone), answer.release, answer.status,
+                                 answer.headers)
+        return answer
 
     def gone(self, exchange: Exchange) -> None:
         """A request read but never run: journaled as abandoned."""

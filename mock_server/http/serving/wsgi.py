@@ -37,6 +37,7 @@ from kontext_mock.http.serving.server import answer_in_worker
 
 __all__ = [
     "StreamBody",
+    "ThreadedStreams",
     "WsgiApp",
     "WsgiApplication",
     "call_wsgi",
@@ -165,15 +166,17 @@ class StreamBody:
     releases the stream, once.
     """
 
-    def __init__(self, answer: StreamAnswer) -> None:
+    def __init__(self, answer: StreamAnswer, gone: Callable[[], bool] | None = None) -> None:
         self.answer = answer
+        #: tells a reader's stream that its client left (``kontext.client_gone``)
+        self.gone = gone
         self._read: Iterator[bytes] | None = None
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         if self.answer.chunks is None:
             return iter(())
-        self._read = self.answer.chunks(None)
+        self._read = self.answer.chunks(self.gone)
         return self._read
 
     def close(self) -> None:
@@ -257,20 +260,17 @@ class WsgiApplication:
                  drops: tuple[type[BaseException], ...] = ()) -> None:
         self.app = app
         self._body_limit = body_limit
-        self.max_streams = max_streams
-        #: seconds a client refused a stream (every place taken) is told to wait
-        self.retry_after = retry_after
         #: what the app raises to have the connection dropped, not answered (the mock's
         #: fault rules, through middleware)
         self.drops = drops
-        self._streams = 0
-        self._lock = threading.Lock()
+        self.streams = ThreadedStreams(max_streams, self.refusal, retry_after)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: ThreadPoolExecutor | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
         """Remember the server's loop and workers."""
         self._loop, self._workers = loop, workers
+        self.streams.start(loop, workers)
 
     def body_limit(self, head: Exchange) -> int:
         """The largest body for this request (a fixed number, or the app's rule)."""
@@ -306,28 +306,57 @@ class WsgiApplication:
         environ = environ_for(exchange)
         environ["kontext.client_gone"] = lambda: exchange.client_gone
         try:
-            return call_wsgi(self.app, environ, self._stream)
+            return call_wsgi(self.app, environ, self.streams)
         except self.drops:  # e.g. the mock's fault rule, in middleware: drop, don't answer
             return dropped()
 
-    def _stream(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
-                headers: list[tuple[str, str]]) -> Answer:
-        # A WSGI stream holds a worker while it waits for its next chunk, so at most
-        # ``max_streams`` run at once and the other workers stay free for requests. Its
-        # place is given back only once no worker is inside it any more.
+
+class ThreadedStreams:
+    """Streamed answers that only a thread can read (a WSGI app's generator), read chunk
+    by chunk in the server's workers: a :data:`StreamMaker`.
+
+    Such a stream holds a worker while it waits for its next chunk, so at most
+    ``max_streams`` run at once (a 503 past them) and the other workers stay free for
+    requests. Its place is given back only once no worker is inside it any more, so its
+    release never races a read.
+    """
+
+    def __init__(self, max_streams: int, refusal: Callable[..., Answer],
+                 retry_after: int = 5) -> None:
+        self.max_streams = max_streams
+        #: seconds a client refused a stream (every place taken) is told to wait
+        self.retry_after = retry_after
+        self._refusal = refusal
+        self._open = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._workers: ThreadPoolExecutor | None = None
+
+    @property
+    def open(self) -> int:
+        """How many such streams run now."""
+        return self._open
+
+    def start(self, loop: asyncio.AbstractEventLoop, workers: ThreadPoolExecutor) -> None:
+        """Remember the server's loop and workers."""
+        self._loop, self._workers = loop, workers
+
+    def __call__(self, chunks: Iterator[bytes], close: Callable[[], None], status: int,
+                 headers: list[tuple[str, str]]) -> Answer:
+        """The stream's answer, read in workers; or a 503 when every place is taken."""
         loop, workers = self._loop, self._workers
         assert loop is not None and workers is not None
         with self._lock:
-            full = self._streams >= self.max_streams
+            full = self._open >= self.max_streams
             if not full:
-                self._streams += 1
+                self._open += 1
         if full:
             with contextlib.suppress(Exception):
                 close()
-            return self.refusal(503, "too_many_streams",
-                                f"{self.max_streams} streamed answers are open, the most this"
-                                " server runs at once; retry shortly",
-                                {"Retry-After": str(self.retry_after)})
+            return self._refusal(503, "too_many_streams",
+                                 f"{self.max_streams} streamed answers are open, the most this"
+                                 " server runs at once; retry shortly",
+                                 {"Retry-After": str(self.retry_after)})
         released = threading.Event()
         reading: list[concurrent.futures.Future[bytes | None]] = []
 
@@ -335,7 +364,7 @@ class WsgiApplication:
             with contextlib.suppress(Exception):
                 close()
             with self._lock:
-                self._streams -= 1
+                self._open -= 1
 
         def release() -> None:  # the stream ended, or never ran (the server calls it once)
             if released.is_set():
