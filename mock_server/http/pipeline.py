@@ -184,8 +184,10 @@ class Pipeline:
     def _flask_answer(self, exchange: Exchange) -> Answer:
         # (a handler's event stream comes back whole, a StreamAnswer, which the driver
         # runs as it runs the router's: never read in a worker thread)
-        return call_wsgi(self.flask, environ_for(exchange),
-                         functools.partial(_stream_head, exchange.method))
+        environ = environ_for(exchange)
+        # (read by a stream whose body is read as a plain WSGI iterable: its client left)
+        environ["kontext.client_gone"] = exchange.gone
+        return call_wsgi(self.flask, environ, functools.partial(_stream_head, exchange.method))
 
     def _tick_due(self) -> bool:
         """True when lifecycle steps of a running clock may be due (played at most once a
