@@ -17,9 +17,12 @@ from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
 from kontext_mock.http import spec
+from kontext_mock.http.app import pipeline_of
+from kontext_mock.http.serve import start
 from kontext_mock.http.spec import LazyValidator, Spec, default_spec_path, load_spec
 
 from .conftest import AUTH, DEV_APP
+from .serving import wait_until
 
 #: what a start must not import: the spec's YAML form and the validators (first use), the
 #: fuzzing and contract tools (tests' and the kit's)
@@ -140,3 +143,28 @@ def test_the_first_bad_request_is_refused_by_the_compiled_rule(fresh_client: Fla
     assert body["error"] == "validation_error"
     assert any(d["field"] == "limit" for d in body["details"]), body
     assert spec.compilations > before
+
+
+def test_a_served_mock_compiles_its_validators_in_a_worker_once_it_listens() -> None:
+    load_spec.cache_clear()
+    mock = KontextMock(seed=1)
+    pipeline = pipeline_of(mock.app)
+    assert pipeline is not None
+    assert pipeline.spec.uncompiled > 0 and pipeline.control_spec.uncompiled > 0
+    compiled_in: set[str] = set()
+    compile_schema = Spec.validator
+
+    def noting_its_thread(self: Spec, schema: dict[str, object]) -> object:
+        compiled_in.add(threading.current_thread().name)
+        return compile_schema(self, schema)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Spec, "validator", noting_its_thread)
+        server = start(mock.app, "127.0.0.1", 0, threads=2)
+        try:
+            # no request asks for one: the server compiles them all, in a worker
+            wait_until(lambda: pipeline.spec.uncompiled == 0
+                       and pipeline.control_spec.uncompiled == 0, "every validator compiled")
+        finally:
+            server.stop()
+    assert compiled_in and not any("server" in name for name in compiled_in), compiled_in

@@ -80,6 +80,7 @@ class Pipeline:
         #: the public API's handler without Flask (``router.py``)
         self.router = router
         self.spec = spec
+        self.control_spec = control_spec
         #: the state file, when the served mock keeps one
         self.durable: Durable | None = None
         self._date = HttpDate()
@@ -113,6 +114,11 @@ class Pipeline:
             if verdict.refusal is None and self._host_reason(head, control=True) is None:
                 return CONTROL_MAX_BODY_BYTES
         return config.max_body_bytes
+
+    def warm(self) -> None:
+        """Compile the specs' validators now (they are compiled on first use otherwise)."""
+        self.spec.warm()
+        self.control_spec.warm()
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None) -> Answer:

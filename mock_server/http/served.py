@@ -15,6 +15,7 @@ import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from kontext_mock.core.errors import log
 from kontext_mock.http.pipeline import TICK_EVERY, Pipeline
 from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
 from kontext_mock.http.serving.server import answer_in_worker
@@ -41,7 +42,17 @@ class ServedMock:
         """Remember the loop and the workers; play lifecycles for event streams."""
         self._loop, self._workers = loop, workers
         self.threaded.start(loop, workers)
+        # The specs' validators are compiled on first use, which the first refused request
+        # would otherwise pay on the loop (jsonschema's import included): compiled in a
+        # worker now instead, while the mock already answers.
+        workers.submit(self._warm)
         self._ticker = loop.create_task(self._tick_for_streams())
+
+    def _warm(self) -> None:
+        try:
+            self.pipeline.warm()
+        except Exception:  # (a first use compiles what is left, and reports its error)
+            log.exception("compiling the specs' validators failed")
 
     def stop(self) -> None:
         """Stop playing lifecycles for streams."""

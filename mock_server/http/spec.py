@@ -87,6 +87,11 @@ class LazyValidator:
         self._compiled: Draft202012Validator | None = None
 
     @property
+    def ready(self) -> bool:
+        """True once compiled."""
+        return self._compiled is not None
+
+    @property
     def compiled(self) -> Draft202012Validator:
         """The compiled validator (compiled now if it was not yet)."""
         compiled = self._compiled
@@ -201,6 +206,8 @@ class Spec:
         #: jsonschema's validator class, the registry the refs resolve in and the format
         #: checker, taken together at the first compilation (see :meth:`validator`)
         self._toolkit: tuple[type[Draft202012Validator], Registry, FormatChecker] | None = None
+        #: every validator this spec made, compiled or not (see :meth:`warm`)
+        self._lazy: list[LazyValidator] = []
         self.operations: dict[str, Operation] = {}
         for path, item in document.get("paths", {}).items():
             shared = item.get("parameters", [])
@@ -256,7 +263,25 @@ class Spec:
 
     def lazy_validator(self, schema: Mapping[str, Any]) -> LazyValidator:
         """A validator for a schema of this document, compiled when first used."""
-        return LazyValidator(self, schema)
+        lazy = LazyValidator(self, schema)
+        self._lazy.append(lazy)
+        return lazy
+
+    @property
+    def uncompiled(self) -> int:
+        """How many of the validators this spec made are not compiled yet."""
+        return sum(not lazy.ready for lazy in self._lazy)
+
+    def warm(self) -> int:
+        """Compile every validator this spec made that is not compiled yet, one at a time
+        (a served mock does it in a worker once it listens, so that no first refusal
+        compiles on the event loop); how many it compiled."""
+        compiled = 0
+        for lazy in list(self._lazy):
+            if not lazy.ready:
+                lazy.compiled  # noqa: B018 - compiled for its effect
+                compiled += 1
+        return compiled
 
     def _compile(
         self, path: str, method: str, node: dict[str, Any], shared: list[Any]
