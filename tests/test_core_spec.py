@@ -117,3 +117,22 @@ def test_the_mock_serves_its_contract_at_api_openapi_json(client: FlaskClient) -
     answer = client.get("/api/openapi.json")
     assert answer.status_code == 200
     assert answer.json == DOC  # openapi.yaml itself, as JSON, without a token
+
+
+#: the schema a refusal of each error style answers with
+_STYLE_SCHEMA = {"api": "ValidationError", "oauth": "OAuthError", "jsonrpc": "JsonRpcResponse"}
+
+
+@pytest.mark.parametrize("name", ["openapi.yaml", "control.yaml"])
+def test_an_operations_error_style_is_the_shape_its_400_documents(name: str) -> None:
+    spec = load_spec(str(default_spec_path(name)))
+    checked = 0
+    for op in spec.operations.values():
+        node = spec.document["paths"][op.path][op.method.lower()]
+        refused = node["responses"].get("400")
+        if refused is None:
+            continue
+        said = str(spec.resolve(refused).get("content", {}))
+        assert f"schemas/{_STYLE_SCHEMA[op.error_style.value]}" in said, (op.operation_id, said)
+        checked += 1
+    assert checked

@@ -153,7 +153,8 @@ def path_pattern(path: str) -> re.Pattern[str]:
 
 
 class ErrorStyle(Enum):
-    """How an operation's refusals of its input are worded, read from its 400 answer."""
+    """How an operation's refusals of its input are worded: its ``x-error-style`` (the API's
+    shape when it names none)."""
 
     #: the API's ``{"error", "message", "details"}`` (``validation_error``)
     API = "api"
@@ -337,12 +338,8 @@ class Spec:
                 self.lazy_validator(media["schema"]) if media and "schema" in media else None,
                 headers,
             )
-        if "400" in op.responses:
-            said = str(self.resolve(node["responses"]["400"]).get("content", {}))
-            if "OAuthError" in said:
-                op.error_style = ErrorStyle.OAUTH
-            elif "JsonRpcResponse" in said:
-                op.error_style = ErrorStyle.JSONRPC
+        # (the operation says so itself; the API's shape when it does not)
+        op.error_style = ErrorStyle(node.get("x-error-style", ErrorStyle.API.value))
         return op
 
     # -- response validation -------------------------------------------------------------
