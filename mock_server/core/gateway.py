@@ -281,7 +281,8 @@ class Gateway:
                     authenticated_user_id=token.user_id or token.client_id,
                     client_session_id=client_session, hostname=hostname,
                     user_agent=user_agent, client_info=info, token_expires_at=token.expires_at)
-                self.state.gateway.links[session.id] = McpLink(token.application_id, version)
+                self.state.gateway.links[session.id] = McpLink(token.application_id, version,
+                                                               token.grant)
         except ApiError as exc:
             return GatewayReply(exc.status, jsonrpc_error(
                 INVALID_PARAMS if exc.status == 400 else INTERNAL_ERROR, exc.message, request_id))
