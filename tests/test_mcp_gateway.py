@@ -787,3 +787,11 @@ def test_a_reused_code_ends_the_stream_of_a_session_its_token_opened(mock: Konte
     finally:
         server.stop()
 
+
+
+@pytest.mark.parametrize("uri", ["http://localhost./cb", "http://[::1%25lo]:9/cb"])
+def test_a_loopback_redirect_uri_in_no_rfc_8252_form_gets_no_code(client: FlaskClient,
+                                                                   uri: str) -> None:
+    answer = authorize(client, redirect_uri=uri)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+    assert "Location" not in answer.headers

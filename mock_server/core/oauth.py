@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import OAuthError, UnauthorizedError
 from kontext_mock.core.gatewaystate import GatewayGrants, IssuedCode, RefreshGrant, SpentCode
-from kontext_mock.core.loopback import is_loopback
+from kontext_mock.core.loopback import is_loopback_redirect_host
 from kontext_mock.core.records import CONNECTED, AccessToken, Application
 from kontext_mock.core.state import MockState
 
@@ -95,8 +95,9 @@ class OAuth:
         return self.state.store.applications.get(client_id[len(_CLIENT_PREFIX):])
 
     def trusted_redirect(self, redirect_uri: str) -> bool:
-        """A loopback ``http`` URI (any port and path), or one registered in the
-        configuration (``oauth_redirect_uris``)."""
+        """A loopback ``http`` URI (any port and path; its host exactly ``localhost`` or a
+        loopback IP literal, RFC 8252 7.3 and 8.3), or one registered in the configuration
+        (``oauth_redirect_uris``)."""
         if redirect_uri in self.state.config.oauth_redirect_uris:
             return True
         try:
@@ -108,7 +109,7 @@ class OAuth:
         if parts.scheme != "http" or parts.fragment or "@" in parts.netloc \
                 or not _URI_CHARS.fullmatch(redirect_uri):
             return False  # (userinfo, a backslash or a control character fools browsers)
-        return is_loopback(host)
+        return is_loopback_redirect_host(host)
 
     # -- the authorization endpoint ----------------------------------------------------------
 
