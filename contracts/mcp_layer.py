@@ -43,7 +43,7 @@ from kontext_mock.contracts.errors import ContractError
 from kontext_mock.contracts.http import Exchange
 from kontext_mock.contracts.invariants import parse_time
 from kontext_mock.contracts.mcp_access import GatewayAccess, gateway_access, refreshed
-from kontext_mock.contracts.mcp_wire import Wire, loads, sdk_http_client
+from kontext_mock.contracts.mcp_wire import Wire, answer_of, sdk_http_client
 from kontext_mock.contracts.report import Violation
 from kontext_mock.contracts.rules import register, registered
 
@@ -377,8 +377,7 @@ class McpLayer:
             if second and second != wire.session_id:
                 self.ctx.client.spend()
                 await raw.delete(self.url, headers={**headers, "Mcp-Session-Id": second})
-        body = loads(answer.content) if answer.headers.get("content-type", "").startswith(
-            "application/json") else None
+        body = answer_of(answer.headers.get("content-type", ""), answer.content, message["id"])
         error = body.get("error") if isinstance(body, dict) else None
         self._check(rule, answer.status_code == 400 and isinstance(error, dict)
                     and not second,

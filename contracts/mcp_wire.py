@@ -6,6 +6,8 @@ judge the transport by: the session id ``initialize`` got, the stream, the ``DEL
 the ``server/discover`` probe), and adds to ``initialize``'s ``clientInfo`` the fields a
 stock SDK client cannot send: ``sessionId``, which the real gateway requires, and
 ``hostname``. The SDK's package is imported by the caller (``--mcp`` only) and handed in.
+The kit's own requests outside the SDK read their answer, JSON or an event stream, with
+:func:`answer_of`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Wire", "loads", "sdk_http_client"]
+__all__ = ["Wire", "answer_of", "event_stream_messages", "loads", "sdk_http_client"]
 
 
 @dataclass(slots=True)
@@ -102,3 +104,41 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def answer_of(content_type: str, raw: bytes, request_id: Any) -> Any:
+    """The JSON-RPC answer to the request ``request_id`` in a ``POST``'s response body:
+    Streamable HTTP lets a server answer either as JSON or as an event stream whose
+    message answers it (other messages, requests or notifications, may come first);
+    None when the body holds no answer of that id."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/json":
+        return loads(raw)
+    if kind == "text/event-stream":
+        for message in event_stream_messages(raw):
+            if isinstance(message, dict) and message.get("id") == request_id \
+                    and ("result" in message or "error" in message):
+                return message
+    return None
+
+
+def event_stream_messages(raw: bytes) -> list[Any]:
+    """The JSON data of each event of a whole ``text/event-stream`` body (the HTML
+    standard's format: lines end with CRLF, LF or CR; an event's ``data:`` lines joined
+    by line feeds; a blank line ends it; comments and other fields ignored). An event
+    whose data is no JSON is left out."""
+    messages: list[Any] = []
+    data: list[str] = []
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    for line in [*text.split("\n"), ""]:
+        if not line:
+            if data:
+                message = loads("\n".join(data).encode())
+                if message is not None:
+                    messages.append(message)
+                data = []
+            continue
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value.removeprefix(" "))
+    return messages

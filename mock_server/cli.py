@@ -845,8 +845,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_control(args, parser)
     # What serving needs, loaded only now (the mock, Flask, Faker, the spec's validators)
     from kontext_mock.core.errors import ApiError
+    from kontext_mock.core.loopback import is_loopback
     from kontext_mock.http import admin
-    from kontext_mock.http.serve import is_loopback, serve_forever
+    from kontext_mock.http.serve import serve_forever
     from kontext_mock.mock import KontextMock
 
     if args.admin_token is not None and not args.admin_token.strip():

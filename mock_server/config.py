@@ -130,8 +130,8 @@ class MockConfig:
     #: hosted gateway does (off: stock MCP SDK clients cannot send one)
     mcp_require_client_session_id: bool = False
     #: an authorization code redeemed a second time revokes the tokens issued from it, and
-    #: those refreshed from them (RFC 6749 4.1.2's SHOULD; an assumption: off, a reuse is
-    #: only refused)
+    #: those refreshed from them (RFC 6749 4.1.2's SHOULD; an assumption,
+    #: oauth-code-reuse-revokes: on by default; off, a reuse is only refused)
     oauth_code_reuse_revokes: bool = True
 
     def with_changes(self, **changes: Any) -> MockConfig:

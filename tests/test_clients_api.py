@@ -78,6 +78,26 @@ def test_an_idempotent_request_whose_connection_dropped_is_sent_once_more(
     assert len(dropper.heads) == 2
 
 
+def test_a_dropped_client_credentials_token_request_is_sent_once_more(dropper: Dropper) -> None:
+    # asking for a token again only issues another one: nothing is applied twice
+    client = ApiClient(dropper.url, client_id="kit", client_secret="kit-secret")
+    with pytest.raises(TargetUnavailableError):
+        client.fetch_token()
+    assert len(dropper.heads) == 2
+    assert all(head.startswith(b"POST /oauth2/token ") for head in dropper.heads)
+
+
+@pytest.mark.parametrize("grant_type", ["refresh_token", "authorization_code"])
+def test_a_dropped_token_request_of_another_grant_is_never_sent_twice(dropper: Dropper,
+                                                                      grant_type: str) -> None:
+    # a refresh token rotates and a code works once: the first request may have spent them
+    client = ApiClient(dropper.url, token="t")
+    with pytest.raises(TargetUnavailableError):
+        client.request("POST", "/oauth2/token", form={"grant_type": grant_type, "code": "c",
+                                                      "refresh_token": "r"}, auth=None)
+    assert len(dropper.heads) == 1
+
+
 def test_a_connection_never_opened_is_told_from_one_dropped(dropper: Dropper) -> None:
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]

@@ -5,15 +5,19 @@ contradiction is drift, not a failure."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kontext_mock import KontextMock
 from kontext_mock.contracts import Options, Target, run_contract
 from kontext_mock.contracts.cli import main
+from kontext_mock.contracts.mcp_wire import answer_of, event_stream_messages
 from kontext_mock.contracts.rules import registered
 
 from .broken_variants import MCP_VARIANTS, McpTrafficNotActivity, Variant, WsgiApp
@@ -165,3 +169,50 @@ def test_against_anything_else_a_broken_gateway_is_drift(
     assert "DRIFT mcp-traffic-moves-last-active" in out, out
     assert "assumptions (reported as drift)" in out and "1 contradicted (mcp-session-record)" in out
     assert given not in out
+
+
+def initialize_answered_as_a_stream(app: WsgiApp) -> WsgiApp:
+    """The gateway answers an ``initialize`` within a session as an event stream (as a
+    Streamable HTTP server may), a notification before the JSON-RPC error."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "POST" or not environ.get("HTTP_MCP_SESSION_ID"):
+            return app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        if b'"initialize"' not in body:
+            return app(environ, start_response)
+        answered: list[Any] = []
+        chunks = b"".join(app(environ, lambda status, headers, *_: answered.append(status)))
+        note = json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                           "params": {"level": "info", "data": "x"}})
+        stream = (f": comment\r\nevent: message\r\ndata: {note}\r\n\r\n"
+                  f"event: message\r\ndata:{chunks.decode()}\r\n\r\n").encode()
+        start_response(answered[0], [("Content-Type", "text/event-stream"),
+                                     ("Content-Length", str(len(stream)))])
+        return [stream]
+
+    return wrapped
+
+
+def test_initialize_once_reads_a_refusal_sent_as_an_event_stream(
+    served: tuple[Switch, str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    mock = KontextMock(seed=7)
+    url = serve(served, initialize_answered_as_a_stream(mock.app))
+    assert main(kit(url)) == 0
+    assert "PASS  mcp-initialize-once" in capsys.readouterr().out
+
+
+def test_the_answer_of_a_request_is_read_from_json_or_an_event_stream() -> None:
+    answer = {"jsonrpc": "2.0", "id": "a", "error": {"code": -32600, "message": "no"}}
+    raw = json.dumps(answer).encode()
+    assert answer_of("application/json; charset=utf-8", raw, "a") == answer
+    request = {"jsonrpc": "2.0", "id": "a", "method": "ping"}  # the server's own, same id
+    stream = (b": hi\n\nevent: message\nid: 1\ndata: " + json.dumps(request).encode()
+              + b"\n\ndata: {\"jsonrpc\": \"2.0\",\r\ndata: \"id\": \"a\", \"error\": "
+              b"{\"code\": -32600, \"message\": \"no\"}}\r\rdata: not json\n\n")
+    assert event_stream_messages(stream) == [request, answer]
+    assert answer_of("text/event-stream", stream, "a") == answer
+    assert answer_of("text/event-stream", stream, "b") is None
+    assert answer_of("text/plain", raw, "a") is None

@@ -10,7 +10,7 @@ import pytest
 
 from kontext_mock import KontextMock
 from kontext_mock.config import MockConfig
-from kontext_mock.core.loopback import is_loopback
+from kontext_mock.core.loopback import is_loopback, is_loopback_redirect_host
 from kontext_mock.http.admin import control_refusal
 from kontext_mock.http.origins import loopback_host
 
@@ -52,6 +52,29 @@ def test_redirect_uris_and_host_names_follow_the_same_rule(uri: str, trusted: bo
     assert mock.oauth.trusted_redirect(uri) is trusted
     host = uri.split("/")[2]
     assert loopback_host(host) is trusted
+
+
+@pytest.mark.parametrize("host", ["localhost", "LocalHost", "127.0.0.1", "127.8.9.10", "::1",
+                                  "[::1]", "::ffff:127.0.0.1"])
+def test_a_redirect_host_is_exactly_localhost_or_a_loopback_literal(host: str) -> None:
+    assert is_loopback_redirect_host(host)
+
+
+@pytest.mark.parametrize("host", ["localhost.", "127.0.0.1.", "::1%lo", "::1%25lo", "[::1%25lo]",
+                                  " localhost", "localhost ", "10.0.0.1", "localhost.example.com",
+                                  ""])
+def test_a_redirect_host_with_a_trailing_dot_or_a_zone_is_not_loopback(host: str) -> None:
+    # RFC 8252 7.3 and 8.3: what the loose rule forgives a Host header, a redirect is refused
+    assert not is_loopback_redirect_host(host)
+
+
+@pytest.mark.parametrize("uri", ["http://localhost./cb", "http://LOCALHOST.:9/cb",
+                                 "http://[::1%25lo]:9/cb", "http://127.0.0.1.:5000/cb"])
+def test_a_redirect_uri_is_trusted_only_in_rfc_8252_forms(uri: str) -> None:
+    mock = KontextMock(seed=1)
+    assert not mock.oauth.trusted_redirect(uri)
+    assert mock.oauth.trusted_redirect(uri.replace(".:", ":").replace("./", "/")
+                                       .replace("%25lo", ""))
 
 
 def test_the_rule_is_written_once() -> None:

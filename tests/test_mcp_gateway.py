@@ -708,3 +708,90 @@ def test_a_gateway_grant_without_client_id_is_an_invalid_request(client: FlaskCl
     assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
     assert answer.json["error_description"].startswith("client_id is required")
     assert "None" not in answer.json["error_description"]
+
+
+@pytest.mark.parametrize("refused", [{"resource": "http://other.example/mcp"},
+                                     {"code_verifier": "w" * 64},
+                                     {"code_verifier": "short"},
+                                     {"redirect_uri": "http://127.0.0.1:5001/cb"}])
+def test_a_refused_redemption_leaves_the_code_as_it_was(client: FlaskClient,
+                                                        refused: dict[str, str]) -> None:
+    code = redirected(authorize(client))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
+            "client_id": CLIENT, "redirect_uri": REDIRECT, "resource": GATEWAY}
+    wrong = client.post("/oauth2/token", data={**form, **refused})
+    assert wrong.status_code == 400
+    assert wrong.json["error"] in ("invalid_target", "invalid_grant", "invalid_request")
+    assert "used" not in wrong.json["error_description"]
+    # the retry with what was authorized gets the token; a reuse after it still revokes
+    first = client.post("/oauth2/token", data=form)
+    assert first.status_code == 200, first.json
+    again = client.post("/oauth2/token", data=form)
+    assert again.status_code == 400 and "revoked" in again.json["error_description"]
+    assert initialize(client, first.json["access_token"]).status_code == 401
+
+
+def test_a_reused_code_ends_the_mcp_sessions_its_tokens_opened(client: FlaskClient,
+                                                               mock: KontextMock,
+                                                               token: str) -> None:
+    code = redirected(authorize(client))["code"]
+    first = code_grant(client, code).json
+    renewed = refresh_grant(client, first["refresh_token"]).json
+    opened = initialize(client, first["access_token"]).headers["Mcp-Session-Id"]
+    refreshed = initialize(client, renewed["access_token"]).headers["Mcp-Session-Id"]
+    other = initialize(client, token).headers["Mcp-Session-Id"]
+    mock.advance("5s")
+    assert code_grant(client, code).status_code == 400
+    for session in (opened, refreshed):
+        record = mock.get_session(DEV_APP, session)
+        assert record["status"] == "disconnected", record
+        assert client.get(f"/_mock/sessions/{session}").json["disconnectReason"] == "revoked"
+        assert session not in mock.state.gateway.links
+    assert mock.get_session(DEV_APP, other)["status"] == "active"
+    assert rpc(client, token, other, "ping").status_code == 200
+    ended = client.get("/_mock/events/history?types=session.disconnected").json["items"]
+    assert sorted((e["data"]["sessionId"], e["data"]["reason"]) for e in ended) == sorted(
+        [(opened, "revoked"), (refreshed, "revoked")])
+
+
+def test_a_reused_code_ends_the_stream_of_a_session_its_token_opened(mock: KontextMock) -> None:
+    server = start(mock.app, "127.0.0.1", 0, threads=2)
+    try:
+        gateway = f"{server.url}/mcp"
+        code = redirected(requests.get(f"{server.url}/oauth2/auth", params={
+            "response_type": "code", "client_id": CLIENT, "redirect_uri": REDIRECT,
+            "code_challenge": CHALLENGE, "code_challenge_method": "S256", "scope": "mcp:invoke",
+            "resource": gateway}, allow_redirects=False, timeout=10))["code"]
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": VERIFIER,
+                "client_id": CLIENT, "redirect_uri": REDIRECT}
+        token = requests.post(f"{server.url}/oauth2/token", data=form,
+                              timeout=10).json()["access_token"]
+        session = requests.post(gateway, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "held", "version": "1"}}},
+            headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer"
+                         f" {token}\r\nMcp-Session-Id: {session}\r\n\r\n".encode())
+            received = sock.recv(4096)
+            assert received.startswith(b"HTTP/1.1 200")
+            reuse = requests.post(f"{server.url}/oauth2/token", data=form, timeout=10)
+            assert reuse.status_code == 400
+            while not received.endswith(b"0\r\n\r\n"):  # the chunked body's end
+                chunk = sock.recv(4096)
+                assert chunk, received
+                received += chunk
+        assert mock.state.gateway.watching(session) == 0
+    finally:
+        server.stop()
+
+
+
+@pytest.mark.parametrize("uri", ["http://localhost./cb", "http://[::1%25lo]:9/cb"])
+def test_a_loopback_redirect_uri_in_no_rfc_8252_form_gets_no_code(client: FlaskClient,
+                                                                   uri: str) -> None:
+    answer = authorize(client, redirect_uri=uri)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+    assert "Location" not in answer.headers

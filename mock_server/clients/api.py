@@ -322,9 +322,13 @@ class ApiClient:
             except requests.ConnectionError as exc:
                 # One dropped connection may be the network; two in a row, the target. A
                 # write goes again only if it provably never left (no connection opened):
-                # a POST the target received may not be applied twice.
+                # a POST the target received may not be applied twice. Asking for a
+                # client-credentials token is no such write: a second ask only issues
+                # another token (the first, if issued, is never seen and just expires);
+                # the other grants spend what they send (a code, a rotating refresh token).
                 dropped += 1
-                again = method in _IDEMPOTENT_METHODS or connection_never_opened(exc)
+                again = (method in _IDEMPOTENT_METHODS or connection_never_opened(exc)
+                         or _asks_client_credentials(path, form))
                 if dropped < 2 and again and not _refused(exc):
                     time.sleep(0.5)
                     continue
@@ -393,6 +397,13 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
             continue
         out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
+
+
+def _asks_client_credentials(path: str, form: Mapping[str, str] | None) -> bool:
+    """True for a token request of the client-credentials grant, which changes nothing
+    a retry could double."""
+    return path == "/oauth2/token" and form is not None \
+        and form.get("grant_type") == "client_credentials"
 
 
 def _refused(exc: requests.ConnectionError) -> bool:

@@ -9,8 +9,10 @@ binding (``kontext_mock.http.mcp``) hands each request here and writes what come
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +46,6 @@ __all__ = [
     "GatewayReply",
     "GatewayUnauthorizedError",
     "checked_tools",
-    "jsonrpc_error",
 ]
 
 #: the revisions of MCP the gateway negotiates, newest first
@@ -188,14 +189,9 @@ class Gateway:
             # initialize and a session exists (an assumption: mcp-discover-refused).
             return GatewayReply(400, jsonrpc_error(
                 METHOD_NOT_FOUND, f"Method not found: {DISCOVER} (initialize first)", request_id))
-        problem = self._session_problem(session_id, version, request_id)
-        if problem is not None:
-            return problem
-        assert session_id is not None
-        with self.state.store.lock:
-            session = self._live_session(session_id, token)
-            if session is None:
-                return _session_not_found(request_id)
+        with self._within_session(token, session_id, version, request_id) as session:
+            if isinstance(session, GatewayReply):
+                return session
             self._active(session, token)
         if kind is not MessageKind.REQUEST:
             return GatewayReply(202)  # a notification, or the client's answer to a request
@@ -222,15 +218,10 @@ class Gateway:
             return GatewayReply(400, jsonrpc_error(
                 INVALID_REQUEST, "Invalid Request: initialize must not be part of a JSON-RPC"
                 " batch"))
-        problem = self._session_problem(session_id, version)
-        if problem is not None:
-            return problem
-        assert session_id is not None
-        with self.state.store.lock:
-            session = self._live_session(session_id, token)
-            if session is None:
-                return _session_not_found()
-            negotiated = self.state.gateway.links[session_id].protocol_version
+        with self._within_session(token, session_id, version) as session:
+            if isinstance(session, GatewayReply):
+                return session
+            negotiated = self.state.gateway.links[session.id].protocol_version
             if negotiated not in BATCH_VERSIONS:
                 return GatewayReply(400, jsonrpc_error(
                     INVALID_REQUEST, f"Invalid Request: JSON-RPC batches are not supported in"
@@ -281,7 +272,8 @@ class Gateway:
                     authenticated_user_id=token.user_id or token.client_id,
                     client_session_id=client_session, hostname=hostname,
                     user_agent=user_agent, client_info=info, token_expires_at=token.expires_at)
-                self.state.gateway.links[session.id] = McpLink(token.application_id, version)
+                self.state.gateway.links[session.id] = McpLink(token.application_id, version,
+                                                               token.grant)
         except ApiError as exc:
             return GatewayReply(exc.status, jsonrpc_error(
                 INVALID_PARAMS if exc.status == 400 else INTERNAL_ERROR, exc.message, request_id))
@@ -335,25 +327,31 @@ class Gateway:
         """``DELETE``: the client ends its session (disconnected, ``session.disconnected``)."""
         return self._session_request(token, session_id, version, end=True)
 
-    def _session_problem(self, session_id: str | None, version: str | None,
-                         request_id: Any = None) -> GatewayReply | None:
-        """What refuses a request within a session before it is looked up: no
-        ``Mcp-Session-Id``, or a protocol version the gateway does not speak."""
+    @contextlib.contextmanager
+    def _within_session(self, token: AccessToken, session_id: str | None,
+                        version: str | None, request_id: Any = None,
+                        ) -> Iterator[Session | GatewayReply]:
+        """A request within a session: the live session, with the store's lock held for
+        the block, or the refusal to answer instead. Refused before the lookup: no
+        ``Mcp-Session-Id`` or a protocol version the gateway does not speak (400); then a
+        session it does not serve for the token's application (404)."""
         if session_id is None:
-            return GatewayReply(400, jsonrpc_error(
+            yield GatewayReply(400, jsonrpc_error(
                 INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", request_id))
-        return self._version_problem(version)
+            return
+        problem = self._version_problem(version)
+        if problem is not None:
+            yield problem
+            return
+        with self.state.store.lock:
+            session = self._live_session(session_id, token)
+            yield session if session is not None else _session_not_found(request_id)
 
     def _session_request(self, token: AccessToken, session_id: str | None,
                          version: str | None, *, end: bool) -> GatewayReply:
-        problem = self._session_problem(session_id, version)
-        if problem is not None:
-            return problem
-        assert session_id is not None
-        with self.state.store.lock:
-            session = self._live_session(session_id, token)
-            if session is None:
-                return _session_not_found()
+        with self._within_session(token, session_id, version) as session:
+            if isinstance(session, GatewayReply):
+                return session
             if end:
                 self.state.disconnect(session, self.state.clock.now(), "agent")
                 return GatewayReply(204)

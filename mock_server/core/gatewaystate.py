@@ -100,6 +100,9 @@ class McpLink:
 
     application_id: str
     protocol_version: str
+    #: the authorization code's grant of the token that opened it (None: not from a code):
+    #: a reused code's revocation ends the session with the token
+    grant: str | None = None
 
 
 @dataclass(slots=True)

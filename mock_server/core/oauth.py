@@ -22,8 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from kontext_mock.core.credentials import secrets_equal
 from kontext_mock.core.errors import OAuthError, UnauthorizedError
 from kontext_mock.core.gatewaystate import GatewayGrants, IssuedCode, RefreshGrant, SpentCode
-from kontext_mock.core.loopback import is_loopback
-from kontext_mock.core.records import AccessToken, Application
+from kontext_mock.core.loopback import is_loopback_redirect_host
+from kontext_mock.core.records import CONNECTED, AccessToken, Application
 from kontext_mock.core.state import MockState
 
 __all__ = [
@@ -95,8 +95,9 @@ class OAuth:
         return self.state.store.applications.get(client_id[len(_CLIENT_PREFIX):])
 
     def trusted_redirect(self, redirect_uri: str) -> bool:
-        """A loopback ``http`` URI (any port and path), or one registered in the
-        configuration (``oauth_redirect_uris``)."""
+        """A loopback ``http`` URI (any port and path; its host exactly ``localhost`` or a
+        loopback IP literal, RFC 8252 7.3 and 8.3), or one registered in the configuration
+        (``oauth_redirect_uris``)."""
         if redirect_uri in self.state.config.oauth_redirect_uris:
             return True
         try:
@@ -108,7 +109,7 @@ class OAuth:
         if parts.scheme != "http" or parts.fragment or "@" in parts.netloc \
                 or not _URI_CHARS.fullmatch(redirect_uri):
             return False  # (userinfo, a backslash or a control character fools browsers)
-        return is_loopback(host)
+        return is_loopback_redirect_host(host)
 
     # -- the authorization endpoint ----------------------------------------------------------
 
@@ -181,7 +182,9 @@ class OAuth:
         client_id = self._public_client(form)
         given = form.get("code") or ""
         with self.state.store.lock:
-            code = self.grants.codes.pop(given, None)
+            # Looked up, not taken: a refused redemption leaves the code as it was (the
+            # client may try again within its minute); only a success spends it.
+            code = self.grants.codes.get(given)
             now = self.state.clock.now()
             spent = self.grants.spent.get(given)
             if code is None and spent is not None and spent.kept_until > now:
@@ -189,7 +192,7 @@ class OAuth:
                 # stolen, so what it gave is taken back (an assumption: oauth-code-reuse-revokes)
                 said = "the code was used already"
                 if self.state.config.oauth_code_reuse_revokes:
-                    self.grants.revoke_grant(spent.grant)
+                    self._revoke_grant(spent.grant, now)
                     said += ": the tokens issued from it are revoked"
                 raise OAuthError(400, "invalid_grant", said)
             if code is None or code.expires_at <= now:
@@ -213,10 +216,21 @@ class OAuth:
                                  f" authorized ({code.resource!r})")
             resource = asked or code.resource
             grant = secrets.token_hex(8)
+            del self.grants.codes[given]
             self.grants.spent[given] = SpentCode(
                 client_id, grant, now + max(CODE_TTL, self.state.config.token_ttl))
             return self._grant(client_id, code.scopes, _audience(code.scopes, resource),
                                code.user_id, now, grant=grant)
+
+    def _revoke_grant(self, grant: str, now: datetime) -> None:
+        """End the tokens of a code's grant and, as revoke-all does, the MCP sessions they
+        opened: a session ends with its token (call with the store's lock held)."""
+        self.grants.revoke_grant(grant)
+        links = self.state.gateway.links
+        for session_id in [k for k, link in links.items() if link.grant == grant]:
+            session = self.state.store.sessions.get(session_id)
+            if session is not None and session.status == CONNECTED:
+                self.state.disconnect(session, now, "revoked")
 
     def refresh(self, form: dict[str, str]) -> dict[str, Any]:
         """``grant_type=refresh_token``: a new access token and a new refresh token; the old

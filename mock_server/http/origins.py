@@ -32,7 +32,6 @@ __all__ = [
     "control_origin_refusal",
     "cors_headers",
     "host_refusal",
-    "is_loopback",
     "loopback_host",
     "preflight_headers",
 ]

@@ -25,14 +25,13 @@ from typing import Any
 from kontext_mock.core.faults import ConnectionDroppedError
 from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.limits import SERVER_MAX_BODY_BYTES
-from kontext_mock.http.origins import is_loopback
 from kontext_mock.http.pipeline import Pipeline
 from kontext_mock.http.served import ServedMock
 from kontext_mock.http.serving.server import HttpApplication, HttpServer, ServerLimits, new_event_loop
 from kontext_mock.http.serving.wsgi import WsgiApplication
 from kontext_mock.http.streams import STREAM_RETRY_AFTER
 
-__all__ = ["RunningServer", "ServerLimits", "is_loopback", "listen", "serve_forever", "start"]
+__all__ = ["RunningServer", "ServerLimits", "listen", "serve_forever", "start"]
 
 WsgiApp = Callable[..., Any]
 
