@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from flask import Flask, signals
@@ -132,33 +131,10 @@ def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
                            errors="strict") if exchange.query else [])
     except UnicodeDecodeError:
         return None
-    header = _header_of(exchange)
+    # (a header as a WSGI app reads it: repeated lines joined with commas, the first
+    # Content-Type only)
+    header = exchange.wsgi_header
     content_type = header("content-type")
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
-    body = exchange.body
-    return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype, body,
-                  lambda: _form(body), exchange.client[0] if exchange.client else "")
-
-
-def _form(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise StepAside from None
-
-
-def _header_of(exchange: Exchange) -> Callable[[str], str | None]:
-    """A header as a WSGI app would read it: repeated lines joined with commas (the
-    first ``Content-Type`` only); names with an underscore are not headers to it."""
-    headers = exchange.headers
-
-    def header(name: str) -> str | None:
-        wanted = name.lower()
-        values = [v for k, v in headers if k.lower() == wanted]
-        if not values:
-            return None
-        if wanted == "content-type" or len(values) == 1:
-            return values[0]
-        return ",".join(values)
-
-    return header
+    return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype,
+                  exchange.body, None, exchange.client[0] if exchange.client else "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from flask import Flask, Response, request
@@ -56,10 +57,20 @@ class Inputs:
     #: the body's media type (no parameters, lower case), "" without one
     mimetype: str
     body: bytes
-    #: the form body's name and value pairs, decoded (may raise :class:`StepAside`)
-    form: Callable[[], list[tuple[str, str]]]
+    #: the form body's name and value pairs, decoded (may raise :class:`StepAside`); None:
+    #: read from ``body`` as UTF-8 (:func:`form_pairs`)
+    form: Callable[[], list[tuple[str, str]]] | None = None
     #: the client's address ("" when unknown)
     peer: str = ""
+
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The form body's name and value pairs, decoded (may raise :class:`StepAside`)."""
+        if self.form is not None:
+            return self.form()
+        try:
+            return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise StepAside from None
 
 
 class StepAside(Exception):  # noqa: N818 (not an error: a decision)
@@ -162,38 +173,40 @@ def _parameters(op: Operation, inputs: Inputs) -> tuple[dict[str, Any], frozense
     problems: list[dict[str, Any]] = []
     query: dict[str, list[str]] | None = None
     for p in op.parameters:
+        name, location = p.name, p.location
         raw: str | None
-        if p.location == "path":
-            raw = inputs.path_args.get(p.name)
-        elif p.location == "query":
+        if location == "path":
+            raw = inputs.path_args.get(name)
+        elif location == "query":
             if query is None:
                 query = {}
-                for name, value in inputs.query:
-                    query.setdefault(name, []).append(value)
-            values = query.get(p.name, ())
+                for key, value in inputs.query:
+                    query.setdefault(key, []).append(value)
+            values = query.get(name, ())
             if len(values) > 1:
-                problems.append(_problem("query", p.name, "given more than once"))
+                problems.append(_problem("query", name, "given more than once"))
                 continue
             raw = values[0] if values else None
         else:
-            raw = inputs.header(p.name)
+            raw = inputs.header(name)
         if raw is None:
             if p.required:
-                problems.append(_problem(p.location, p.name, "is required"))
+                problems.append(_problem(location, name, "is required"))
             elif p.default is not None:
-                params[p.name] = p.default
+                params[name] = p.default
             continue
-        value = p.coerce(raw)
-        if p.accepts is not None and p.accepts(value):
-            params[p.name] = value
-            explicit.add(p.name)
+        value = raw if p.kind == "string" else p.coerce(raw)  # (text is read as it is)
+        accepts = p.accepts
+        if accepts is not None and accepts(value):
+            params[name] = value
+            explicit.add(name)
             continue
         failures = explain(p.validator.iter_errors(value), op.resolve)
         if failures:
-            problems.append(_problem(p.location, p.name, failures[0][1]))
+            problems.append(_problem(location, name, failures[0][1]))
             continue
-        params[p.name] = value
-        explicit.add(p.name)
+        params[name] = value
+        explicit.add(name)
     if problems:
         _reject(op, problems)
     return params, frozenset(explicit)
@@ -229,7 +242,7 @@ def _body(op: Operation, inputs: Inputs) -> Any:
             _reject(op, [_problem("body", None, "the form body is not valid UTF-8")])
         form: dict[str, str] = {}
         repeated: list[str] = []
-        for name, value in inputs.form():
+        for name, value in inputs.form_pairs():
             if name in form:
                 if name not in repeated:
                     repeated.append(name)
