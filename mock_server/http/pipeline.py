@@ -56,6 +56,8 @@ __all__ = ["CHANGING_METHODS", "TICK_EVERY", "Durable", "Pipeline"]
 #: methods whose answer may say "changed": with a state file, acknowledged only once on disk
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TICK_EVERY = timedelta(seconds=1)
+#: distinct (Host, control) verdicts of the Host rule remembered (all forgotten past that)
+_HOSTS_KEPT = 64
 Step = Callable[[Exchange], Answer | None]
 AfterStep = Callable[[Exchange, Answer], Answer]
 
@@ -85,6 +87,9 @@ class Pipeline:
         self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
                            for s in (spec, control_spec) for op in s]
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        #: the Host rule's verdicts by (Host, control plane or not), for the configuration
+        #: they were judged under (a client sends the same Host again and again)
+        self._hosts: tuple[object, dict[tuple[str | None, bool], str | None]] = (None, {})
         #: the steps, in order (tests read them; a new step is added here, once)
         self.before: tuple[Step, ...] = (
             self._identify, self._header_limit, self._host, self._origin, self._rate_limit,
@@ -210,9 +215,23 @@ class Pipeline:
 
     def _host_reason(self, exchange: Exchange, *, control: bool) -> str | None:
         config = self.mock.config
-        return host_refusal(exchange.header("host"), control=control, bound_to=config.host,
-                            open_control=config.admin_token is None,
-                            allowed=config.allowed_hosts)
+        host = exchange.header("host")
+        judged_under, verdicts = self._hosts
+        if judged_under is not config:  # (a configuration is never changed, only replaced)
+            verdicts = {}
+            self._hosts = (config, verdicts)
+        key = (host, control)
+        try:
+            return verdicts[key]
+        except KeyError:
+            pass
+        reason = host_refusal(host, control=control, bound_to=config.host,
+                              open_control=config.admin_token is None,
+                              allowed=config.allowed_hosts)
+        if len(verdicts) >= _HOSTS_KEPT:
+            verdicts.clear()
+        verdicts[key] = reason
+        return reason
 
     def _origin(self, exchange: Exchange) -> Answer | None:
         origin = exchange.header("origin")
@@ -301,20 +320,20 @@ class Pipeline:
         journal = self.mock.journal
         if exchange.control or not journal.enabled or not exchange.started:
             return answer
-        answered = answer.outcome is Outcome.ANSWERED
-        journal.record(Recorded(
-            method=exchange.method,
-            path=exchange.path,
-            query=exchange.query,
-            headers=tuple(exchange.headers),
-            body=exchange.body or None,
-            content_type=exchange.header("content-type") or "",
-            status=answer.status if answered else None,
-            duration_ms=(time.perf_counter() - exchange.started) * 1000,
-            request_id=exchange.request_id,
-            time=exchange.now or self.mock.now(),
-            fault=exchange.fault,
-            outcome=answer.outcome.value,
+        outcome = answer.outcome
+        journal.record(Recorded(  # (its fields in order: method, path, query, headers, ...)
+            exchange.method,
+            exchange.path,
+            exchange.query,
+            tuple(exchange.headers),
+            exchange.body or None,
+            exchange.header("content-type") or "",
+            answer.status if outcome is Outcome.ANSWERED else None,
+            (time.perf_counter() - exchange.started) * 1000,
+            exchange.request_id,
+            exchange.now or self.mock.now(),
+            exchange.fault,
+            outcome.value,
         ))
         return answer
 
