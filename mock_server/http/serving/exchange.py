@@ -58,6 +58,13 @@ class Exchange:
     http_version: str = "1.1"
     #: the request target as sent (path and query), for the environ's ``RAW_URI``
     target: str = ""
+    #: the first value of each header field by its lower-case name, and whether a name
+    #: occurs more than once: given by the server, which reads the fields once (else made
+    #: on first use from ``headers``)
+    index: dict[str, str] | None = field(default=None, repr=False)
+    repeated: bool = field(default=False, repr=False)
+    #: :attr:`header_bytes` when the server counted them as it read them (-1: not counted)
+    fields_bytes: int = field(default=-1, repr=False)
     # -- set by the pipeline ------------------------------------------------------------
     request_id: str = ""
     started: float = 0.0
@@ -81,13 +88,6 @@ class Exchange:
     #: asks the server outside whether the client went away (the mock's app served as a
     #: WSGI app, e.g. wrapped in middleware)
     outer_gone: Callable[[], bool] | None = None
-    #: the first value of each header field by its lower-case name, and whether a name
-    #: occurs more than once: given by the server, which reads the fields once (else made
-    #: on first use from ``headers``)
-    index: dict[str, str] | None = field(default=None, repr=False)
-    repeated: bool = field(default=False, repr=False)
-    #: :attr:`header_bytes` when the server counted them as it read them (-1: not counted)
-    fields_bytes: int = field(default=-1, repr=False)
 
     def gone(self) -> bool:
         """True once the client went away."""

@@ -597,7 +597,9 @@ class _Connection(asyncio.Protocol):
         """One header field (a trailer field of a chunked body counts towards the head's
         bytes, and is otherwise ignored: the request's fields were read before its body)."""
         size = len(name) + len(value) + 4
-        self._count_head(size)
+        self._head_bytes += size
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._count_head(0)  # (refused)
         if self._head is not None:
             return
         headers = self._headers
@@ -625,19 +627,12 @@ class _Connection(asyncio.Protocol):
             raise _RefusedError(400, "malformed_request",
                                 f"HTTP/{version} is not served here, only HTTP/1.1")
         self._check_host(version, url)
+        # (method, path, query, headers, body, client, server, http_version, target, index,
+        # repeated, fields_bytes: in order, as keywords cost more)
         head = self._head = Exchange(
-            method=parser.get_method().decode("ascii", "replace"),
-            path=self._path(),
-            query=url.partition(b"?")[2],
-            headers=self._headers,
-            client=self.peer,
-            server=self.local,
-            http_version=version,
-            target=url.decode("latin-1"),
-            index=self._index,
-            repeated=self._repeated,
-            fields_bytes=self._fields_bytes,
-        )
+            parser.get_method().decode("ascii", "replace"), self._path(),
+            url.partition(b"?")[2], self._headers, b"", self.peer, self.local, version,
+            url.decode("latin-1"), self._index, self._repeated, self._fields_bytes)
         limit = self.server.app.body_limit(head)
         self._body_limit = limit
         index = self._index
