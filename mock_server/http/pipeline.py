@@ -43,7 +43,7 @@ from kontext_mock.http.serving.exchange import (
     dropped,
     error_answer,
 )
-from kontext_mock.http.serving.requestids import request_id_for
+from kontext_mock.http.serving.requestids import new_request_id, request_id_for
 from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
 from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
 
@@ -130,7 +130,8 @@ class Pipeline:
     def quick(self, exchange: Exchange) -> Answer | None:
         """After :meth:`admit`: the router's answer now, when nothing has to wait for it (no
         fault delay, no lifecycle step due, no durable write, the store free); else None."""
-        if exchange.delay or exchange.then is not None or self._tick_due():
+        if (exchange.delay or exchange.then is not None
+                or (self.mock.lifecycles.scripts and self._tick_due())):
             return None
         if exchange.control or (self.durable is not None and exchange.method in CHANGING_METHODS):
             return None  # (the control plane's work may be long: a worker's)
@@ -197,9 +198,10 @@ class Pipeline:
     # -- the steps before the handler --------------------------------------------------------
 
     def _identify(self, exchange: Exchange) -> None:
-        exchange.request_id = request_id_for(exchange.header("x-request-id"))
+        incoming = exchange.header("x-request-id")
+        exchange.request_id = request_id_for(incoming) if incoming else new_request_id()
         exchange.started = time.perf_counter()
-        exchange.now = self.mock.now()
+        exchange.now = self.mock.clock.now()
         exchange.control = is_control(exchange.path)
 
     def _header_limit(self, exchange: Exchange) -> Answer | None:
