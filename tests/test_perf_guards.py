@@ -530,6 +530,39 @@ def test_the_pipeline_steps_are_one_list_each_side_of_the_handler(mock: KontextM
         "_cors_headers", "_stamp", "_strict", "_durable", "_journal"]
 
 
+# -- the Host rule's remembered verdicts ----------------------------------------------------------
+
+
+def test_the_host_rules_remembered_verdicts_follow_the_configuration(mock: KontextMock,
+                                                                     client: FlaskClient) -> None:
+    def status() -> int:
+        return int(client.get(GET, headers=AUTH, base_url="http://kontext.lan").status_code)
+
+    assert status() == 421
+    mock.config = mock.config.with_changes(allowed_hosts=("kontext.lan",))
+    assert status() == 200
+    mock.config = mock.config.with_changes(allowed_hosts=())
+    assert status() == 421
+
+
+def test_the_host_rule_tells_the_control_plane_from_the_api_for_one_host() -> None:
+    # bound beyond loopback without an admin token: the API answers any name, the open
+    # control plane only loopback names; one Host, two verdicts, in either order
+    mock = KontextMock(seed=7, now="2026-01-01T12:00:00Z", frozen=True, host="0.0.0.0")
+    client = mock.app.test_client()
+    for _ in range(2):
+        assert client.get(GET, headers=AUTH, base_url="http://mock.lan").status_code == 200
+        control = client.get("/_mock/clock", base_url="http://mock.lan")
+        assert control.status_code == 421 and control.json["error"] == "host_refused"
+
+
+def test_the_host_rule_judges_more_names_than_it_remembers(client: FlaskClient) -> None:
+    for n in range(150):
+        host = f"name-{n}.test" if n % 2 else f"name-{n}.example.com"  # (.test: reserved)
+        status = client.get(GET, headers=AUTH, base_url=f"http://{host}").status_code
+        assert status == (200 if n % 2 else 421), host
+
+
 def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None:
     # orjson's result carries its whole write buffer; cached per session, that was 8 KiB
     # for a 600-byte session (950 MB for 100,000 sessions).
