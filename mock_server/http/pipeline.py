@@ -56,6 +56,8 @@ __all__ = ["CHANGING_METHODS", "TICK_EVERY", "Durable", "Pipeline"]
 #: methods whose answer may say "changed": with a state file, acknowledged only once on disk
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TICK_EVERY = timedelta(seconds=1)
+#: the journal's word for an answered request (an enum's value is read through a descriptor)
+_ANSWERED = Outcome.ANSWERED.value
 #: distinct (Host, control) verdicts of the Host rule remembered (all forgotten past that)
 _HOSTS_KEPT = 64
 Step = Callable[[Exchange], Answer | None]
@@ -335,7 +337,7 @@ class Pipeline:
             exchange.request_id,
             exchange.now or self.mock.now(),
             exchange.fault,
-            outcome.value,
+            _ANSWERED if outcome is Outcome.ANSWERED else outcome.value,
         ))
         return answer
 

@@ -633,8 +633,6 @@ class _Connection(asyncio.Protocol):
             parser.get_method().decode("ascii", "replace"), self._path(),
             url.partition(b"?")[2], self._headers, b"", self.peer, self.local, version,
             url.decode("latin-1"), self._index, self._repeated, self._fields_bytes)
-        limit = self.server.app.body_limit(head)
-        self._body_limit = limit
         index = self._index
         if not self._repeated:  # (the usual case: each name once, told by the index)
             length, expect = index.get("content-length"), index.get("expect")
@@ -651,6 +649,12 @@ class _Connection(asyncio.Protocol):
                     expect = value
                 elif lower == "transfer-encoding" and "chunked" in value.lower():
                     chunked = True
+        if length is None and not chunked and expect is None:
+            # no body (a request has none without either): no limit to ask for
+            self._body_limit = 0
+            self.deadline = self.loop.time() + self.limits.body_timeout
+            return
+        limit = self._body_limit = self.server.app.body_limit(head)
         if chunked:
             self._chunks_watched = True
             self._chunk_line = bytearray() if self._exact else None
@@ -695,8 +699,7 @@ class _Connection(asyncio.Protocol):
             self._queue.append((exchange, keep_alive, None))
             if len(self._queue) >= self.limits.max_pipelined:
                 self._pause_reading()
-        if self._current is None and not self._queue:
-            self.deadline = self.loop.time() + self.limits.idle_timeout
+        # (answered at once, the idle deadline is set: see _next)
 
     # -- answering -------------------------------------------------------------------------
 
