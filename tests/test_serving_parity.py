@@ -4,8 +4,8 @@ Two mocks, equal in every way, served by two servers; one answers the hot reads 
 express lane, the other with the Flask path only. Hypothesis sends both the same
 generated requests, byte for byte, good and bad (ids, filters, limits, repeated or
 unknown parameters, missing, wrong or repeated credentials, client request ids, CORS
-origins, header names in any case, revoke-alls), and the answers must be equal byte for byte: status, headers (all but the
-request id and ``Date``) and body.
+origins, header names in any case, revoke-alls), and the answers must be equal byte for
+byte: status, headers (all but the request id and ``Date``) and body.
 """
 
 from __future__ import annotations

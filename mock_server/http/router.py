@@ -44,6 +44,8 @@ _FLASK_SIGNALS = (signals.request_started, signals.request_finished,
 
 #: request paths whose route :meth:`Router.route` remembers
 _FOUND_KEPT = 1024
+#: query strings whose decoded pairs :meth:`Router.answer` remembers
+_QUERIES_KEPT = 1024
 
 
 class Router:
@@ -58,6 +60,8 @@ class Router:
         self._names: dict[str, tuple[str, ...]] = {}
         #: (method, path) -> what :meth:`route` found for it (forgotten when it grows large)
         self._found: dict[tuple[str, str], tuple[Endpoint, tuple[str, ...]]] = {}
+        #: query strings -> their decoded pairs (forgotten when it grows large)
+        self._queries: dict[bytes, tuple[tuple[str, str], ...]] = {}
         for endpoint in endpoints.values():
             op = endpoint.op
             self._routes.setdefault(op.method, []).append((path_pattern(op.path), endpoint))
@@ -97,15 +101,32 @@ class Router:
                 return found
         return None
 
+    def _query(self, raw: bytes) -> tuple[tuple[str, str], ...] | None:
+        """The query string's decoded pairs; None when it is not UTF-8 (the Flask path's)."""
+        if not raw:
+            return ()
+        found = self._queries.get(raw)
+        if found is None:
+            try:
+                found = tuple(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                        errors="strict"))
+            except UnicodeDecodeError:
+                return None
+            if len(self._queries) >= _QUERIES_KEPT:
+                self._queries.clear()
+            self._queries[raw] = found
+        return found
+
     def answer(self, exchange: Exchange) -> Answer | None:
         """The answer, when the router takes the request; else None (the Flask path's turn)."""
         found = self.route(exchange)
         if found is None or not self.active:
             return None
         endpoint, values = found
-        inputs = _inputs(exchange, self._names[endpoint.op.operation_id], values)
-        if inputs is None:
+        query = self._query(exchange.query)
+        if query is None:
             return None
+        inputs = _inputs(exchange, self._names[endpoint.op.operation_id], values, query)
         exchange.operation = endpoint.op
         try:
             answer = endpoint(inputs)
@@ -124,13 +145,8 @@ class Router:
         return call_wsgi(answer, environ_for(exchange))
 
 
-def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
-            ) -> Inputs | None:
-    try:
-        query = (parse_qsl(exchange.query.decode("utf-8"), keep_blank_values=True,
-                           errors="strict") if exchange.query else [])
-    except UnicodeDecodeError:
-        return None
+def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...],
+            query: tuple[tuple[str, str], ...]) -> Inputs:
     # (a header as a WSGI app reads it: repeated lines joined with commas, the first
     # Content-Type only)
     header = exchange.wsgi_header

@@ -10,7 +10,7 @@ from Flask's request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,7 +52,7 @@ class Inputs:
     #: the path's parameters, percent-decoded
     path_args: Mapping[str, str]
     #: the query's name and value pairs, decoded, in order (a name may repeat)
-    query: list[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
     header: Header
     #: the body's media type (no parameters, lower case), "" without one
     mimetype: str
@@ -79,6 +79,10 @@ class StepAside(Exception):  # noqa: N818 (not an error: a decision)
 
 
 Handler = Callable[[Call], Answer | Response]
+_ParsedKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+#: distinct path and query inputs an endpoint remembers the parameters of (all forgotten
+#: past that)
+_PARSED_KEPT = 256
 Authenticate = Callable[[str], AccessToken]
 #: a check an operation's security scheme asks for, run before anything is parsed
 #: (a scheme the endpoint does not know, e.g. the gateway's token, is checked by its guard,
@@ -98,6 +102,11 @@ class Endpoint:
         self._guard = guard
         self._scopes = ScopeCheck(op.scope_alternatives)
         self._bearer = op.bearer
+        #: (path arguments, query pairs) -> the parameters they make: for an operation whose
+        #: parameters are all in its path and query, a function of those alone, so a
+        #: client that sends the same again (most do) has them read once
+        self._parsed: dict[_ParsedKey, tuple[dict[str, Any], frozenset[str]]] | None = (
+            {} if all(p.location in ("path", "query") for p in op.parameters) else None)
 
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
@@ -106,9 +115,25 @@ class Endpoint:
         if self._bearer:
             token = self._authenticate(parse_bearer(inputs.header("Authorization")))
             self._scopes.require(token.scopes)
-        params, explicit = _parameters(op, inputs)
+        params, explicit = self._parameters(inputs)
         body = _body(op, inputs) if op.body_media_type else None
         return self.handler(Call(op, params, explicit, body, token, inputs.header))
+
+
+    def _parameters(self, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
+        """The call's parameters (remembered when they depend on the path and query alone:
+        each call gets a copy of its own)."""
+        parsed = self._parsed
+        if parsed is None:
+            return _parameters(self.op, inputs)
+        key = (tuple(inputs.path_args.items()), tuple(inputs.query))
+        found = parsed.get(key)
+        if found is None:
+            found = _parameters(self.op, inputs)  # (refused inputs raise: never remembered)
+            if len(parsed) >= _PARSED_KEPT:
+                parsed.clear()
+            parsed[key] = found
+        return dict(found[0]), found[1]
 
 
 def bind(
