@@ -591,7 +591,9 @@ class _Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         """Part of the request target."""
         self._url += url
-        self._count_head(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._count_head(0)  # (refused)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header field (a trailer field of a chunked body counts towards the head's
@@ -867,7 +869,8 @@ class _Connection(asyncio.Protocol):
             self._answer(exchange, keep_next)  # (first: it is the next in line)
             self._resume_reading_if_room()
             return
-        self._resume_reading_if_room()
+        if self._paused_reading:
+            self._resume_reading_if_room()
         if self._current is not None or self._queue or self.closed:
             return  # (the bytes kept brought more)
         if self._draining or (self._eof and not self._pending):
