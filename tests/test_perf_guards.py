@@ -105,6 +105,49 @@ def test_an_invalid_parameter_still_gets_the_validators_message(client: FlaskCli
     assert answer.json["details"][0]["message"] == "201 is greater than the maximum of 200"
 
 
+# -- parameters remembered per path and query ---------------------------------------------------
+
+
+QUERIES = st.lists(st.tuples(st.sampled_from(["limit", "status", "includeInactive", "x"]),
+                             st.sampled_from(["0", "5", "100", "201", "all", "idle", "true", "",
+                                              "nope"])), max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=st.lists(QUERIES, min_size=1, max_size=6))
+def test_remembered_parameters_are_the_parameters_parsed(
+    queries: list[list[tuple[str, str]]],
+) -> None:
+    # each query answered first when its parameters are parsed, then (in the other order,
+    # all of them remembered) again: the same answers, refusals included
+    client = KontextMock(seed=5, now="2026-01-01T12:00:00Z", frozen=True).app.test_client()
+    targets = [f"{LIST}?{'&'.join(f'{k}={v}' for k, v in pairs)}" for pairs in queries]
+    first = {t: client.get(t, headers=AUTH) for t in targets}
+    for target in reversed(targets):
+        again = client.get(target, headers=AUTH)
+        assert (again.status_code, again.get_data()) == (
+            first[target].status_code, first[target].get_data())
+
+
+def test_a_handler_gets_remembered_parameters_of_its_own(mock: KontextMock) -> None:
+    from kontext_mock.http.routing import Call, Endpoint, Inputs
+
+    op = next(op for op in load_spec() if op.operation_id == "listSessions")
+    seen: list[dict[str, Any]] = []
+
+    def handler(call: Call) -> Any:
+        seen.append(dict(call.params))
+        call.params["limit"] = -1  # (a handler that changes what it was given)
+        return None
+
+    endpoint = Endpoint(op, handler, mock.authenticate)
+    inputs = Inputs({"applicationId": DEV_APP}, [("limit", "5")],
+                    lambda name: "Bearer dev-token" if name == "Authorization" else None, "", b"")
+    endpoint(inputs)
+    endpoint(inputs)
+    assert seen[0] == seen[1] and seen[1]["limit"] == 5
+
+
 # -- quick parameter checks only say yes where jsonschema does ---------------------------------
 
 
@@ -528,6 +571,39 @@ def test_the_pipeline_steps_are_one_list_each_side_of_the_handler(mock: KontextM
         "_identify", "_header_limit", "_host", "_origin", "_rate_limit", "_fault"]
     assert [s.__name__ for s in pipeline.after] == [
         "_cors_headers", "_stamp", "_strict", "_durable", "_journal"]
+
+
+# -- the Host rule's remembered verdicts ----------------------------------------------------------
+
+
+def test_the_host_rules_remembered_verdicts_follow_the_configuration(mock: KontextMock,
+                                                                     client: FlaskClient) -> None:
+    def status() -> int:
+        return int(client.get(GET, headers=AUTH, base_url="http://kontext.lan").status_code)
+
+    assert status() == 421
+    mock.config = mock.config.with_changes(allowed_hosts=("kontext.lan",))
+    assert status() == 200
+    mock.config = mock.config.with_changes(allowed_hosts=())
+    assert status() == 421
+
+
+def test_the_host_rule_tells_the_control_plane_from_the_api_for_one_host() -> None:
+    # bound beyond loopback without an admin token: the API answers any name, the open
+    # control plane only loopback names; one Host, two verdicts, in either order
+    mock = KontextMock(seed=7, now="2026-01-01T12:00:00Z", frozen=True, host="0.0.0.0")
+    client = mock.app.test_client()
+    for _ in range(2):
+        assert client.get(GET, headers=AUTH, base_url="http://mock.lan").status_code == 200
+        control = client.get("/_mock/clock", base_url="http://mock.lan")
+        assert control.status_code == 421 and control.json["error"] == "host_refused"
+
+
+def test_the_host_rule_judges_more_names_than_it_remembers(client: FlaskClient) -> None:
+    for n in range(150):
+        host = f"name-{n}.test" if n % 2 else f"name-{n}.example.com"  # (.test: reserved)
+        status = client.get(GET, headers=AUTH, base_url=f"http://{host}").status_code
+        assert status == (200 if n % 2 else 421), host
 
 
 def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None:

@@ -372,17 +372,18 @@ def test_an_upgrade_not_offered_is_ignored_and_the_connection_goes_on(
         assert statuses(read_until_closed(sock)) == [200]
 
 
+@pytest.mark.parametrize("coding", ["chunked", "ChUnKeD"])
 @pytest.mark.parametrize("chunks", [b"100000\r\nabc", b"4\r\nabcd\r\n10000;ext=1\r\nab"],
                          ids=["first-chunk", "a-later-chunk-with-an-extension"])
 def test_a_chunk_larger_than_the_body_may_be_is_refused_413_before_its_data(
-    mock: KontextMock, chunks: bytes,
+    mock: KontextMock, chunks: bytes, coding: str,
 ) -> None:
     running = start(mock.app, "127.0.0.1", 0, limits=ServerLimits(body_timeout=300))
     try:
         with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
             sock.sendall(f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
                          "dev-token\r\nContent-Type: application/json\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n".encode() + chunks)
+                         f"Transfer-Encoding: {coding}\r\n\r\n".encode() + chunks)
             answer = read_answer(sock)  # (the rest of the chunk never comes)
         assert statuses(answer) == [413]
         assert b'"error":"payload_too_large"' in answer

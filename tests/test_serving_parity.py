@@ -3,9 +3,9 @@
 Two mocks, equal in every way, served by two servers; one answers the hot reads with the
 express lane, the other with the Flask path only. Hypothesis sends both the same
 generated requests, byte for byte, good and bad (ids, filters, limits, repeated or
-unknown parameters, missing or wrong credentials, client request ids, CORS origins,
-revoke-alls), and the answers must be equal byte for byte: status, headers (all but the
-request id and ``Date``) and body.
+unknown parameters, missing, wrong or repeated credentials, client request ids, CORS
+origins, header names in any case, revoke-alls), and the answers must be equal byte for
+byte: status, headers (all but the request id and ``Date``) and body.
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ def requests_(draw: st.DrawFn) -> bytes:
     for name, value in (("Authorization", draw(AUTHS)), ("X-Request-Id", draw(REQUEST_IDS)),
                         ("Origin", draw(ORIGINS))):
         if value is not None:
-            lines.append(f"{name}: {value}")
+            lines.append(f"{draw(st.sampled_from([name, name.lower()]))}: {value}")
+    if draw(st.booleans()):  # a field sent twice (its first value, or both joined, are read)
+        again = draw(st.sampled_from(["Authorization", "authorization", "X-Request-Id", "Origin"]))
+        lines.append(f"{again}: {draw(AUTHS) or 'Bearer dev-token'}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 

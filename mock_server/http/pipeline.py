@@ -44,7 +44,7 @@ from kontext_mock.http.serving.exchange import (
     dropped,
     error_answer,
 )
-from kontext_mock.http.serving.requestids import request_id_for
+from kontext_mock.http.serving.requestids import new_request_id, request_id_for
 from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
 from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
 
@@ -57,6 +57,10 @@ __all__ = ["CHANGING_METHODS", "TICK_EVERY", "Durable", "Pipeline"]
 #: methods whose answer may say "changed": with a state file, acknowledged only once on disk
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TICK_EVERY = timedelta(seconds=1)
+#: the journal's word for an answered request (an enum's value is read through a descriptor)
+_ANSWERED = Outcome.ANSWERED.value
+#: distinct (Host, control) verdicts of the Host rule remembered (all forgotten past that)
+_HOSTS_KEPT = 64
 Step = Callable[[Exchange], Answer | None]
 AfterStep = Callable[[Exchange, Answer], Answer]
 
@@ -87,6 +91,9 @@ class Pipeline:
         self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
                            for s in (spec, control_spec) for op in s]
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        #: the Host rule's verdicts by (Host, control plane or not), for the configuration
+        #: they were judged under (a client sends the same Host again and again)
+        self._hosts: tuple[object, dict[tuple[str | None, bool], str | None]] = (None, {})
         #: the steps, in order (tests read them; a new step is added here, once)
         self.before: tuple[Step, ...] = (
             self._identify, self._header_limit, self._host, self._origin, self._rate_limit,
@@ -138,7 +145,8 @@ class Pipeline:
     def quick(self, exchange: Exchange) -> Answer | None:
         """After :meth:`admit`: the router's answer now, when nothing has to wait for it (no
         fault delay, no lifecycle step due, no durable write, the store free); else None."""
-        if exchange.delay or exchange.then is not None or self._tick_due():
+        if (exchange.delay or exchange.then is not None
+                or (self.mock.lifecycles.scripts and self._tick_due())):
             return None
         if exchange.control or (self.durable is not None and exchange.method in CHANGING_METHODS):
             return None  # (the control plane's work may be long: a worker's)
@@ -207,9 +215,10 @@ class Pipeline:
     # -- the steps before the handler --------------------------------------------------------
 
     def _identify(self, exchange: Exchange) -> None:
-        exchange.request_id = request_id_for(exchange.header("x-request-id"))
+        incoming = exchange.header("x-request-id")
+        exchange.request_id = request_id_for(incoming) if incoming else new_request_id()
         exchange.started = time.perf_counter()
-        exchange.now = self.mock.now()
+        exchange.now = self.mock.clock.now()
         exchange.control = is_control(exchange.path)
 
     def _header_limit(self, exchange: Exchange) -> Answer | None:
@@ -225,9 +234,23 @@ class Pipeline:
 
     def _host_reason(self, exchange: Exchange, *, control: bool) -> str | None:
         config = self.mock.config
-        return host_refusal(exchange.header("host"), control=control, bound_to=config.host,
-                            open_control=config.admin_token is None,
-                            allowed=config.allowed_hosts)
+        host = exchange.header("host")
+        judged_under, verdicts = self._hosts
+        if judged_under is not config:  # (a configuration is never changed, only replaced)
+            verdicts = {}
+            self._hosts = (config, verdicts)
+        key = (host, control)
+        try:
+            return verdicts[key]
+        except KeyError:
+            pass
+        reason = host_refusal(host, control=control, bound_to=config.host,
+                              open_control=config.admin_token is None,
+                              allowed=config.allowed_hosts)
+        if len(verdicts) >= _HOSTS_KEPT:
+            verdicts.clear()
+        verdicts[key] = reason
+        return reason
 
     def _origin(self, exchange: Exchange) -> Answer | None:
         origin = exchange.header("origin")
@@ -316,20 +339,20 @@ class Pipeline:
         journal = self.mock.journal
         if exchange.control or not journal.enabled or not exchange.started:
             return answer
-        answered = answer.outcome is Outcome.ANSWERED
-        journal.record(Recorded(
-            method=exchange.method,
-            path=exchange.path,
-            query=exchange.query,
-            headers=tuple(exchange.headers),
-            body=exchange.body or None,
-            content_type=exchange.header("content-type") or "",
-            status=answer.status if answered else None,
-            duration_ms=(time.perf_counter() - exchange.started) * 1000,
-            request_id=exchange.request_id,
-            time=exchange.now or self.mock.now(),
-            fault=exchange.fault,
-            outcome=answer.outcome.value,
+        outcome = answer.outcome
+        journal.record(Recorded(  # (its fields in order: method, path, query, headers, ...)
+            exchange.method,
+            exchange.path,
+            exchange.query,
+            tuple(exchange.headers),
+            exchange.body or None,
+            exchange.header("content-type") or "",
+            answer.status if outcome is Outcome.ANSWERED else None,
+            (time.perf_counter() - exchange.started) * 1000,
+            exchange.request_id,
+            exchange.now or self.mock.now(),
+            exchange.fault,
+            _ANSWERED if outcome is Outcome.ANSWERED else outcome.value,
         ))
         return answer
 

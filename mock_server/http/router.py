@@ -19,9 +19,9 @@ the same endpoints.
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import parse_qsl
 
 from flask import Flask, signals
@@ -36,15 +36,18 @@ from kontext_mock.http.spec import path_pattern
 
 __all__ = ["Router"]
 
-_receivers = operator.attrgetter("receivers")
 _FLASK_SIGNALS = (signals.request_started, signals.request_finished,
                   signals.got_request_exception, signals.request_tearing_down,
                   signals.appcontext_pushed, signals.appcontext_popped,
                   signals.appcontext_tearing_down)
+(_STARTED, _FINISHED, _EXCEPTION, _TEARING_DOWN, _PUSHED, _POPPED,
+ _APP_TEARING_DOWN) = _FLASK_SIGNALS
 
 
 #: request paths whose route :meth:`Router.route` remembers
 _FOUND_KEPT = 1024
+#: query strings whose decoded pairs :meth:`Router.answer` remembers
+_QUERIES_KEPT = 1024
 
 
 class Router:
@@ -58,7 +61,9 @@ class Router:
         #: each endpoint's path parameters, in the path's order
         self._names: dict[str, tuple[str, ...]] = {}
         #: (method, path) -> what :meth:`route` found for it (forgotten when it grows large)
-        self._found: dict[tuple[str, str], tuple[Endpoint, tuple[str, ...]]] = {}
+        self._found: dict[tuple[str, str], tuple[Endpoint, Mapping[str, str]]] = {}
+        #: query strings -> their decoded pairs (forgotten when it grows large)
+        self._queries: dict[bytes, tuple[tuple[str, str], ...]] = {}
         for endpoint in endpoints.values():
             op = endpoint.op
             self._routes.setdefault(op.method, []).append((path_pattern(op.path), endpoint))
@@ -71,8 +76,10 @@ class Router:
         if not self.enabled:
             return False
         if not (app.before_request_funcs or app.after_request_funcs or app.teardown_request_funcs
-                or app.teardown_appcontext_funcs or app.url_value_preprocessors) and not any(
-                map(_receivers, _FLASK_SIGNALS)):
+                or app.teardown_appcontext_funcs or app.url_value_preprocessors) and not (
+                _STARTED.receivers or _FINISHED.receivers or _EXCEPTION.receivers
+                or _TEARING_DOWN.receivers or _PUSHED.receivers or _POPPED.receivers
+                or _APP_TEARING_DOWN.receivers):
             return True  # the usual case, told quickly: nothing registered at all
         return (
             not any(app.before_request_funcs.values())
@@ -83,8 +90,9 @@ class Router:
             and not any(s.receivers for s in _FLASK_SIGNALS)
         )
 
-    def route(self, exchange: Exchange) -> tuple[Endpoint, tuple[str, ...]] | None:
-        """The endpoint for this request and its path values, or None."""
+    def route(self, exchange: Exchange) -> tuple[Endpoint, Mapping[str, str]] | None:
+        """The endpoint for this request and its path's arguments by name (read-only: made
+        once per path remembered), or None."""
         key = (exchange.method, exchange.path)
         found = self._found.get(key)
         if found is not None:
@@ -94,19 +102,38 @@ class Router:
             if match is not None:
                 if len(self._found) >= _FOUND_KEPT:
                     self._found.clear()
-                found = self._found[key] = (endpoint, match.groups())
+                names = self._names[endpoint.op.operation_id]
+                arguments = MappingProxyType(dict(zip(names, match.groups(), strict=True)))
+                found = self._found[key] = (endpoint, arguments)
                 return found
         return None
+
+    def _query(self, raw: bytes) -> tuple[tuple[str, str], ...] | None:
+        """The query string's decoded pairs; None when it is not UTF-8 (the Flask path's)."""
+        if not raw:
+            return ()
+        found = self._queries.get(raw)
+        if found is None:
+            try:
+                found = tuple(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                        errors="strict"))
+            except UnicodeDecodeError:
+                return None
+            if len(self._queries) >= _QUERIES_KEPT:
+                self._queries.clear()
+            self._queries[raw] = found
+        return found
 
     def answer(self, exchange: Exchange) -> Answer | None:
         """The answer, when the router takes the request; else None (the Flask path's turn)."""
         found = self.route(exchange)
         if found is None or not self.active:
             return None
-        endpoint, values = found
-        inputs = _inputs(exchange, self._names[endpoint.op.operation_id], values)
-        if inputs is None:
+        endpoint, arguments = found
+        query = self._query(exchange.query)
+        if query is None:
             return None
+        inputs = _inputs(exchange, arguments, query)
         exchange.operation = endpoint.op
         try:
             answer = endpoint(inputs)
@@ -125,41 +152,12 @@ class Router:
         return call_wsgi(answer, environ_for(exchange))
 
 
-def _inputs(exchange: Exchange, names: tuple[str, ...], values: tuple[str, ...]
-            ) -> Inputs | None:
-    try:
-        query = (parse_qsl(exchange.query.decode("utf-8"), keep_blank_values=True,
-                           errors="strict") if exchange.query else [])
-    except UnicodeDecodeError:
-        return None
-    header = _header_of(exchange)
+def _inputs(exchange: Exchange, arguments: Mapping[str, str],
+            query: tuple[tuple[str, str], ...]) -> Inputs:
+    # (a header as a WSGI app reads it: repeated lines joined with commas, the first
+    # Content-Type only)
+    header = exchange.wsgi_header
     content_type = header("content-type")
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
-    body = exchange.body
-    return Inputs(dict(zip(names, values, strict=True)), query, header, mimetype, body,
-                  lambda: _form(body), exchange.client[0] if exchange.client else "",
-                  exchange.verdict)
-
-
-def _form(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise StepAside from None
-
-
-def _header_of(exchange: Exchange) -> Callable[[str], str | None]:
-    """A header as a WSGI app would read it: repeated lines joined with commas (the
-    first ``Content-Type`` only); names with an underscore are not headers to it."""
-    headers = exchange.headers
-
-    def header(name: str) -> str | None:
-        wanted = name.lower()
-        values = [v for k, v in headers if k.lower() == wanted]
-        if not values:
-            return None
-        if wanted == "content-type" or len(values) == 1:
-            return values[0]
-        return ",".join(values)
-
-    return header
+    return Inputs(arguments, query, header, mimetype, exchange.body, None,
+                  exchange.client[0] if exchange.client else "", exchange.verdict)

@@ -10,9 +10,10 @@ from Flask's request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from flask import Flask, Response, has_request_context, request
@@ -53,19 +54,29 @@ class Inputs:
     #: the path's parameters, percent-decoded
     path_args: Mapping[str, str]
     #: the query's name and value pairs, decoded, in order (a name may repeat)
-    query: list[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
     header: Header
     #: the body's media type (no parameters, lower case), "" without one
     mimetype: str
     body: bytes
-    #: the form body's name and value pairs, decoded (may raise :class:`StepAside`)
-    form: Callable[[], list[tuple[str, str]]]
+    #: the form body's name and value pairs, decoded (may raise :class:`StepAside`); None:
+    #: read from ``body`` as UTF-8 (:func:`form_pairs`)
+    form: Callable[[], list[tuple[str, str]]] | None = None
     #: the client's address ("" when unknown)
     peer: str = ""
     #: what the request pipeline judged of its credentials at its head, when it did (the
     #: control plane's admin token: ``admin.ControlVerdict``); a guard reads it rather
     #: than checking the credential again
     verdict: Any = None
+
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The form body's name and value pairs, decoded (may raise :class:`StepAside`)."""
+        if self.form is not None:
+            return self.form()
+        try:
+            return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise StepAside from None
 
 
 class StepAside(Exception):  # noqa: N818 (not an error: a decision)
@@ -74,6 +85,10 @@ class StepAside(Exception):  # noqa: N818 (not an error: a decision)
 
 
 Handler = Callable[[Call], Answer | Response]
+_ParsedKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+#: distinct path and query inputs an endpoint remembers the parameters of (all forgotten
+#: past that)
+_PARSED_KEPT = 256
 Authenticate = Callable[[str], AccessToken]
 #: a check an operation's security scheme asks for, run before anything is parsed
 #: (a scheme the endpoint does not know, e.g. the gateway's token, is checked by its guard,
@@ -93,6 +108,11 @@ class Endpoint:
         self._guard = guard
         self._scopes = ScopeCheck(op.scope_alternatives)
         self._bearer = op.bearer
+        #: (path arguments, query pairs) -> the parameters they make: for an operation whose
+        #: parameters are all in its path and query, a function of those alone, so a
+        #: client that sends the same again (most do) has them read once
+        self._parsed: dict[_ParsedKey, tuple[dict[str, Any], frozenset[str]]] | None = (
+            {} if all(p.location in ("path", "query") for p in op.parameters) else None)
 
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
@@ -101,9 +121,25 @@ class Endpoint:
         if self._bearer:
             token = self._authenticate(parse_bearer(inputs.header("Authorization")))
             self._scopes.require(token.scopes)
-        params, explicit = _parameters(op, inputs)
+        params, explicit = self._parameters(inputs)
         body = _body(op, inputs) if op.body_media_type else None
         return self.handler(Call(op, params, explicit, body, token, inputs.header))
+
+
+    def _parameters(self, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
+        """The call's parameters (remembered when they depend on the path and query alone:
+        each call gets a copy of its own)."""
+        parsed = self._parsed
+        if parsed is None:
+            return _parameters(self.op, inputs)
+        key = (tuple(inputs.path_args.items()), tuple(inputs.query))
+        found = parsed.get(key)
+        if found is None:
+            found = _parameters(self.op, inputs)  # (refused inputs raise: never remembered)
+            if len(parsed) >= _PARSED_KEPT:
+                parsed.clear()
+            parsed[key] = found
+        return dict(found[0]), found[1]
 
 
 def bind(
@@ -171,38 +207,40 @@ def _parameters(op: Operation, inputs: Inputs) -> tuple[dict[str, Any], frozense
     problems: list[dict[str, Any]] = []
     query: dict[str, list[str]] | None = None
     for p in op.parameters:
+        name, location = p.name, p.location
         raw: str | None
-        if p.location == "path":
-            raw = inputs.path_args.get(p.name)
-        elif p.location == "query":
+        if location == "path":
+            raw = inputs.path_args.get(name)
+        elif location == "query":
             if query is None:
                 query = {}
-                for name, value in inputs.query:
-                    query.setdefault(name, []).append(value)
-            values = query.get(p.name, ())
+                for key, value in inputs.query:
+                    query.setdefault(key, []).append(value)
+            values = query.get(name, ())
             if len(values) > 1:
-                problems.append(_problem("query", p.name, "given more than once"))
+                problems.append(_problem("query", name, "given more than once"))
                 continue
             raw = values[0] if values else None
         else:
-            raw = inputs.header(p.name)
+            raw = inputs.header(name)
         if raw is None:
             if p.required:
-                problems.append(_problem(p.location, p.name, "is required"))
+                problems.append(_problem(location, name, "is required"))
             elif p.default is not None:
-                params[p.name] = p.default
+                params[name] = p.default
             continue
-        value = p.coerce(raw)
-        if p.accepts is not None and p.accepts(value):
-            params[p.name] = value
-            explicit.add(p.name)
+        value = raw if p.kind == "string" else p.coerce(raw)  # (text is read as it is)
+        accepts = p.accepts
+        if accepts is not None and accepts(value):
+            params[name] = value
+            explicit.add(name)
             continue
         failures = explain(p.validator.iter_errors(value), op.resolve)
         if failures:
-            problems.append(_problem(p.location, p.name, failures[0][1]))
+            problems.append(_problem(location, name, failures[0][1]))
             continue
-        params[p.name] = value
-        explicit.add(p.name)
+        params[name] = value
+        explicit.add(name)
     if problems:
         _reject(op, problems)
     return params, frozenset(explicit)
@@ -242,7 +280,7 @@ def _body(op: Operation, inputs: Inputs) -> Any:
             _reject(op, [_problem("body", None, "the form body is not valid UTF-8")])
         form: dict[str, str] = {}
         repeated: list[str] = []
-        for name, value in inputs.form():
+        for name, value in inputs.form_pairs():
             if name in form:
                 if name not in repeated:
                     repeated.append(name)

@@ -41,7 +41,7 @@ class Exchange:
     """A request as it arrived, and what the pipeline learned about it on the way.
 
     ``headers`` keep the client's names and order (the journal shows them as sent);
-    :meth:`header` looks one up without regard to case.
+    :meth:`header` looks one up by its lower-case name.
     """
 
     method: str
@@ -58,6 +58,13 @@ class Exchange:
     http_version: str = "1.1"
     #: the request target as sent (path and query), for the environ's ``RAW_URI``
     target: str = ""
+    #: the first value of each header field by its lower-case name, and whether a name
+    #: occurs more than once: given by the server, which reads the fields once (else made
+    #: on first use from ``headers``)
+    index: dict[str, str] | None = field(default=None, repr=False)
+    repeated: bool = field(default=False, repr=False)
+    #: :attr:`header_bytes` when the server counted them as it read them (-1: not counted)
+    fields_bytes: int = field(default=-1, repr=False)
     # -- set by the pipeline ------------------------------------------------------------
     request_id: str = ""
     started: float = 0.0
@@ -84,25 +91,46 @@ class Exchange:
     #: asks the server outside whether the client went away (the mock's app served as a
     #: WSGI app, e.g. wrapped in middleware)
     outer_gone: Callable[[], bool] | None = None
-    _index: dict[str, str] | None = field(default=None, repr=False)
 
     def gone(self) -> bool:
         """True once the client went away."""
         return self.client_gone or (self.outer_gone is not None and self.outer_gone())
 
     def header(self, name: str) -> str | None:
-        """The first value of the header ``name`` (any case), or None."""
-        index = self._index
+        """The first value of the header ``name`` (lower case), or None."""
+        index = self.index
         if index is None:
-            index = {}
-            for key, value in self.headers:
-                index.setdefault(key.lower(), value)
-            self._index = index
+            index = self._indexed()
         return index.get(name)
+
+    def wsgi_header(self, name: str) -> str | None:
+        """A header as a WSGI app reads it: ``name`` in any case, the values of a repeated
+        field joined with commas (but ``Content-Type``'s first only); None when absent."""
+        wanted = name.lower()
+        index = self.index
+        if index is None:
+            index = self._indexed()
+        if not self.repeated or wanted == "content-type":
+            return index.get(wanted)
+        values = [v for k, v in self.headers if k.lower() == wanted]
+        return ",".join(values) if values else None
+
+    def _indexed(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for key, value in self.headers:
+            lower = key.lower()
+            if lower in index:
+                self.repeated = True
+            else:
+                index[lower] = value
+        self.index = index
+        return index
 
     @property
     def header_bytes(self) -> int:
         """How many bytes the header fields took on the wire (``Name: value\\r\\n`` each)."""
+        if self.fields_bytes >= 0:
+            return self.fields_bytes
         return sum(len(k) + len(v) + 4 for k, v in self.headers)
 
 

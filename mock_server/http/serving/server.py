@@ -58,7 +58,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import re
 import socket
 import threading
 from collections import deque
@@ -81,8 +80,8 @@ log = logging.getLogger("kontext_mock.http")
 _STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
 }
-_SERVER = b"Server: kontext-mock\r\n"
-_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+#: the head's last field, and its end
+_HEAD_END = b"Server: kontext-mock\r\n\r\n"
 #: statuses that have no body, so no Content-Length either (RFC 9110, 8.6)
 _NO_BODY = frozenset({204, 304})
 
@@ -113,8 +112,13 @@ _FD_HEADROOM = 64
 #: a read's bytes are parsed this many at a time, so that a read of many small pipelined
 #: requests stops being parsed (and is kept as bytes) once ``max_pipelined`` wait
 _FEED_SLICE = 4096
-#: a read that may hold a chunked request's head (parsed a byte at a time: see _parse)
-_SAYS_CHUNKED = re.compile(rb"(?i)chunked")
+
+
+def _says_chunked(piece: bytes | memoryview) -> bool:
+    """True for a read that may hold a chunked request's head (parsed a byte at a time: see
+    :meth:`_Connection._parse`). (Lower case, then a plain search: a case-blind regular
+    expression tries a match at every byte.)"""
+    return b"chunked" in (piece if isinstance(piece, bytes) else piece.tobytes()).lower()
 
 
 class HttpApplication(Protocol):
@@ -352,6 +356,11 @@ class _Connection(asyncio.Protocol):
         self._reading = False
         self._url = b""
         self._headers: list[tuple[str, str]] = []
+        # the fields by lower-case name (the first value of each), whether a name repeats,
+        # and their bytes: read once here, for the server's checks and the Exchange
+        self._index: dict[str, str] = {}
+        self._repeated = False
+        self._fields_bytes = 0
         self._head: Exchange | None = None  # once the head is read
         self._head_bytes = 0
         self._body: list[bytes] = []
@@ -432,7 +441,9 @@ class _Connection(asyncio.Protocol):
                     self._pending = bytes(view[start:]) if not self._draining else b""
                     self._pause_reading()
                     return
-                start += self._parse(view[start:start + _FEED_SLICE])
+                # (the usual read, one request or a few, is parsed as it came)
+                start += self._parse(data if end <= _FEED_SLICE and not start
+                                     else view[start:start + _FEED_SLICE])
                 if self.closed or self._refused:
                     return
         except _RefusedError as exc:
@@ -449,13 +460,13 @@ class _Connection(asyncio.Protocol):
         finally:
             self._feeding = False
 
-    def _parse(self, piece: memoryview) -> int:
+    def _parse(self, piece: bytes | memoryview) -> int:
         """Feed ``piece`` to the parser: how many of its bytes it took (fewer when a request
         asked for an Upgrade: the server offers none, so the bytes after that request are
         the next request, for a new parser). A chunked body is fed a byte at a time (a
         chunk's data at once), so that each chunk's size line is seen whole: a chunk larger
         than the body may be is refused before its data comes."""
-        if not self._chunks_watched and _SAYS_CHUNKED.search(piece) is None:
+        if not self._chunks_watched and not _says_chunked(piece):
             try:
                 self.parser.feed_data(piece)
             except httptools.HttpParserUpgrade as upgrade:
@@ -567,6 +578,9 @@ class _Connection(asyncio.Protocol):
         self._reading = True
         self._url = b""
         self._headers = []
+        self._index = {}
+        self._repeated = False
+        self._fields_bytes = 0
         self._head = None
         self._head_bytes = 0
         self._body = []
@@ -577,18 +591,31 @@ class _Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         """Part of the request target."""
         self._url += url
-        self._count_head(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._count_head(0)  # (refused)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header field (a trailer field of a chunked body counts towards the head's
         bytes, and is otherwise ignored: the request's fields were read before its body)."""
-        self._count_head(len(name) + len(value) + 4)
+        size = len(name) + len(value) + 4
+        self._head_bytes += size
+        if self._head_bytes > self.limits.max_head_bytes:
+            self._count_head(0)  # (refused)
         if self._head is not None:
             return
-        if len(self._headers) >= self.limits.max_header_fields:
+        headers = self._headers
+        if len(headers) >= self.limits.max_header_fields:
             raise _RefusedError(431, "request_header_fields_too_large",
                            f"more than {self.limits.max_header_fields} header fields")
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers.append((key, text))
+        self._fields_bytes += size
+        lower = key.lower()
+        if lower in self._index:
+            self._repeated = True
+        else:
+            self._index[lower] = text
 
     def on_headers_complete(self) -> None:
         """The head is in: check what the body may be, before reading it."""
@@ -602,28 +629,37 @@ class _Connection(asyncio.Protocol):
             raise _RefusedError(400, "malformed_request",
                                 f"HTTP/{version} is not served here, only HTTP/1.1")
         self._check_host(version, url)
+        # (method, path, query, headers, body, client, server, http_version, target, index,
+        # repeated, fields_bytes: in order, as keywords cost more)
         head = self._head = Exchange(
-            method=parser.get_method().decode("ascii", "replace"),
-            path=self._path(),
-            query=url.partition(b"?")[2],
-            headers=self._headers,
-            client=self.peer,
-            server=self.local,
-            http_version=version,
-            target=url.decode("latin-1"),
-        )
-        limit = self.server.app.body_limit(head)
-        self._body_limit = limit
-        length = expect = None
-        for name, value in self._headers:
-            lower = name.lower()
-            if lower == "content-length":
-                length = value
-            elif lower == "expect":
-                expect = value
-            elif lower == "transfer-encoding" and "chunked" in value.lower():
-                self._chunks_watched = True
-                self._chunk_line = bytearray() if self._exact else None
+            parser.get_method().decode("ascii", "replace"), self._path(),
+            url.partition(b"?")[2], self._headers, b"", self.peer, self.local, version,
+            url.decode("latin-1"), self._index, self._repeated, self._fields_bytes)
+        index = self._index
+        if not self._repeated:  # (the usual case: each name once, told by the index)
+            length, expect = index.get("content-length"), index.get("expect")
+            coding = index.get("transfer-encoding")
+            chunked = coding is not None and "chunked" in coding.lower()
+        else:
+            length = expect = None
+            chunked = False
+            for name, value in self._headers:
+                lower = name.lower()
+                if lower == "content-length":
+                    length = value
+                elif lower == "expect":
+                    expect = value
+                elif lower == "transfer-encoding" and "chunked" in value.lower():
+                    chunked = True
+        if length is None and not chunked and expect is None:
+            # no body (a request has none without either): no limit to ask for
+            self._body_limit = 0
+            self.deadline = self.loop.time() + self.limits.body_timeout
+            return
+        limit = self._body_limit = self.server.app.body_limit(head)
+        if chunked:
+            self._chunks_watched = True
+            self._chunk_line = bytearray() if self._exact else None
         if length is not None and length.strip().isdigit() and int(length) > limit:
             raise _RefusedError(413, "payload_too_large",
                            f"the request body is {int(length)} bytes; this route takes at most"
@@ -665,8 +701,7 @@ class _Connection(asyncio.Protocol):
             self._queue.append((exchange, keep_alive, None))
             if len(self._queue) >= self.limits.max_pipelined:
                 self._pause_reading()
-        if self._current is None and not self._queue:
-            self.deadline = self.loop.time() + self.limits.idle_timeout
+        # (answered at once, the idle deadline is set: see _next)
 
     # -- answering -------------------------------------------------------------------------
 
@@ -748,34 +783,39 @@ class _Connection(asyncio.Protocol):
             self.closed = True
             transport.abort()
             return
-        streaming = isinstance(answer, StreamAnswer)
-        parts = [_STATUS_LINES.get(answer.status)
-                 or f"HTTP/1.1 {answer.status} Unknown\r\n".encode("latin-1")]
-        has_length = False
-        for name, value in answer.headers:
-            if name.lower() == "content-length":
-                if streaming:
-                    continue
-                has_length = True
-            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
-        if streaming:
+        status = answer.status
+        body = answer.body
+        if isinstance(answer, StreamAnswer):
+            # (its length is unknown: chunked for HTTP/1.1, the connection's end for 1.0)
+            fields = [f"{name}: {value}\r\n" for name, value in answer.headers
+                      if name.lower() != "content-length"]
             if exchange.http_version == "1.1":
-                parts.append(_CHUNKED)
+                fields.append("Transfer-Encoding: chunked\r\n")
             else:
                 keep_alive = False
-        elif not has_length and answer.status not in _NO_BODY:
-            parts.append(b"Content-Length: %d\r\n" % len(answer.body))
+            body = b""
+        else:
+            fields = [f"{name}: {value}\r\n" for name, value in answer.headers]
+            if status in _NO_BODY:
+                body = b""
+            else:
+                for name, _ in answer.headers:
+                    if len(name) == 14 and name.lower() == "content-length":
+                        break
+                else:
+                    fields.append(f"Content-Length: {len(body)}\r\n")
+                if exchange.method == "HEAD":
+                    body = b""
         if self._draining and not self._queue:
             keep_alive = False  # (the last answer before the server stops)
         if not keep_alive:
-            parts.append(b"Connection: close\r\n")
+            fields.append("Connection: close\r\n")
         elif exchange.http_version == "1.0":
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(_SERVER)
-        parts.append(b"\r\n")
-        if exchange.method != "HEAD" and not streaming and answer.status not in _NO_BODY:
-            parts.append(answer.body)
-        transport.write(b"".join(parts))
+            fields.append("Connection: keep-alive\r\n")
+        status_line = (_STATUS_LINES.get(status)
+                       or f"HTTP/1.1 {status} Unknown\r\n".encode("latin-1"))
+        transport.write(b"".join((status_line, "".join(fields).encode("latin-1"), _HEAD_END,
+                                  body)))
 
     async def _pump(self, chunks: AsyncIterator[bytes], chunked: bool) -> None:
         """Write a stream's chunks as they come, waiting while the client reads slowly."""
@@ -829,7 +869,8 @@ class _Connection(asyncio.Protocol):
             self._answer(exchange, keep_next)  # (first: it is the next in line)
             self._resume_reading_if_room()
             return
-        self._resume_reading_if_room()
+        if self._paused_reading:
+            self._resume_reading_if_room()
         if self._current is not None or self._queue or self.closed:
             return  # (the bytes kept brought more)
         if self._draining or (self._eof and not self._pending):
@@ -993,11 +1034,11 @@ class _Connection(asyncio.Protocol):
         """RFC 9112, 3.2: an HTTP/1.1 request has one ``Host`` field, any request at most
         one; a request in absolute form names its ``Host`` in its target (3.2.2), which
         replaces the field, so the application's Host rules judge the authority asked for."""
-        places = [i for i, (name, _) in enumerate(self._headers) if name.lower() == "host"]
-        if len(places) > 1:
+        headers = self._headers
+        if self._repeated and sum(name.lower() == "host" for name, _ in headers) > 1:
             raise _RefusedError(400, "malformed_request",
                                 "the request has more than one Host header field")
-        if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+        if url[:1] != b"/" and (url[:7].lower() == b"http://" or url[:8].lower() == b"https://"):
             try:
                 parsed = httptools.parse_url(url)
             except httptools.HttpParserInvalidURLError:
@@ -1009,11 +1050,15 @@ class _Connection(asyncio.Protocol):
             if ":" in host:
                 host = f"[{host}]"  # (an IPv6 address)
             authority = host if parsed.port is None else f"{host}:{parsed.port}"
-            if places:
-                self._headers[places[0]] = (self._headers[places[0]][0], authority)
+            place = next((i for i, (name, _) in enumerate(headers) if name.lower() == "host"),
+                         None)
+            if place is not None:
+                headers[place] = (headers[place][0], authority)
             else:
-                self._headers.append(("Host", authority))
-        elif not places and version == "1.1":
+                headers.append(("Host", authority))
+            self._index["host"] = authority  # (the first Host field's value, now)
+            self._fields_bytes = -1  # (counted again from the fields)
+        elif version == "1.1" and "host" not in self._index:
             raise _RefusedError(400, "malformed_request",
                                 "an HTTP/1.1 request needs a Host header field (RFC 9112, 3.2)")
 
