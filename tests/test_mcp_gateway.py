@@ -905,3 +905,17 @@ def test_a_method_the_gateway_has_not_is_refused_in_json_rpc(client: FlaskClient
     # the REST API's own refusal keeps its shape
     rest = client.put("/api/v1/applications")
     assert rest.status_code == 405 and rest.json["error"] == "method_not_allowed"
+
+
+def test_the_rate_limit_refuses_the_gateway_in_json_rpc(client: FlaskClient, mock: KontextMock,
+                                                       token: str) -> None:
+    mock.rate_limit(1)
+    assert initialize(client, token).status_code == 200
+    refused = initialize(client, token)
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.json["id"] is None and refused.json["error"]["code"] == -32000
+    # the REST API's own 429 keeps its shape
+    sessions = f"/api/v1/applications/{DEV_APP}/sessions"
+    assert client.get(sessions, headers={"Authorization": "Bearer dev-token"}).status_code == 200
+    rest = client.get(sessions, headers={"Authorization": "Bearer dev-token"})
+    assert rest.status_code == 429 and rest.json["error"] == "rate_limited"

@@ -56,8 +56,11 @@ def response_for(exc: ApiError) -> Response:
     return json_response(exc.body(), exc.status, exc.headers)
 
 
-def answer_for(exc: ApiError) -> Answer:
-    """The request pipeline's answer to an error."""
+def answer_for(exc: ApiError, jsonrpc: bool = False) -> Answer:
+    """The request pipeline's answer to an error; with ``jsonrpc`` (a refusal of a
+    JSON-RPC endpoint's request, e.g. a 429 of ``/mcp``), in JSON-RPC's words."""
+    if jsonrpc and not isinstance(exc, JsonRpcError):
+        exc = JsonRpcError(exc.status, TRANSPORT_ERROR, exc.message, headers=exc.headers)
     return json_answer(exc.body(), exc.status, exc.headers)
 
 
