@@ -72,6 +72,7 @@ MCP_STREAM_NOT_ACTIVITY = _cited("mcp-stream-not-activity")
 MCP_RESOURCE_METADATA = _cited("mcp-protected-resource-metadata")
 MCP_DELETE_DISCONNECTS = _cited("mcp-delete-disconnects")
 MCP_INITIALIZE_ONCE = _cited("mcp-initialize-once")
+MCP_REQUIRE_ACCEPT = _cited("mcp-require-accept")
 
 _EXTENSION = "x-assumption"
 

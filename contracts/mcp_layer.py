@@ -31,6 +31,7 @@ from kontext_mock.contracts.assumptions import (
     MCP_DISCOVER_REFUSED,
     MCP_HOSTNAME,
     MCP_INITIALIZE_ONCE,
+    MCP_REQUIRE_ACCEPT,
     MCP_RESOURCE_METADATA,
     MCP_REVOKE_ENDS_TOKENS,
     MCP_SESSION_RECORD,
@@ -176,6 +177,13 @@ class McpLayer:
         return self._outcome("mcp-initialize-once", "initialize within the live session was "
                              "refused", "not checked: the client did not connect")
 
+    @register("mcp-accept-required", "mcp",
+              "a POST whose Accept lacks text/event-stream is refused 406 with a JSON-RPC "
+              "error, and opens no session", assumes=(MCP_REQUIRE_ACCEPT,))
+    def accept_required(self) -> Outcome:
+        return self._outcome("mcp-accept-required", "initialize accepting only JSON was "
+                             "refused 406", "not checked")
+
     @register("mcp-delete-disconnects", "mcp",
               "the client's DELETE disconnects its session (disconnectedAt then), and the "
               "session id is then answered 404", assumes=(MCP_DELETE_DISCONNECTS,))
@@ -278,6 +286,7 @@ class McpLayer:
         assert self.access is not None
         wire = Wire()
         info = Implementation(name=CLIENT_NAME, version=_kit_version())
+        await self._accept_refused(httpx2)
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(self._http(httpx2, wire))
             try:
@@ -385,6 +394,36 @@ class McpLayer:
                     f"{answer.status_code}{f', opening session {second}' if second else ''}"
                     f"{'' if isinstance(error, dict) else ', not with a JSON-RPC error'}",
                     None, MCP_INITIALIZE_ONCE)
+
+    async def _accept_refused(self, httpx2: Any) -> None:
+        """``initialize`` accepting only ``application/json``: the MCP transport asks the
+        client to accept an event stream too, and the SDKs' servers refuse it 406 (a
+        JSON-RPC error). A session the target opened anyway is ended at once."""
+        rule = "mcp-accept-required"
+        assert self.access is not None
+        headers = {"Authorization": f"Bearer {self.access.token}", "User-Agent": self.user_agent,
+                   "Accept": "application/json", "MCP-Protocol-Version": "2025-06-18"}
+        message = {"jsonrpc": "2.0", "id": f"{CLIENT_NAME}-accept", "method": "initialize",
+                   "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                              "clientInfo": {"name": CLIENT_NAME, "version": _kit_version(),
+                                             **self.extra_info}}}
+        async with httpx2.AsyncClient(timeout=self.ctx.options.timeout) as raw:
+            self.ctx.client.spend()
+            answer = await raw.post(self.url, json=message, headers=headers)
+            opened = answer.headers.get("mcp-session-id")
+            if opened:
+                self.ctx.client.spend()
+                await raw.delete(self.url, headers={
+                    **headers, "Accept": "application/json, text/event-stream",
+                    "Mcp-Session-Id": opened})
+        body = answer_of(answer.headers.get("content-type", ""), answer.content, None)
+        error = body.get("error") if isinstance(body, dict) else None
+        self._check(rule, answer.status_code == 406 and isinstance(error, dict) and not opened,
+                    f"initialize with Accept: application/json (no text/event-stream) was "
+                    f"answered {answer.status_code}"
+                    f"{f', opening session {opened}' if opened else ''}"
+                    f"{'' if isinstance(error, dict) else ', not with a JSON-RPC error'}",
+                    None, MCP_REQUIRE_ACCEPT)
 
     async def _stream_and_traffic(self, wire: Wire, client: Any, http: Any) -> None:
         if self.record is None:

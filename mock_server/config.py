@@ -129,6 +129,11 @@ class MockConfig:
     #: refuse an MCP ``initialize`` whose ``clientInfo`` has no ``sessionId``, as the
     #: hosted gateway does (off: stock MCP SDK clients cannot send one)
     mcp_require_client_session_id: bool = False
+    #: refuse (406) a request to ``/mcp`` whose ``Accept`` does not take both
+    #: application/json and text/event-stream (``POST``) or text/event-stream (``GET``), as
+    #: the MCP transport asks of clients and the SDKs' servers do (an assumption,
+    #: mcp-require-accept: on by default)
+    mcp_require_accept: bool = True
     #: an authorization code redeemed a second time revokes the tokens issued from it, and
     #: those refreshed from them (RFC 6749 4.1.2's SHOULD; an assumption,
     #: oauth-code-reuse-revokes: on by default; off, a reuse is only refused)
@@ -349,6 +354,7 @@ FIELD_READERS: dict[str, Reader] = {
     "oauth_dev_user": read_text,
     "oauth_redirect_uris": _words,
     "mcp_require_client_session_id": read_bool,
+    "mcp_require_accept": read_bool,
     "oauth_code_reuse_revokes": read_bool,
 }
 assert set(FIELD_READERS) == {f.name for f in fields(MockConfig)}, "a field without a reader"

@@ -402,6 +402,11 @@ class McpRevokeKeepsTokens(KontextMock):
         return count
 
 
+class McpAcceptIgnored(KontextMock):
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config, mcp_require_accept=False)
+
+
 def mcp_delete_ignored(app: WsgiApp) -> WsgiApp:
     """``DELETE /mcp`` is answered 204 and never reaches the gateway."""
 
@@ -425,6 +430,8 @@ MCP_VARIANTS: list[Variant] = [
             "revoke-all leaves the application's gateway tokens working", McpRevokeKeepsTokens),
     Variant("mcp-initialize-twice", "mcp-initialize-once",
             "initialize with a live session's id opens a second session", McpInitializeTwice),
+    Variant("mcp-accept-ignored", "mcp-accept-required",
+            "a POST accepting only JSON is answered, and opens a session", McpAcceptIgnored),
 ]
 
 VARIANTS: list[Variant] = [

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from kontext_mock import KontextMock, MockConfig
 from kontext_mock.http.errors import EDGE_ERRORS
 from kontext_mock.http.serve import RunningServer, start
-from kontext_mock.http.spec import ResponseMismatch, Spec, load_spec
+from kontext_mock.http.spec import ErrorStyle, ResponseMismatch, Spec, load_spec
 
 from .second_implementation import OtherSessionsApi
 from .second_implementation import build as build_second_implementation
@@ -72,10 +72,22 @@ def check_response(app: Flask, method: str, path: str, status: int,
             spec.check_response(op, status, headers, data)
             return
     if endpoint is None or status >= 400:
+        if _jsonrpc_refusal(app, path, data):  # (e.g. a 405 of /mcp: x-error-style jsonrpc)
+            return
         if not (isinstance(data, dict) and data.keys() >= _PLAIN_ERROR):
             raise ResponseMismatch(f"{method} {path} {status}: error body {data!r}")
         return
     raise ResponseMismatch(f"{method} {path}: endpoint {endpoint!r} is in no spec")
+
+
+def _jsonrpc_refusal(app: Flask, path: str, data: Any) -> bool:
+    """True when ``data`` is a JSON-RPC error and ``path`` is an operation's whose errors
+    are JSON-RPC's (``x-error-style: jsonrpc``)."""
+    if not (isinstance(data, dict) and data.get("jsonrpc") == "2.0"
+            and isinstance(data.get("error"), dict) and "id" in data):
+        return False
+    return any(op.path == path and op.error_style is ErrorStyle.JSONRPC
+               for spec in specs_for(app) for op in spec)
 
 
 def _documented_other_than_json(app: Flask, endpoint: str | None, status: int, headers: Any,

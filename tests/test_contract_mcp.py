@@ -52,7 +52,7 @@ def test_the_mock_passes_every_mcp_rule_and_each_is_listed(
     url = serve(served, mock.app)
     assert main(kit(url)) == 0
     out = capsys.readouterr().out
-    assert len(MCP_RULES) == 7
+    assert len(MCP_RULES) == 8
     for name in MCP_RULES:
         assert f"PASS  {name}" in out, out
     report = run_contract(Target(url, token="dev-token"),

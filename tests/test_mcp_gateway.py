@@ -14,6 +14,9 @@ import requests
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
+from kontext_mock.config import MockConfig
+from kontext_mock.core.jsonrpc import JsonRpcError
+from kontext_mock.http.mcp import check_accept
 from kontext_mock.http.serve import start
 
 from .conftest import DEV_APP
@@ -59,6 +62,18 @@ def rpc(client: FlaskClient, token: str, session: str | None, method: str,
         headers["Mcp-Session-Id"] = session
     return client.post("/mcp", json={"jsonrpc": "2.0", "id": 7, "method": method, "params": params},
                        headers=headers)
+
+
+#: what the MCP transport says a client must accept (else 406: mcp-require-accept)
+ACCEPT = "application/json, text/event-stream"
+
+
+@pytest.fixture
+def client(client: FlaskClient) -> FlaskClient:
+    """The mock's test client, accepting what an MCP client must (a request's own
+    ``Accept`` still wins)."""
+    client.environ_base["HTTP_ACCEPT"] = ACCEPT
+    return client
 
 
 @pytest.fixture
@@ -322,7 +337,8 @@ def test_open_session_streams_hold_no_worker(mock: KontextMock) -> None:
                     "clientInfo": {"name": "held", "version": "1"}}},
                 headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
             sock = socket.create_connection((host, int(port)), timeout=10)
-            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   f"Accept: text/event-stream\r\nAuthorization: Bearer {token}\r\n"
                          f"Mcp-Session-Id: {session}\r\n\r\n".encode())
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
             streams.append(sock)
@@ -355,7 +371,8 @@ def test_a_session_has_one_stream_and_a_second_is_409(mock: KontextMock) -> None
                 "clientInfo": {"name": "one", "version": "1"}}},
             headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
         host, port = server.url.removeprefix("http://").split(":")
-        request = (f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}"
+        request = (f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   f"Accept: text/event-stream\r\nAuthorization: Bearer {token}"
                    f"\r\nMcp-Session-Id: {session}\r\n\r\n").encode()
         first = socket.create_connection((host, int(port)), timeout=10)
         first.sendall(request)
@@ -449,7 +466,8 @@ def test_an_origin_allowed_by_the_configuration_may_use_the_gateway() -> None:
         "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "inspector", "version": "1"}}},
-        headers={"Authorization": f"Bearer {token}", "Origin": "http://localhost:6274"})
+        headers={"Authorization": f"Bearer {token}", "Origin": "http://localhost:6274",
+                 "Accept": ACCEPT})
     assert answer.status_code == 200
 
 
@@ -773,7 +791,8 @@ def test_a_reused_code_ends_the_stream_of_a_session_its_token_opened(mock: Konte
             headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
         host, port = server.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer"
+            sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   f"Accept: text/event-stream\r\nAuthorization: Bearer"
                          f" {token}\r\nMcp-Session-Id: {session}\r\n\r\n".encode())
             received = sock.recv(4096)
             assert received.startswith(b"HTTP/1.1 200")
@@ -795,3 +814,108 @@ def test_a_loopback_redirect_uri_in_no_rfc_8252_form_gets_no_code(client: FlaskC
     answer = authorize(client, redirect_uri=uri)
     assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
     assert "Location" not in answer.headers
+
+
+@pytest.mark.parametrize(("method", "accept", "status"), [
+    ("POST", None, 406),
+    ("POST", "application/json", 406),
+    ("POST", "text/event-stream", 406),
+    ("POST", "application/json, text/event-stream;q=0", 406),
+    ("POST", "text/event-stream, application/json;q=0.5", 200),
+    ("POST", "application/*, text/*", 200),
+    ("POST", "*/*", 200),
+    ("GET", "application/json", 406),
+    ("GET", None, 406),
+])
+def test_the_client_must_accept_what_the_transport_says(
+        client: FlaskClient, mock: KontextMock, token: str, method: str, accept: str | None,
+        status: int) -> None:
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    headers = {"Authorization": f"Bearer {token}", "Mcp-Session-Id": session,
+               "MCP-Protocol-Version": "2025-06-18", "Accept": accept or ""}
+    before = mock.get_session(DEV_APP, session)["lastActiveAt"]
+    mock.advance("1m")
+    if method == "POST":
+        answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 3, "method": "ping"},
+                             headers=headers)
+    else:  # (a stream would stay open: only refusals here, the probes open one)
+        answer = client.get("/mcp", headers=headers)
+    assert answer.status_code == status
+    if status == 406:
+        assert answer.json == {"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32000, "message": answer.json["error"]["message"]}}
+        assert "text/event-stream" in answer.json["error"]["message"]
+        # a refused request changes nothing
+        assert mock.get_session(DEV_APP, session)["lastActiveAt"] == before
+
+
+@pytest.mark.parametrize("accept", ["text/event-stream", "text/*", "*/*;q=0.1",
+                                    "application/json, TEXT/EVENT-STREAM; charset=utf-8"])
+def test_a_stream_may_open_for_any_accept_that_takes_an_event_stream(accept: str) -> None:
+    check_accept("GET", accept)  # (no refusal raised)
+
+
+@pytest.mark.parametrize("accept", ["image/*", "text/html", "text/event-stream;q=0",
+                                    "application/json", ""])
+def test_a_stream_is_refused_to_an_accept_without_an_event_stream(accept: str) -> None:
+    with pytest.raises(JsonRpcError) as refused:
+        check_accept("GET", accept)
+    assert refused.value.status == 406
+
+
+def test_a_delete_needs_no_accept(client: FlaskClient, token: str) -> None:
+    session = initialize(client, token).headers["Mcp-Session-Id"]
+    answer = client.delete("/mcp", headers={"Authorization": f"Bearer {token}", "Accept": "",
+                                            "Mcp-Session-Id": session})
+    assert answer.status_code == 204
+
+
+def test_a_token_is_checked_before_accept(client: FlaskClient) -> None:
+    answer = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                         headers={"Accept": "text/html"})
+    assert answer.status_code == 401
+
+
+def test_accept_is_not_required_when_configured_so(
+        mock: KontextMock, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KONTEXT_MOCK_MCP_REQUIRE_ACCEPT", "0")
+    assert MockConfig.from_env().mcp_require_accept is False
+    mock.config = mock.config.with_changes(mcp_require_accept=False)
+    answer = initialize(mock.app.test_client(), token)  # (Flask's client sends no Accept)
+    assert answer.status_code == 200 and answer.headers["Mcp-Session-Id"]
+
+
+@pytest.mark.parametrize(("content_type", "status"), [("text/plain", 415), (None, 415)])
+def test_a_body_of_another_media_type_is_refused_in_json_rpc(
+        client: FlaskClient, token: str, content_type: str | None, status: int) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    answer = client.post("/mcp", data=b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}',
+                         headers=headers)
+    assert answer.status_code == status
+    assert answer.json["id"] is None and answer.json["error"]["code"] == -32000
+
+
+def test_a_method_the_gateway_has_not_is_refused_in_json_rpc(client: FlaskClient,
+                                                             token: str) -> None:
+    answer = client.put("/mcp", json={}, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 405 and "POST" in answer.headers["Allow"]
+    assert answer.json["id"] is None and answer.json["error"]["code"] == -32000
+    # the REST API's own refusal keeps its shape
+    rest = client.put("/api/v1/applications")
+    assert rest.status_code == 405 and rest.json["error"] == "method_not_allowed"
+
+
+def test_the_rate_limit_refuses_the_gateway_in_json_rpc(client: FlaskClient, mock: KontextMock,
+                                                       token: str) -> None:
+    mock.rate_limit(1)
+    assert initialize(client, token).status_code == 200
+    refused = initialize(client, token)
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.json["id"] is None and refused.json["error"]["code"] == -32000
+    # the REST API's own 429 keeps its shape
+    sessions = f"/api/v1/applications/{DEV_APP}/sessions"
+    assert client.get(sessions, headers={"Authorization": "Bearer dev-token"}).status_code == 200
+    rest = client.get(sessions, headers={"Authorization": "Bearer dev-token"})
+    assert rest.status_code == 429 and rest.json["error"] == "rate_limited"

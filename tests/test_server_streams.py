@@ -138,8 +138,8 @@ def _via_flask(mock: KontextMock, how: str) -> str:
 def _open_stream(port: int, target: str, *headers: str) -> tuple[socket.socket, bytes]:
     """A stream's connection, once its head and first chunk (an SSE block) arrived."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall("\r\n".join([f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers, "", ""]
-                             ).encode())
+    sock.sendall("\r\n".join([f"GET {target} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+                              "Accept: text/event-stream", *headers, "", ""]).encode())
     return sock, _receive(sock, lambda got: b"\r\n\r\n" in got and got.endswith(b"\n\n\r\n"))
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "TRANSPORT_ERROR",
     "JsonRpcError",
     "MessageKind",
     "jsonrpc_error",
@@ -32,6 +33,9 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+#: a refusal by the HTTP transport itself, before any message is read (406, 415, 413,
+#: 405...): the implementation-defined server error the TypeScript SDK's server answers
+TRANSPORT_ERROR = -32000
 
 
 class MessageKind(Enum):

@@ -8,6 +8,7 @@ endpoint); :func:`answer_for` does the same for the request pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from kontext_mock.core.errors import ApiError, ValidationError, log
+from kontext_mock.core.jsonrpc import TRANSPORT_ERROR, JsonRpcError
 from kontext_mock.http.serving.exchange import Answer, json_answer
 
 __all__ = ["EDGE_ERRORS", "answer_for", "json_response", "register", "response_for"]
@@ -54,8 +56,11 @@ def response_for(exc: ApiError) -> Response:
     return json_response(exc.body(), exc.status, exc.headers)
 
 
-def answer_for(exc: ApiError) -> Answer:
-    """The request pipeline's answer to an error."""
+def answer_for(exc: ApiError, jsonrpc: bool = False) -> Answer:
+    """The request pipeline's answer to an error; with ``jsonrpc`` (a refusal of a
+    JSON-RPC endpoint's request, e.g. a 429 of ``/mcp``), in JSON-RPC's words."""
+    if jsonrpc and not isinstance(exc, JsonRpcError):
+        exc = JsonRpcError(exc.status, TRANSPORT_ERROR, exc.message, headers=exc.headers)
     return json_answer(exc.body(), exc.status, exc.headers)
 
 
@@ -71,7 +76,7 @@ _HTTP_CODES = {
 }
 
 
-def _http_error(exc: HTTPException) -> Response:
+def _http_error(exc: HTTPException, jsonrpc_paths: Collection[str] = ()) -> Response:
     status = exc.code or 500
     code = _HTTP_CODES.get(status, "http_error")
     headers: dict[str, str] = {}
@@ -85,6 +90,8 @@ def _http_error(exc: HTTPException) -> Response:
         message = "the request body is too large"
     else:
         message = exc.description or exc.name
+    if request.path in jsonrpc_paths:  # (a JSON-RPC endpoint refuses in JSON-RPC's words)
+        return response_for(JsonRpcError(status, TRANSPORT_ERROR, message, headers=headers))
     if status == 400:
         err: ApiError = ValidationError([{"location": "body", "field": None, "message": message}])
         return response_for(err)
@@ -96,8 +103,11 @@ def _unexpected(exc: Exception) -> Response:
     return response_for(ApiError(500, "internal_error", "an unexpected error occurred"))
 
 
-def register(app: Flask) -> None:
-    """Install the error handlers on ``app``."""
+def register(app: Flask, jsonrpc_paths: Collection[str] = ()) -> None:
+    """Install the error handlers on ``app``; werkzeug's refusals (405, 413...) of
+    ``jsonrpc_paths`` are JSON-RPC errors, ``id`` null (their operations'
+    ``x-error-style: jsonrpc``)."""
+    paths = frozenset(jsonrpc_paths)
     app.register_error_handler(ApiError, response_for)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, lambda exc: _http_error(exc, paths))
     app.register_error_handler(Exception, _unexpected)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kontext_mock.core.credentials import parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, UnauthorizedError
 from kontext_mock.core.gateway import GatewayReply, GatewayUnauthorizedError
+from kontext_mock.core.jsonrpc import TRANSPORT_ERROR, JsonRpcError
 from kontext_mock.core.oauth import (
     EXCHANGE_SCOPE,
     INVOKE_SCOPE,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
     from kontext_mock.http.spec import Operation
 
-__all__ = ["KEEPALIVE", "MAX_STREAMS", "gateway_grant", "guard", "handlers"]
+__all__ = ["KEEPALIVE", "MAX_STREAMS", "check_accept", "gateway_grant", "guard", "handlers"]
 
 GATEWAY_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
@@ -47,12 +48,42 @@ def guard(mock: MockEngine) -> Callable[[Operation, Inputs], AccessToken]:
     def check(op: Operation, inputs: Inputs) -> AccessToken:
         check_origin(inputs.header, mock.config.cors_origins)
         try:
-            return mock.gateway.token(_bearer(inputs.header), f"{base_url(inputs.header)}{GATEWAY_PATH}")
+            token = mock.gateway.token(_bearer(inputs.header),
+                                       f"{base_url(inputs.header)}{GATEWAY_PATH}")
         except GatewayUnauthorizedError as exc:
             raise ApiError(401, exc.error or "unauthorized", exc.description,
                            headers={"WWW-Authenticate": challenge(exc, inputs.header)}) from None
+        if mock.config.mcp_require_accept:  # (after the token: the SDKs' servers say 401 first)
+            check_accept(op.method, inputs.header("Accept"))
+        return token
 
     return check
+
+
+#: what the client must accept, by method (the MCP Streamable HTTP transport's MUST)
+_MUST_ACCEPT = {"POST": ("application/json", "text/event-stream"), "GET": ("text/event-stream",)}
+
+
+def check_accept(method: str, accept: str | None) -> None:
+    """Refuse (406, JSON-RPC -32000) a ``POST`` whose ``Accept`` does not take both
+    ``application/json`` and ``text/event-stream``, or a ``GET`` that does not take
+    ``text/event-stream``, as the MCP SDKs' servers do; wildcards count (RFC 9110
+    12.5.1), a range given ``q=0`` does not. ``DELETE`` answers no body: anything goes."""
+    needed = _MUST_ACCEPT.get(method.upper())
+    if not needed:
+        return
+    ranges: set[str] = set()
+    for item in (accept or "").split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+                      for p in params)
+        if media and not refused:
+            ranges.add(media)
+    missing = [m for m in needed
+               if not ranges & {m, f"{m.split('/')[0]}/*", "*/*"}]
+    if missing:
+        raise JsonRpcError(406, TRANSPORT_ERROR, "Not Acceptable: the client must accept "
+                           + " and ".join(needed))
 
 
 def _bearer(header: Header) -> str | None:

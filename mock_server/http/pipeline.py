@@ -46,7 +46,7 @@ from kontext_mock.http.serving.exchange import (
 )
 from kontext_mock.http.serving.requestids import new_request_id, request_id_for
 from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
-from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
+from kontext_mock.http.spec import ErrorStyle, Operation, ResponseMismatch, Spec, path_pattern
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -90,6 +90,8 @@ class Pipeline:
         self._date = HttpDate()
         self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
                            for s in (spec, control_spec) for op in s]
+        #: paths whose refusals are JSON-RPC errors (``x-error-style: jsonrpc``)
+        self._jsonrpc_paths = frozenset(op.path for op in spec if op.error_style is ErrorStyle.JSONRPC)
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         #: the Host rule's verdicts by (Host, control plane or not), for the configuration
         #: they were judged under (a client sends the same Host again and again)
@@ -279,7 +281,7 @@ class Pipeline:
             429, "rate_limited",
             f"more than {limiter.per_minute} requests a minute with this credential; retry in {wait} s",
             headers={"Retry-After": str(wait)},
-        ))
+        ), jsonrpc=exchange.path in self._jsonrpc_paths)
 
     def _fault(self, exchange: Exchange) -> Answer | None:
         faults = self.mock.faults

@@ -20,7 +20,12 @@ from flask import Flask, Response, has_request_context, request
 
 from kontext_mock.core.credentials import ScopeCheck, parse_bearer
 from kontext_mock.core.errors import ApiError, OAuthError, ValidationError
-from kontext_mock.core.jsonrpc import INVALID_REQUEST, PARSE_ERROR, JsonRpcError
+from kontext_mock.core.jsonrpc import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    TRANSPORT_ERROR,
+    JsonRpcError,
+)
 from kontext_mock.core.nesting import JsonDepthError, parse_json
 from kontext_mock.core.records import AccessToken
 from kontext_mock.http.explain import explain
@@ -256,6 +261,9 @@ def _body(op: Operation, inputs: Inputs) -> Any:
         got = mimetype or "no content type"
         if op.error_style is ErrorStyle.OAUTH:
             raise OAuthError(400, "invalid_request", f"the body must be {media}, not {got}")
+        if op.error_style is ErrorStyle.JSONRPC:
+            raise JsonRpcError(415, TRANSPORT_ERROR,
+                               f"Unsupported Media Type: the body must be {media}, not {got}")
         raise ApiError(415, "unsupported_media_type", f"the body must be {media}, not {got}")
     present = True  # a JSON null is a body (and not an object); no bytes at all is none
     if media == "application/json":
