@@ -157,8 +157,6 @@ class Probe:
     run: Run
     #: why the mock answers otherwise than the peer ("" where it should not)
     differs: str = ""
-    #: a refusal is a JSON-RPC error, id null (False: ``differs`` says why not)
-    jsonrpc: bool = True
 
 
 def _post(**kwargs: Any) -> Run:
@@ -263,8 +261,8 @@ PROBES: list[Probe] = [
     Probe("POST, a 5 MiB body", "413 (RFC 9110 15.5.14)", frozenset({413}),
           lambda target: target.send("POST", raw=b'{"jsonrpc": "2.0", "id": 1, "method": "ping", '
                                      b'"params": {"pad": "' + b"x" * (5 << 20) + b'"}}')[0],
-          differs="refused by the server from the head, before any route runs: the API's "
-                  "`payload_too_large` (the Python SDK's is plain text)", jsonrpc=False),
+          differs="refused by the server from the head, before the body: JSON-RPC -32000, id "
+                  "null (the Python SDK's is plain text)"),
     Probe("GET, Accept: application/json", "client MUST accept text/event-stream: 406 "
           "(405 if no stream is offered)", frozenset({405, 406}),
           _in_session("GET", accept="application/json"), _TRANSPORT),
@@ -368,11 +366,11 @@ def test_the_mock_answers_no_worse_than_the_sdk_server(targets: tuple[Target, Ta
 def test_every_refusal_of_the_transport_is_json_rpc(targets: tuple[Target, Target]) -> None:
     """Every refusal of ``/mcp`` the probes provoke is a JSON-RPC error (``id`` null
     where no message was read), as ``x-error-style: jsonrpc`` says, whatever the peer
-    does; the one exception says why."""
+    does."""
     mock_target, _ = targets
     for probe in PROBES:
         answer = probe.run(mock_target)
-        if answer.status >= 400 and probe.jsonrpc:
+        if answer.status >= 400:
             assert answer.shape == "jsonrpc-error", (probe.name, answer)
             if answer.status in (405, 406, 413, 415):
                 assert answer.rpc_id is None, (probe.name, answer)

@@ -33,7 +33,7 @@ class InProcessFront:
         if too_large is not None:
             answer = pipeline.refusal(413, "payload_too_large",
                                       f"the request body is over {too_large} bytes, the most"
-                                      " this route takes")
+                                      " this route takes", head=exchange)
         else:
             answer = pipeline.admit(exchange)
             if answer is None:

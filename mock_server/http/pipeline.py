@@ -130,10 +130,15 @@ class Pipeline:
         self.control_spec.warm()
 
     def refusal(self, status: int, code: str, message: str,
-                headers: dict[str, str] | None = None) -> Answer:
+                headers: dict[str, str] | None = None, head: Exchange | None = None
+                ) -> Answer:
         """An answer for a request refused before it was read whole (by the server, or the
-        in-process front for a body over the limit): the API's error shape, stamped."""
-        answer = error_answer(status, code, message, headers)
+        in-process front for a body over the limit), stamped: the API's error shape, or
+        JSON-RPC's for a JSON-RPC endpoint's request (``head``, when its head was read)."""
+        if head is not None and head.path in self._jsonrpc_paths:
+            answer = answer_for(ApiError(status, code, message, headers=headers), jsonrpc=True)
+        else:
+            answer = error_answer(status, code, message, headers)
         return self._stamp(Exchange("GET", "", b"", []), answer)
 
     def admit(self, exchange: Exchange) -> Answer | None:

@@ -64,9 +64,10 @@ class ServedMock:
         return self.pipeline.body_limit(head)
 
     def refusal(self, status: int, code: str, message: str,
-                headers: dict[str, str] | None = None) -> Answer:
+                headers: dict[str, str] | None = None, head: Exchange | None = None
+                ) -> Answer:
         """The pipeline's."""
-        return self.pipeline.refusal(status, code, message, headers)
+        return self.pipeline.refusal(status, code, message, headers, head)
 
     def quick(self, exchange: Exchange) -> Answer | None:
         """The steps before the handler, then the lane if it can answer now."""

@@ -131,8 +131,10 @@ class HttpApplication(Protocol):
         """The largest body accepted for this request, by its head (413 above it)."""
 
     def refusal(self, status: int, code: str, message: str,
-                headers: dict[str, str] | None = None) -> Answer:
-        """The JSON answer for a request the server itself refuses."""
+                headers: dict[str, str] | None = None, head: Exchange | None = None
+                ) -> Answer:
+        """The JSON answer for a request the server itself refuses (``head``: the request,
+        when its head was read)."""
 
     def quick(self, exchange: Exchange) -> Answer | None:
         """The answer, if it can be given now on the loop without waiting; else None."""
@@ -905,7 +907,7 @@ class _Connection(asyncio.Protocol):
         self._pause_reading()
         self._pending = b""
         answer = (_UNANSWERED if status == 0
-                  else self.server.app.refusal(status, code, message, headers))
+                  else self.server.app.refusal(status, code, message, headers, self._head))
         exchange = Exchange(method="GET", path="", query=b"", headers=[], client=self.peer)
         if self._current is None and not self._queue:
             self._current = exchange

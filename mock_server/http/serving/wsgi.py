@@ -278,7 +278,8 @@ class WsgiApplication:
         return limit if isinstance(limit, int) else limit(head)
 
     def refusal(self, status: int, code: str, message: str,
-                headers: dict[str, str] | None = None) -> Answer:
+                headers: dict[str, str] | None = None, head: Exchange | None = None
+                ) -> Answer:
         """The API's error shape, with a request id and the system's ``Date``."""
         answer = error_answer(status, code, message, headers)
         answer.headers += [("x-request-id", new_request_id()),
