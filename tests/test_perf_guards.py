@@ -599,11 +599,56 @@ def test_the_host_rule_tells_the_control_plane_from_the_api_for_one_host() -> No
         assert control.status_code == 421 and control.json["error"] == "host_refused"
 
 
-def test_the_host_rule_judges_more_names_than_it_remembers(client: FlaskClient) -> None:
+def test_the_host_rule_judges_more_names_than_it_remembers(mock: KontextMock) -> None:
+    client = mock.app.test_client()
+    pipeline = pipeline_of(mock)
     for n in range(150):
         host = f"name-{n}.test" if n % 2 else f"name-{n}.example.com"  # (.test: reserved)
         status = client.get(GET, headers=AUTH, base_url=f"http://{host}").status_code
         assert status == (200 if n % 2 else 421), host
+        assert len(pipeline._hosts[1]) <= 64
+
+
+def _memos(mock: KontextMock) -> list[dict[Any, Any]]:
+    """The router's and its endpoints' memos (what they remember of requests)."""
+    pipeline = pipeline_of(mock)
+    router = pipeline.router
+    endpoints = {e for routes in router._routes.values() for _, e in routes}
+    return [router._found, router._queries,
+            *(e._parsed for e in endpoints if e._parsed is not None)]
+
+
+def _memo_bytes(mock: KontextMock) -> int:
+    return sum(len(repr(key)) for memo in _memos(mock) for key in memo)
+
+
+def test_the_memos_stay_small_whatever_clients_send(mock: KontextMock) -> None:
+    client = mock.app.test_client()
+    before = _memo_bytes(mock)
+    for n in range(300):  # long queries, long values of a declared parameter, long paths
+        assert client.get(f"{LIST}?limit=5&x{n}={'a' * 10_000}", headers=AUTH).status_code == 200
+        client.get(f"{LIST}?status={'b' * 1_000}{n}", headers=AUTH)
+        client.get(f"{LIST}/{n}{'c' * 1_000}", headers=AUTH)
+    assert _memo_bytes(mock) - before < 20_000
+    for n in range(1_500):  # short and distinct: each memo keeps at most its count
+        status = ("all", "active", "idle")[n % 3]
+        client.get(f"{LIST}?limit={n % 100 + 1}&status={status}&x={n}", headers=AUTH)
+    pipeline = pipeline_of(mock)
+    assert 0 < len(pipeline.router._queries) <= 1024
+    listing = next(e for routes in pipeline.router._routes.values() for _, e in routes
+                   if e.op.operation_id == "listSessions")
+    assert listing._parsed is not None and 0 < len(listing._parsed) <= 256
+
+
+def test_an_operation_with_a_header_parameter_checks_it_on_every_call(
+        mock: KontextMock, client: FlaskClient) -> None:
+    # the same path and query twice: the header, not remembered, is read each time
+    mock.add_session()
+    target = "/_mock/events?since=0&limit=1"
+    assert client.get(target, headers={"Last-Event-ID": "0"}).status_code == 200
+    refused = client.get(target, headers={"Last-Event-ID": "not-a-number"})
+    assert refused.status_code == 400
+    assert refused.get_json()["details"][0]["field"] == "Last-Event-ID"
 
 
 def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None:

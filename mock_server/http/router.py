@@ -29,7 +29,7 @@ from werkzeug.http import parse_options_header
 
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.http.errors import answer_for
-from kontext_mock.http.routing import Endpoint, Inputs, StepAside
+from kontext_mock.http.routing import MEMO_KEY_MAX, Endpoint, Inputs, StepAside
 from kontext_mock.http.serving.exchange import Answer, Exchange
 from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
 from kontext_mock.http.spec import path_pattern
@@ -100,11 +100,13 @@ class Router:
         for pattern, endpoint in self._routes.get(exchange.method, ()):
             match = pattern.fullmatch(exchange.path)
             if match is not None:
-                if len(self._found) >= _FOUND_KEPT:
-                    self._found.clear()
                 names = self._names[endpoint.op.operation_id]
                 arguments = MappingProxyType(dict(zip(names, match.groups(), strict=True)))
-                found = self._found[key] = (endpoint, arguments)
+                found = (endpoint, arguments)
+                if len(exchange.path) <= MEMO_KEY_MAX:
+                    if len(self._found) >= _FOUND_KEPT:
+                        self._found.clear()
+                    self._found[key] = found
                 return found
         return None
 
@@ -119,9 +121,10 @@ class Router:
                                         errors="strict"))
             except UnicodeDecodeError:
                 return None
-            if len(self._queries) >= _QUERIES_KEPT:
-                self._queries.clear()
-            self._queries[raw] = found
+            if len(raw) <= MEMO_KEY_MAX:
+                if len(self._queries) >= _QUERIES_KEPT:
+                    self._queries.clear()
+                self._queries[raw] = found
         return found
 
     def answer(self, exchange: Exchange) -> Answer | None:

@@ -94,6 +94,10 @@ _ParsedKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 #: distinct path and query inputs an endpoint remembers the parameters of (all forgotten
 #: past that)
 _PARSED_KEPT = 256
+#: the longest input (a path, a query string, or the values a key is made of) a memo of
+#: the router or an endpoint keeps: longer ones are read each time, so that memos stay
+#: small whatever clients send (a head may be 64 KiB)
+MEMO_KEY_MAX = 256
 Authenticate = Callable[[str], AccessToken]
 #: a check an operation's security scheme asks for, run before anything is parsed
 #: (a scheme the endpoint does not know, e.g. the gateway's token, is checked by its guard,
@@ -117,7 +121,10 @@ class Endpoint:
         #: parameters are all in its path and query, a function of those alone, so a
         #: client that sends the same again (most do) has them read once
         self._parsed: dict[_ParsedKey, tuple[dict[str, Any], frozenset[str]]] | None = (
-            {} if all(p.location in ("path", "query") for p in op.parameters) else None)
+            {} if op.parameters and all(p.location in ("path", "query") for p in op.parameters)
+            else None)
+        #: the query's names the operation reads (the key holds no other pair)
+        self._query_names = frozenset(p.name for p in op.parameters if p.location == "query")
 
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
@@ -137,13 +144,18 @@ class Endpoint:
         parsed = self._parsed
         if parsed is None:
             return _parameters(self.op, inputs)
-        key = (tuple(inputs.path_args.items()), tuple(inputs.query))
+        names = self._query_names
+        path_args = tuple(inputs.path_args.items())
+        query = tuple(pair for pair in inputs.query if pair[0] in names)
+        key = (path_args, query)
         found = parsed.get(key)
         if found is None:
             found = _parameters(self.op, inputs)  # (refused inputs raise: never remembered)
-            if len(parsed) >= _PARSED_KEPT:
-                parsed.clear()
-            parsed[key] = found
+            size = sum(len(name) + len(value) for name, value in (*path_args, *query))
+            if size <= MEMO_KEY_MAX:
+                if len(parsed) >= _PARSED_KEPT:
+                    parsed.clear()
+                parsed[key] = found
         return dict(found[0]), found[1]
 
 
