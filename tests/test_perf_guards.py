@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from flask.testing import FlaskClient
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -394,6 +394,12 @@ instants = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["active", "disconnected"]), instants, instants,
        st.integers(1, 3600))
+# the edges: a token that expires exactly now; a session last active exactly the idle
+# threshold ago (idle), and a moment after (active)
+@example("active", datetime(2026, 1, 1, 12, tzinfo=UTC), None, 60)
+@example("active", None, datetime(2026, 1, 1, 11, 59, tzinfo=UTC), 60)
+@example("active", None, datetime(2026, 1, 1, 11, 59, 1, tzinfo=UTC), 60)
+@example("disconnected", datetime(2026, 1, 1, 12, tzinfo=UTC), None, 60)
 def test_session_derived_status_is_the_rule(status: str, expires: datetime | None,
                                             last: datetime | None, idle: int) -> None:
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -391,6 +391,27 @@ def test_a_chunk_larger_than_the_body_may_be_is_refused_413_before_its_data(
         running.stop()
 
 
+def test_a_chunk_too_large_behind_a_body_that_says_chunked_is_still_refused_at_once(
+    mock: KontextMock,
+) -> None:
+    # A body of known length is fed whole, the word "chunked" in it notwithstanding; the
+    # chunked request that follows in the same read still has its size line seen whole.
+    body = b'{"tokenIdentifier":"chunked","authenticatedUserId":"u","clientSessionId":"c",' \
+        b'"x":"' + b"chunked " * 2000 + b'"}'
+    head = (f"POST {AGENT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n"
+            "Content-Type: application/json\r\n").encode()
+    running = start(mock.app, "127.0.0.1", 0, limits=ServerLimits(body_timeout=300))
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+            sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body + head
+                         + b"Transfer-Encoding: chunked\r\n\r\n100000\r\nabc")
+            answers = read_until_closed(sock)  # (the rest of the chunk never comes)
+        assert statuses(answers) == [201, 413]
+        assert b'"error":"payload_too_large"' in answers
+    finally:
+        running.stop()
+
+
 def test_a_chunked_body_within_the_limit_split_anywhere_is_read_whole(
     server: RunningServer,
 ) -> None:

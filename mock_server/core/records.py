@@ -61,9 +61,9 @@ def derived_status(
 
 def _derive(status: str, token_expires_at: datetime | None, last_active_at: datetime | None,
             now: datetime, idle_since: datetime) -> DerivedStatus:
-    """The rule of :func:`derived_status` (:func:`pick_sessions` and
-    :meth:`Session.derived_status` inline it: keep the three alike); ``idle_since`` is
-    ``now`` less the idle threshold (a list computes it once for all its sessions)."""
+    """The rule of :func:`derived_status` (:func:`pick_sessions` inlines it: keep the two
+    alike); ``idle_since`` is ``now`` less the idle threshold (a list computes it once for
+    all its sessions)."""
     if status == DISCONNECTED:
         return "disconnected"
     if token_expires_at is not None and token_expires_at <= now:
@@ -154,17 +154,8 @@ class Session:
 
     def derived_status(self, now: datetime, idle_after: timedelta) -> DerivedStatus:
         """This session's derivedStatus at ``now`` (:func:`derived_status`)."""
-        # (the rule of _derive, inline, the idle threshold reckoned only when it decides: a
-        # get of one session runs it on every request)
-        if self.status == DISCONNECTED:
-            return "disconnected"
-        expires = self.token_expires_at
-        if expires is not None and expires <= now:
-            return "expired"
-        active = self.last_active_at
-        if active is None or active <= now - idle_after:
-            return "idle"
-        return "active"
+        return _derive(self.status, self.token_expires_at, self.last_active_at, now,
+                       now - idle_after)
 
     def changed(self) -> None:
         """Drop the cached serialization; call after every change to a field."""

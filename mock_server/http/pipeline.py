@@ -111,8 +111,9 @@ class Pipeline:
         """The largest body this request may carry, by its head (413 above it): the
         control plane's large limit only for a request it would accept (the right Host,
         the admin token where one is needed); every other request, the API's. A control
-        request's credentials are judged here, once: the route's guard reads the verdict
-        kept on the exchange."""
+        request's credentials judged here are judged once: the route's guard reads the
+        verdict kept on the exchange (a request without a body, whose limit the server
+        never asks, is judged by the guard alone)."""
         config = self.mock.config
         if is_control(head.path):
             # (every Authorization line, joined as the handler's inputs read them: two lines

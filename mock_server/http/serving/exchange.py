@@ -97,11 +97,14 @@ class Exchange:
         return self.client_gone or (self.outer_gone is not None and self.outer_gone())
 
     def header(self, name: str) -> str | None:
-        """The first value of the header ``name`` (lower case), or None."""
+        """The first value of the header ``name`` (any case), or None."""
         index = self.index
         if index is None:
             index = self._indexed()
-        return index.get(name)
+        found = index.get(name)
+        if found is None and not name.islower():
+            return index.get(name.lower())  # (callers mostly ask in lower case already)
+        return found
 
     def wsgi_header(self, name: str) -> str | None:
         """A header as a WSGI app reads it: ``name`` in any case, the values of a repeated

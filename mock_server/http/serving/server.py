@@ -368,6 +368,8 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._body_limit = 0
+        #: the body's Content-Length, once a head that gives one is read
+        self._length: int | None = None
         self._keep_alive = True
         # requests read and waiting for their turn; the one being answered
         self._queue: deque[tuple[Exchange, bool, Answer | None]] = deque()
@@ -467,16 +469,24 @@ class _Connection(asyncio.Protocol):
         asked for an Upgrade: the server offers none, so the bytes after that request are
         the next request, for a new parser). A chunked body is fed a byte at a time (a
         chunk's data at once), so that each chunk's size line is seen whole: a chunk larger
-        than the body may be is refused before its data comes."""
+        than the body may be is refused before its data comes. A body of known length is
+        fed at once (the word "chunked" in it is no reason to read it a byte at a time),
+        then what follows it is parsed as above."""
+        left = self._body_left()
+        if left:
+            if left >= len(piece):
+                return self._feed_whole(piece)
+            taken = self._feed_whole(piece[:left])
+            if taken < left or self.closed or self._refused:
+                return taken
+            return left + self._parse(piece[left:])
         if not self._chunks_watched and not _says_chunked(piece):
-            try:
-                self.parser.feed_data(piece)
-            except httptools.HttpParserUpgrade as upgrade:
-                self.parser = httptools.HttpRequestParser(self)
-                return int(upgrade.args[0])
-            return len(piece)
+            return self._feed_whole(piece)
         at, end = 0, len(piece)
         while at < end:
+            if self._body_left():  # (a head was read whose body has a length)
+                self._exact = False
+                return at + self._parse(piece[at:])
             step = min(self._chunk_left, end - at) if self._chunk_left else 1
             part = piece[at:at + step]
             self._exact = step == 1
@@ -494,6 +504,20 @@ class _Connection(asyncio.Protocol):
                 break
         self._exact = False
         return at
+
+    def _body_left(self) -> int:
+        """The bytes still to come of a body of known length being read; else 0."""
+        if self._length is None or self._head is None or self._chunks_watched:
+            return 0
+        return max(0, self._length - self._body_bytes)
+
+    def _feed_whole(self, piece: bytes | memoryview) -> int:
+        try:
+            self.parser.feed_data(piece)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.parser = httptools.HttpRequestParser(self)
+            return int(upgrade.args[0])
+        return len(piece)
 
     def on_chunk_header(self) -> None:
         """A chunk's size line is read (by the parser, which checked it): refuse a chunk
@@ -587,6 +611,7 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = 0
         self._body = []
         self._body_bytes = 0
+        self._length = None
         self._chunks_watched, self._chunk_line, self._chunk_left = False, None, 0
         self.deadline = self.loop.time() + self.limits.head_timeout
 
@@ -662,9 +687,11 @@ class _Connection(asyncio.Protocol):
         if chunked:
             self._chunks_watched = True
             self._chunk_line = bytearray() if self._exact else None
-        if length is not None and length.strip().isdigit() and int(length) > limit:
+        if length is not None and length.strip().isdigit():
+            self._length = int(length)
+        if self._length is not None and self._length > limit:
             raise _RefusedError(413, "payload_too_large",
-                           f"the request body is {int(length)} bytes; this route takes at most"
+                           f"the request body is {self._length} bytes; this route takes at most"
                            f" {limit}")
         if (expect is not None and expect.strip().lower() == "100-continue" and self.transport
                 and head.http_version == "1.1" and self._current is None and not self._queue):
