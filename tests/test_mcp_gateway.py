@@ -55,6 +55,17 @@ def initialize(client: FlaskClient, token: str, **info: Any) -> Any:
         headers={"Authorization": f"Bearer {token}", "User-Agent": "agent/1"})
 
 
+def initialize_over_http(gateway: str, token: str, name: str) -> str:
+    """A session opened at ``gateway`` by a client over HTTP: its Mcp-Session-Id."""
+    answer = requests.post(gateway, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": name, "version": "1"}}},
+        headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return str(answer.headers["Mcp-Session-Id"])
+
+
 def rpc(client: FlaskClient, token: str, session: str | None, method: str,
         version: str = "2025-06-18", **params: Any) -> Any:
     headers = {"Authorization": f"Bearer {token}", "MCP-Protocol-Version": version}
@@ -331,11 +342,7 @@ def test_open_session_streams_hold_no_worker(mock: KontextMock) -> None:
         token = str(mock.oauth.gateway_token(DEV_APP, resource=gateway)["access_token"])
         host, port = server.url.removeprefix("http://").split(":")
         for _ in range(10):  # five times the workers
-            session = requests.post(gateway, json={
-                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                    "protocolVersion": "2025-06-18", "capabilities": {},
-                    "clientInfo": {"name": "held", "version": "1"}}},
-                headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+            session = initialize_over_http(gateway, token, "held")
             sock = socket.create_connection((host, int(port)), timeout=10)
             sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
                    f"Accept: text/event-stream\r\nAuthorization: Bearer {token}\r\n"
@@ -365,11 +372,7 @@ def test_a_session_has_one_stream_and_a_second_is_409(mock: KontextMock) -> None
     try:
         gateway = f"{server.url}/mcp"
         token = str(mock.oauth.gateway_token(DEV_APP, resource=gateway)["access_token"])
-        session = requests.post(gateway, json={
-            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "one", "version": "1"}}},
-            headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+        session = initialize_over_http(gateway, token, "one")
         host, port = server.url.removeprefix("http://").split(":")
         request = (f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
                    f"Accept: text/event-stream\r\nAuthorization: Bearer {token}"
@@ -784,11 +787,7 @@ def test_a_reused_code_ends_the_stream_of_a_session_its_token_opened(mock: Konte
                 "client_id": CLIENT, "redirect_uri": REDIRECT}
         token = requests.post(f"{server.url}/oauth2/token", data=form,
                               timeout=10).json()["access_token"]
-        session = requests.post(gateway, json={
-            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "held", "version": "1"}}},
-            headers={"Authorization": f"Bearer {token}"}, timeout=10).headers["Mcp-Session-Id"]
+        session = initialize_over_http(gateway, token, "held")
         host, port = server.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(f"GET /mcp HTTP/1.1\r\nHost: {host}:{port}\r\n"
