@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
@@ -172,3 +173,35 @@ def switched_server() -> Iterator[tuple[Switch, str]]:
     yield switch, server.url
     server.stop()
 
+
+
+@contextmanager
+def uvicorn_process(app: str, started_within: float = 60.0) -> Iterator[int]:
+    """uvicorn serving the ASGI app ``app`` ("module:attribute", imported from the
+    repository's top) in a process of its own, on a free port: the port, once it listens."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = int(free.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "error"],
+        cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + started_within
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"uvicorn did not start {app}"
+                threading.Event().wait(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -11,13 +11,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +22,7 @@ from kontext_mock import KontextMock
 from kontext_mock.http.serve import start
 
 from .conftest import DEV_APP
+from .serving import uvicorn_process
 
 VERSION = "2025-06-18"
 BOTH = "application/json, text/event-stream"
@@ -322,30 +318,8 @@ def running_mock() -> Iterator[Target]:
 @contextlib.contextmanager
 def running_peer() -> Iterator[Target]:
     """The official SDK's server under uvicorn, in a process of its own."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.mcp_peer_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "error"],
-        cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the SDK's server did not start"
-                threading.Event().wait(0.05)
+    with uvicorn_process("tests.mcp_peer_app:app") as port:
         yield Target(port, None)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

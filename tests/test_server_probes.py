@@ -18,19 +18,18 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from kontext_mock import KontextMock
 from kontext_mock.config import MockConfig
 from kontext_mock.http.serve import RunningServer, start
+
+from .serving import uvicorn_process
 
 pytestmark = pytest.mark.slow  # differential: the same raw-socket probes against the mock and uvicorn
 
@@ -405,32 +404,8 @@ def running_mock() -> Iterator[int]:
 @contextlib.contextmanager
 def running_uvicorn() -> Iterator[int]:
     """uvicorn (httptools, uvloop when installed) serving ``tests/asgi_probe_app.py``."""
-    with socket.socket() as probe_port:
-        probe_port.bind(("127.0.0.1", 0))
-        port = probe_port.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.asgi_probe_app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "error"],
-        cwd=Path(__file__).parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                threading.Event().wait(0.05)
+    with uvicorn_process("tests.asgi_probe_app:app", started_within=30) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture(scope="module")
