@@ -13,6 +13,7 @@ import threading
 
 import orjson
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
@@ -168,3 +169,33 @@ def test_a_served_mock_compiles_its_validators_in_a_worker_once_it_listens() -> 
         finally:
             server.stop()
     assert compiled_in and not any("server" in name for name in compiled_in), compiled_in
+
+
+def test_until_its_validators_are_compiled_the_loop_answers_nothing_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a refusal compiles a validator: before the warm-up is done, it is compiled in a
+    # worker, never on the server's loop (where a compile would hold every client)
+    load_spec.cache_clear()
+    mock = KontextMock(seed=1)
+    pipeline = pipeline_of(mock.app)
+    assert pipeline is not None
+    held = threading.Event()
+    compiled_in: list[str] = []
+    compile_schema = Spec.validator
+
+    def noting_its_thread(self: Spec, schema: dict[str, object]) -> object:
+        compiled_in.append(threading.current_thread().name)
+        return compile_schema(self, schema)
+
+    monkeypatch.setattr(Spec, "validator", noting_its_thread)
+    monkeypatch.setattr(type(pipeline), "warm", lambda self: held.wait(60))
+    server = start(mock.app, "127.0.0.1", 0, threads=2)
+    try:
+        answer = requests.get(f"{server.url}/api/v1/applications/{DEV_APP}/sessions?limit=0",
+                              headers=AUTH, timeout=30)
+        assert answer.status_code == 400 and answer.json()["error"] == "validation_error"
+        assert not pipeline.warmed
+        assert compiled_in and not any("server" in name for name in compiled_in), compiled_in
+    finally:
+        held.set()
+        server.stop()

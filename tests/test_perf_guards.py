@@ -671,3 +671,10 @@ def test_cached_session_json_holds_only_its_own_bytes(mock: KontextMock) -> None
     finally:
         tracemalloc.stop()
     assert grown < 1.5 * total + 200 * 200, (grown, total)
+
+
+def test_a_remembered_query_given_twice_is_still_refused(client: FlaskClient) -> None:
+    assert client.get(f"{LIST}?limit=5", headers=AUTH).status_code == 200
+    twice = client.get(f"{LIST}?limit=5&limit=5", headers=AUTH)
+    assert twice.status_code == 400
+    assert twice.get_json()["details"][0]["field"] == "limit"

@@ -278,6 +278,11 @@ def test_a_route_that_streams_from_a_generator_is_read_in_workers_a_few_at_once(
             assert second.status_code == 503
             assert second.json()["error"] == "too_many_streams"
             assert second.headers["Retry-After"]
+            # journaled as what the client got, under the id it was told
+            told = [(e["status"], e["requestId"]) for e in mock.journal.entries(
+                "GET", "/added-stream")]
+            assert told[-2:] == [(200, first.headers["x-request-id"]),
+                                 (503, second.headers["x-request-id"])]
             # the other worker stays free for requests that need one
             clock = requests.get(f"{server.url}/_mock/clock", timeout=30)
             assert clock.status_code == 200

@@ -45,7 +45,7 @@ from kontext_mock.http.serving.exchange import (
     error_answer,
 )
 from kontext_mock.http.serving.requestids import new_request_id, request_id_for
-from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
+from kontext_mock.http.serving.wsgi import ThreadedStreams, call_wsgi, environ_for
 from kontext_mock.http.spec import ErrorStyle, Operation, ResponseMismatch, Spec, path_pattern
 
 if TYPE_CHECKING:
@@ -85,6 +85,11 @@ class Pipeline:
         self.router = router
         self.spec = spec
         self.control_spec = control_spec
+        #: set by the server that serves the pipeline: where a route's generator is read
+        self.threaded: ThreadedStreams | None = None
+        #: True once the specs' validators are compiled (:meth:`warm`): until then the
+        #: server's loop answers nothing itself, as a refusal would compile one there
+        self.warmed = False
         #: the state file, when the served mock keeps one
         self.durable: Durable | None = None
         self._date = HttpDate()
@@ -129,6 +134,7 @@ class Pipeline:
         """Compile the specs' validators now (they are compiled on first use otherwise)."""
         self.spec.warm()
         self.control_spec.warm()
+        self.warmed = True
 
     def refusal(self, status: int, code: str, message: str,
                 headers: dict[str, str] | None = None, head: Exchange | None = None
@@ -153,7 +159,7 @@ class Pipeline:
     def quick(self, exchange: Exchange) -> Answer | None:
         """After :meth:`admit`: the router's answer now, when nothing has to wait for it (no
         fault delay, no lifecycle step due, no durable write, the store free); else None."""
-        if (exchange.delay or exchange.then is not None
+        if (exchange.delay or exchange.then is not None or not self.warmed
                 or (self.mock.lifecycles.scripts and self._tick_due())):
             return None
         if exchange.control or (self.durable is not None and exchange.method in CHANGING_METHODS):
@@ -209,7 +215,21 @@ class Pipeline:
         environ = environ_for(exchange)
         # (read by a stream whose body is read as a plain WSGI iterable: its client left)
         environ["kontext.client_gone"] = exchange.gone
-        return call_wsgi(self.flask, environ, functools.partial(_stream_head, exchange.method))
+        return call_wsgi(self.flask, environ, functools.partial(self._stream_head, exchange.method))
+
+    def _stream_head(self, method: str, chunks: Iterator[bytes], close: Callable[[], None],
+                     status: int, headers: list[tuple[str, str]]) -> Answer:
+        # An event stream from the Flask app that is no handler's StreamAnswer: HEAD's (Flask
+        # leaves the body out), whose head is sent and which never runs; or a route added to
+        # the app that streams from a generator: chunks only a thread can read. Served, they
+        # are read in the server's workers, a few at once (a 503 past them, journaled as
+        # such); in-process, in the caller's thread.
+        if method == "HEAD":
+            close()
+            return StreamAnswer(status, headers)
+        if self.threaded is not None:
+            return self.threaded(chunks, close, status, headers)
+        return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)
 
     def _tick_due(self) -> bool:
         """True when lifecycle steps of a running clock may be due (played at most once a
@@ -404,15 +424,3 @@ class _Names:
 
     def keys(self) -> list[str]:
         return [k for k, _ in self._pairs]
-
-
-def _stream_head(method: str, chunks: Iterator[bytes], close: Callable[[], None], status: int,
-                 headers: list[tuple[str, str]]) -> Answer:
-    # An event stream from the Flask app that is no handler's StreamAnswer: HEAD's (Flask
-    # leaves the body out), whose head is sent and which never runs; or a route added to
-    # the app that streams from a generator: chunks that only a thread can read (the
-    # server reads them in its workers, capped: ServedMock).
-    if method == "HEAD":
-        close()
-        return StreamAnswer(status, headers)
-    return StreamAnswer(status, headers, chunks=lambda gone: chunks, release=close)

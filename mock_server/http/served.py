@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kontext_mock.core.errors import log
 from kontext_mock.http.pipeline import TICK_EVERY, Pipeline
-from kontext_mock.http.serving.exchange import Answer, Exchange, StreamAnswer
+from kontext_mock.http.serving.exchange import Answer, Exchange, error_answer
 from kontext_mock.http.serving.server import answer_in_worker
 from kontext_mock.http.serving.wsgi import ThreadedStreams
 from kontext_mock.http.streams import STREAM_RETRY_AFTER
@@ -32,8 +32,8 @@ class ServedMock:
         self.pipeline = pipeline
         #: answers streamed from a generator of a route added to the Flask app: only a
         #: thread can read them, so they are read in workers, at most this many at once
-        self.threaded = ThreadedStreams(max_threaded_streams, pipeline.refusal,
-                                        STREAM_RETRY_AFTER)
+        #: (the pipeline's refusal past them goes through its steps: stamped, journaled)
+        self.threaded = ThreadedStreams(max_threaded_streams, error_answer, STREAM_RETRY_AFTER)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: ThreadPoolExecutor | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -42,6 +42,7 @@ class ServedMock:
         """Remember the loop and the workers; play lifecycles for event streams."""
         self._loop, self._workers = loop, workers
         self.threaded.start(loop, workers)
+        self.pipeline.threaded = self.threaded
         # The specs' validators are compiled on first use, which the first refused request
         # would otherwise pay on the loop (jsonschema's import included): compiled in a
         # worker now instead, while the mock already answers.
@@ -55,9 +56,12 @@ class ServedMock:
             log.exception("compiling the specs' validators failed")
 
     def stop(self) -> None:
-        """Stop playing lifecycles for streams."""
+        """Stop playing lifecycles for streams; a route's generator is no longer the
+        server's to read."""
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.pipeline.threaded is self.threaded:
+            self.pipeline.threaded = None
 
     def body_limit(self, head: Exchange) -> int:
         """The pipeline's."""
@@ -88,13 +92,8 @@ class ServedMock:
         assert self._loop is not None and self._workers is not None
         # (an event stream, from the router or the Flask path alike, comes back with its
         # coroutine: it runs on the loop, and no worker waits in it)
-        answer = await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
-                                        exchange)
-        if isinstance(answer, StreamAnswer) and answer.stream is None and answer.chunks:
-            # a generator of a route added to the Flask app: read in workers, capped
-            return self.threaded(answer.chunks(exchange.gone), answer.release, answer.status,
-                                 answer.headers)
-        return answer
+        return await answer_in_worker(self._loop, self._workers, self.pipeline.respond,
+                                      exchange)
 
     def gone(self, exchange: Exchange) -> None:
         """A request read but never run: journaled as abandoned."""

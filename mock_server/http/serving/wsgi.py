@@ -387,4 +387,6 @@ class ThreadedStreams:
                     return
                 yield chunk
 
-        return StreamAnswer(status, headers, stream=pull, release=release)
+        # (``chunks`` for a reader in its own thread: an in-process client of the same app)
+        return StreamAnswer(status, headers, stream=pull, chunks=lambda gone: chunks,
+                            release=release)
