@@ -17,6 +17,8 @@ from typing import Any
 
 from kontext_mock.http.serve import RunningServer, ServerLimits, start
 
+from .conftest import DEV_APP
+
 
 @contextmanager
 def serve_process(
@@ -53,6 +55,14 @@ def serve_process(
             proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+#: requests as they go on the wire, shared by the serving tests
+LIST = f"/api/v1/applications/{DEV_APP}/sessions"
+AGENT = "/api/v1/agent-sessions"
+AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
+GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
+GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -19,16 +19,20 @@ from kontext_mock.http.errors import EDGE_ERRORS
 from kontext_mock.http.serve import start
 
 from .conftest import AUTH, DEV_APP, NOW, LiveMock
-from .serving import HeldLock, connection_of, read_until_closed, serve, slow_reader, statuses, wait_until
-
-LIST = f"/api/v1/applications/{DEV_APP}/sessions"
-AGENT = "/api/v1/agent-sessions"
-AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
-GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
-
-
-GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-
+from .serving import (
+    AGENT,
+    AGENT_BODY,
+    GET_LIST,
+    GET_PAGE,
+    LIST,
+    HeldLock,
+    connection_of,
+    read_until_closed,
+    serve,
+    slow_reader,
+    statuses,
+    wait_until,
+)
 
 # -- deadlines and pipelining ------------------------------------------------------------------
 

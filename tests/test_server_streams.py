@@ -24,16 +24,7 @@ from kontext_mock.http.serving.exchange import Answer, StreamAnswer
 from kontext_mock.http.serving.server import answer_in_worker
 
 from .conftest import DEV_APP, LiveMock
-from .serving import connection_of, read_until_closed, statuses, wait_until
-
-LIST = f"/api/v1/applications/{DEV_APP}/sessions"
-AGENT = "/api/v1/agent-sessions"
-AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
-GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
-
-
-GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-
+from .serving import GET_LIST, connection_of, read_until_closed, statuses, wait_until
 
 # -- event streams ---------------------------------------------------------------------------------
 

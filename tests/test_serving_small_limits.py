@@ -11,17 +11,8 @@ from kontext_mock import KontextMock
 from kontext_mock.core.ratelimit import MAX_CREDENTIALS, RateLimiter
 from kontext_mock.http.serve import start
 
-from .conftest import DEV_APP, LiveMock
-from .serving import read_until_closed
-
-LIST = f"/api/v1/applications/{DEV_APP}/sessions"
-AGENT = "/api/v1/agent-sessions"
-AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
-GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
-
-
-GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-
+from .conftest import LiveMock
+from .serving import AGENT, AGENT_BODY, LIST, read_until_closed
 
 # -- smaller findings ------------------------------------------------------------------------------
 

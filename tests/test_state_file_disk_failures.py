@@ -15,15 +15,7 @@ from kontext_mock import KontextMock
 from kontext_mock.statefile import NotSavedError, StateFile, read_state_file
 
 from .conftest import AUTH, DEV_APP, NOW
-
-LIST = f"/api/v1/applications/{DEV_APP}/sessions"
-AGENT = "/api/v1/agent-sessions"
-AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
-GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
-
-
-GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
-
+from .serving import AGENT, AGENT_BODY
 
 # -- state files -----------------------------------------------------------------------------------
 

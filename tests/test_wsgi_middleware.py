@@ -20,16 +20,9 @@ from kontext_mock.http.app import pipeline_of
 from kontext_mock.http.serve import RunningServer, start
 from kontext_mock.http.streams import StreamPlan
 
-from .conftest import AUTH, DEV_APP
-from .serving import read_until_closed, wait_until
+from .conftest import AUTH
+from .serving import AGENT, LIST, read_until_closed, wait_until
 
-LIST = f"/api/v1/applications/{DEV_APP}/sessions"
-AGENT = "/api/v1/agent-sessions"
-AGENT_BODY = b'{"tokenIdentifier":"t","authenticatedUserId":"u","clientSessionId":"c"}'
-GET_LIST = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer dev-token\r\n\r\n".encode()
-
-
-GET_PAGE = GET_LIST.replace(LIST.encode(), f"{LIST}?pageSize=100".encode())
 
 @contextlib.contextmanager
 def wrapped_in_middleware(mock: KontextMock, threads: int = 8) -> Iterator[RunningServer]:
@@ -50,8 +43,6 @@ def wrapped_in_middleware(mock: KontextMock, threads: int = 8) -> Iterator[Runni
     finally:
         server.stop()
         mock.app.wsgi_app = inner  # type: ignore[method-assign]
-
-
 
 
 def test_a_mock_app_wrapped_in_middleware_is_served_through_it(mock: KontextMock) -> None:
