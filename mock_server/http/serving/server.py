@@ -484,7 +484,7 @@ class _Connection(asyncio.Protocol):
             return self._feed_whole(piece)
         at, end = 0, len(piece)
         while at < end:
-            if self._body_left():  # (a head was read whose body has a length)
+            if self._length is not None and self._body_left():  # (a body of known length)
                 self._exact = False
                 return at + self._parse(piece[at:])
             step = min(self._chunk_left, end - at) if self._chunk_left else 1
