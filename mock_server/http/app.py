@@ -23,7 +23,7 @@ from kontext_mock.http.pipeline import Pipeline
 from kontext_mock.http.public import handlers
 from kontext_mock.http.router import Router
 from kontext_mock.http.routing import bind
-from kontext_mock.http.spec import ErrorStyle, default_spec_path, load_spec
+from kontext_mock.http.spec import default_spec_path, load_spec
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -44,7 +44,7 @@ def create_app(mock: MockEngine) -> Flask:
     control = bind(app, control_spec, control_handlers(mock, control_spec), mock.authenticate,
                    guards={"adminToken": admin.guard(mock)})
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
-    errors.register(app, {op.rule for op in spec if op.error_style is ErrorStyle.JSONRPC})
+    errors.register(app, spec.jsonrpc_paths)
     pipeline = Pipeline(mock, app, spec, control_spec, Router(app, {**public, **control}))
     app.wsgi_app = InProcessFront(pipeline)  # type: ignore[method-assign]
     app.extensions["kontext_pipeline"] = pipeline

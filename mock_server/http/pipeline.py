@@ -46,7 +46,7 @@ from kontext_mock.http.serving.exchange import (
 )
 from kontext_mock.http.serving.requestids import new_request_id, request_id_for
 from kontext_mock.http.serving.wsgi import ThreadedStreams, call_wsgi, environ_for
-from kontext_mock.http.spec import ErrorStyle, Operation, ResponseMismatch, Spec, path_pattern
+from kontext_mock.http.spec import Operation, ResponseMismatch, Spec, path_pattern
 
 if TYPE_CHECKING:
     from kontext_mock.core.engine import MockEngine
@@ -96,7 +96,7 @@ class Pipeline:
         self._endpoints = [(op.method, path_pattern(op.path), op.operation_id)
                            for s in (spec, control_spec) for op in s]
         #: paths whose refusals are JSON-RPC errors (``x-error-style: jsonrpc``)
-        self._jsonrpc_paths = frozenset(op.path for op in spec if op.error_style is ErrorStyle.JSONRPC)
+        self._jsonrpc_paths = spec.jsonrpc_paths
         self._cors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         #: the Host rule's verdicts by (Host, control plane or not), for the configuration
         #: they were judged under (a client sends the same Host again and again)

@@ -269,6 +269,12 @@ class Spec:
         return lazy
 
     @property
+    def jsonrpc_paths(self) -> frozenset[str]:
+        """The paths of the operations that refuse in JSON-RPC's words (``x-error-style:
+        jsonrpc``): every refusal of a request to them, whoever makes it, is one."""
+        return frozenset(op.path for op in self if op.error_style is ErrorStyle.JSONRPC)
+
+    @property
     def uncompiled(self) -> int:
         """How many of the validators this spec made are not compiled yet."""
         return sum(not lazy.ready for lazy in self._lazy)
