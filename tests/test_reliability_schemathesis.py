@@ -24,7 +24,7 @@ import pytest
 
 from kontext_mock import KontextMock
 from kontext_mock.http.serve import RunningServer, start
-from kontext_mock.http.spec import ErrorStyle, Spec
+from kontext_mock.http.spec import Spec
 
 from .conftest import NOW
 
@@ -121,8 +121,7 @@ def test_negative_fuzzing_finds_no_server_error(
     rejections = [a for a in recorder.answers if 400 <= a[2] < 500]
     assert rejections, "negative mode sent nothing the mock refused"
     # (a JSON-RPC endpoint's refusals of what it reads are JSON-RPC errors: x-error-style)
-    jsonrpc_paths = {op.path for op in Spec.from_file(SPECS[spec][0])
-                     if op.error_style is ErrorStyle.JSONRPC}
+    jsonrpc_paths = Spec.from_file(SPECS[spec][0]).jsonrpc_paths
     for method, path, status, content_type, body in rejections:
         assert content_type.startswith("application/json"), (method, path, status, content_type)
         if path.partition("?")[0] in jsonrpc_paths and body.startswith(b'{"jsonrpc":"2.0"'):
