@@ -367,21 +367,26 @@ class Pipeline:
         journal = self.mock.journal
         if exchange.control or not journal.enabled or not exchange.started:
             return answer
-        outcome = answer.outcome
-        journal.record(Recorded(  # (its fields in order: method, path, query, headers, ...)
+        if answer.drop:
+            status, outcome = None, answer.outcome.value
+        else:
+            status, outcome = answer.status, _ANSWERED
+        # (its fields in order: method, path, query, headers, ...; ``_make`` skips the
+        # keyword-reading constructor)
+        journal.record(Recorded._make((
             exchange.method,
             exchange.path,
             exchange.query,
             tuple(exchange.headers),
             exchange.body or None,
             exchange.header("content-type") or "",
-            answer.status if outcome is Outcome.ANSWERED else None,
+            status,
             (time.perf_counter() - exchange.started) * 1000,
             exchange.request_id,
             exchange.now or self.mock.now(),
             exchange.fault,
-            _ANSWERED if outcome is Outcome.ANSWERED else outcome.value,
-        ))
+            outcome,
+        )))
         return answer
 
     def _durable(self, exchange: Exchange, answer: Answer) -> Answer:

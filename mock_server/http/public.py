@@ -46,8 +46,9 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
 
     def get_session(call: Call) -> Answer:
         with mock.store.lock:
+            params = call.params
             session, derived = mock.find_session(
-                call.params["applicationId"], call.params["sessionId"], org_of(call)
+                params["applicationId"], params["sessionId"], org_of(call)
             )
             return json_answer(b'{"session":' + session.to_json(derived) + b"}")
 

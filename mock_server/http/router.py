@@ -129,14 +129,14 @@ class Router:
 
     def answer(self, exchange: Exchange) -> Answer | None:
         """The answer, when the router takes the request; else None (the Flask path's turn)."""
-        found = self.route(exchange)
+        found = self._found.get((exchange.method, exchange.path)) or self.route(exchange)
         if found is None or not self.active:
             return None
         endpoint, arguments = found
         query = self._query(exchange.query)
         if query is None:
             return None
-        inputs = _inputs(exchange, arguments, query)
+        inputs = _inputs(exchange, arguments, query, endpoint.op.body_media_type is not None)
         exchange.operation = endpoint.op
         try:
             answer = endpoint(inputs)
@@ -156,11 +156,13 @@ class Router:
 
 
 def _inputs(exchange: Exchange, arguments: Mapping[str, str],
-            query: tuple[tuple[str, str], ...]) -> Inputs:
+            query: tuple[tuple[str, str], ...], reads_body: bool) -> Inputs:
     # (a header as a WSGI app reads it: repeated lines joined with commas, the first
-    # Content-Type only)
+    # Content-Type only; the body's media type only for an operation that reads a body)
     header = exchange.wsgi_header
-    content_type = header("content-type")
+    content_type = header("content-type") if reads_body else None
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
+    path, raw_query = exchange.path, exchange.query
+    key = (path, raw_query) if len(path) + len(raw_query) <= MEMO_KEY_MAX else None
     return Inputs(arguments, query, header, mimetype, exchange.body, None,
-                  exchange.client[0] if exchange.client else "", exchange.verdict)
+                  exchange.client[0] if exchange.client else "", exchange.verdict, key)

@@ -10,7 +10,7 @@ from Flask's request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -61,7 +61,8 @@ class Inputs:
     #: the query's name and value pairs, decoded, in order (a name may repeat)
     query: Sequence[tuple[str, str]]
     header: Header
-    #: the body's media type (no parameters, lower case), "" without one
+    #: the body's media type (no parameters, lower case), "" without one (the router
+    #: reads it only for an operation that takes a body: only :func:`_body` asks)
     mimetype: str
     body: bytes
     #: the form body's name and value pairs, decoded (may raise :class:`StepAside`); None:
@@ -73,6 +74,10 @@ class Inputs:
     #: control plane's admin token: ``admin.ControlVerdict``); a guard reads it rather
     #: than checking the credential again
     verdict: Any = None
+    #: what identifies the path and query as sent, short (the router's: its raw path and
+    #: query string), so an endpoint remembers their parameters by it without reading
+    #: them; None: by the parameters' text
+    key: Hashable | None = None
 
     def form_pairs(self) -> list[tuple[str, str]]:
         """The form body's name and value pairs, decoded (may raise :class:`StepAside`)."""
@@ -90,7 +95,6 @@ class StepAside(Exception):  # noqa: N818 (not an error: a decision)
 
 
 Handler = Callable[[Call], Answer | Response]
-_ParsedKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 #: distinct path and query inputs an endpoint remembers the parameters of (all forgotten
 #: past that)
 _PARSED_KEPT = 256
@@ -120,7 +124,7 @@ class Endpoint:
         #: (path arguments, query pairs) -> the parameters they make: for an operation whose
         #: parameters are all in its path and query, a function of those alone, so a
         #: client that sends the same again (most do) has them read once
-        self._parsed: dict[_ParsedKey, tuple[dict[str, Any], frozenset[str]]] | None = (
+        self._parsed: dict[Hashable, tuple[dict[str, Any], frozenset[str]]] | None = (
             {} if op.parameters and all(p.location in ("path", "query") for p in op.parameters)
             else None)
         #: the query's names the operation reads (the key holds no other pair)
@@ -131,12 +135,11 @@ class Endpoint:
         op = self.op
         token = self._guard(op, inputs) if self._guard is not None else None
         if self._bearer:
-            token = self._authenticate(parse_bearer(inputs.header("Authorization")))
+            token = self._authenticate(_bearer(inputs.header("Authorization")))
             self._scopes.require(token.scopes)
         params, explicit = self._parameters(inputs)
         body = _body(op, inputs) if op.body_media_type else None
         return self.handler(Call(op, params, explicit, body, token, inputs.header))
-
 
     def _parameters(self, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
         """The call's parameters (remembered when they depend on the path and query alone:
@@ -144,19 +147,39 @@ class Endpoint:
         parsed = self._parsed
         if parsed is None:
             return _parameters(self.op, inputs)
-        names = self._query_names
-        path_args = tuple(inputs.path_args.items())
-        query = tuple(pair for pair in inputs.query if pair[0] in names)
-        key = (path_args, query)
+        key = inputs.key
+        if key is None:
+            names = self._query_names
+            path_args = tuple(inputs.path_args.items())
+            query = tuple(pair for pair in inputs.query if pair[0] in names)
+            key = (path_args, query)
+            if sum(len(name) + len(value) for name, value in (*path_args, *query)) > MEMO_KEY_MAX:
+                return _parameters(self.op, inputs)  # (too long to keep)
         found = parsed.get(key)
         if found is None:
             found = _parameters(self.op, inputs)  # (refused inputs raise: never remembered)
-            size = sum(len(name) + len(value) for name, value in (*path_args, *query))
-            if size <= MEMO_KEY_MAX:
-                if len(parsed) >= _PARSED_KEPT:
-                    parsed.clear()
-                parsed[key] = found
+            if len(parsed) >= _PARSED_KEPT:
+                parsed.clear()
+            parsed[key] = found
         return dict(found[0]), found[1]
+
+
+#: Authorization headers -> their bearer token (a client sends the same one again and again)
+_BEARERS: dict[str, str] = {}
+
+
+def _bearer(header: str | None) -> str:
+    """:func:`parse_bearer`, remembered for short headers (refusals are not)."""
+    if header is None:
+        return parse_bearer(header)
+    token = _BEARERS.get(header)
+    if token is None:
+        token = parse_bearer(header)
+        if len(header) <= MEMO_KEY_MAX:
+            if len(_BEARERS) >= _PARSED_KEPT:
+                _BEARERS.clear()
+            _BEARERS[header] = token
+    return token
 
 
 def bind(

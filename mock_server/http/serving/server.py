@@ -438,8 +438,19 @@ class _Connection(asyncio.Protocol):
         (and stop reading) until they are answered."""
         self._feeding = True
         try:
-            view = memoryview(data)
             start, end = 0, len(data)
+            if (end <= _FEED_SLICE and len(self._queue) < self.limits.max_pipelined
+                    and not self._draining and not self._chunks_watched
+                    and (self._head is None or self._length is None) and not _says_chunked(data)):
+                # The usual read (a request or a few, no body of known length under way, no
+                # chunked coding): parsed whole, as :meth:`_parse` would, without its steps.
+                try:
+                    self.parser.feed_data(data)
+                    return
+                except httptools.HttpParserUpgrade as upgrade:
+                    self.parser = httptools.HttpRequestParser(self)
+                    start = int(upgrade.args[0])
+            view = memoryview(data)
             while start < end:
                 if len(self._queue) >= self.limits.max_pipelined or self._draining:
                     self._pending = bytes(view[start:]) if not self._draining else b""
@@ -655,14 +666,21 @@ class _Connection(asyncio.Protocol):
                 raise _RefusedError(0, "", "")
             raise _RefusedError(400, "malformed_request",
                                 f"HTTP/{version} is not served here, only HTTP/1.1")
-        self._check_host(version, url)
+        index = self._index
+        raw_path, _, query = url.partition(b"?")
+        if raw_path[:1] == b"/" and not self._repeated and "host" in index:
+            # (the usual request: origin form, one Host: nothing to check, a path as sent)
+            path = (raw_path.decode("latin-1") if b"%" not in raw_path
+                    else unquote_to_bytes(raw_path).decode("latin-1"))
+        else:
+            self._check_host(version, url)
+            path = self._path()
         # (method, path, query, headers, body, client, server, http_version, target, index,
         # repeated, fields_bytes: in order, as keywords cost more)
         head = self._head = Exchange(
-            parser.get_method().decode("ascii", "replace"), self._path(),
-            url.partition(b"?")[2], self._headers, b"", self.peer, self.local, version,
-            url.decode("latin-1"), self._index, self._repeated, self._fields_bytes)
-        index = self._index
+            parser.get_method().decode("ascii", "replace"), path, query, self._headers, b"",
+            self.peer, self.local, version, url.decode("latin-1"), index, self._repeated,
+            self._fields_bytes)
         if not self._repeated:  # (the usual case: each name once, told by the index)
             length, expect = index.get("content-length"), index.get("expect")
             coding = index.get("transfer-encoding")
