@@ -79,6 +79,9 @@ class Pipeline:
     def __init__(self, mock: MockEngine, app: Flask, spec: Spec, control_spec: Spec,
                  router: Router) -> None:
         self.mock = mock
+        #: the engine's state: its ``config`` is the configuration in force (read as the
+        #: engine's ``config`` property reads it, a call less on every step that asks)
+        self._state = mock.state
         #: the Flask app's own WSGI callable: routing, validation, handlers, error answers
         self.flask = app.wsgi_app
         #: the public API's handler without Flask (``router.py``)
@@ -250,18 +253,24 @@ class Pipeline:
         exchange.control = is_control(exchange.path)
 
     def _header_limit(self, exchange: Exchange) -> Answer | None:
-        limit = self.mock.config.max_header_bytes
-        if exchange.header_bytes > limit:
+        limit = self._state.config.max_header_bytes
+        size = exchange.fields_bytes  # (counted by the server as it read them, or -1)
+        if (size if size >= 0 else exchange.header_bytes) > limit:
             return error_answer(431, "request_header_fields_too_large",
                                 f"the request's header fields are larger than {limit} bytes")
         return None
 
     def _host(self, exchange: Exchange) -> Answer | None:
-        reason = self._host_reason(exchange, control=exchange.control)
+        judged_under, verdicts = self._hosts
+        key = (exchange.header("host"), exchange.control)
+        if judged_under is self._state.config and key in verdicts:
+            reason = verdicts[key]  # (the usual request: its Host judged before)
+        else:
+            reason = self._host_reason(exchange, control=exchange.control)
         return None if reason is None else error_answer(421, "host_refused", reason)
 
     def _host_reason(self, exchange: Exchange, *, control: bool) -> str | None:
-        config = self.mock.config
+        config = self._state.config
         host = exchange.header("host")
         judged_under, verdicts = self._hosts
         if judged_under is not config:  # (a configuration is never changed, only replaced)
@@ -331,7 +340,7 @@ class Pipeline:
 
     def _strict(self, exchange: Exchange, answer: Answer) -> Answer:
         op = exchange.operation
-        if (not self.mock.config.strict or not isinstance(op, Operation) or answer.injected
+        if (not self._state.config.strict or not isinstance(op, Operation) or answer.injected
                 or answer.drop or isinstance(answer, StreamAnswer)):
             return answer
         content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
@@ -407,7 +416,7 @@ class Pipeline:
     # -- helpers -----------------------------------------------------------------------------
 
     def _cors_origins(self) -> tuple[str, ...]:
-        configured = self.mock.config.cors_origins
+        configured = self._state.config.cors_origins
         cached_for, checked = self._cors
         if cached_for != configured:
             checked = tuple(check_origin(o) for o in configured)
