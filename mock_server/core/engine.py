@@ -163,6 +163,14 @@ class MockEngine:
         """The mock's current instant."""
         return self.state.clock.now()
 
+    def reads_as_of(self) -> tuple[int, MockConfig, datetime]:
+        """What every read of the API depends on besides its request and its token: the
+        store's generation (it moves at every change to a record), the configuration in
+        force and the clock's instant. A read made twice under equal marks, with the same
+        token, answers the same (the router keeps such answers: ``http/kept.py``)."""
+        state = self.state
+        return state.store.generation, state.config, state.clock.now()
+
     def advance(self, duration: Duration) -> datetime:
         """Move the clock forward (``"PT10M"``, ``"10m"``, ``600`` or a timedelta), playing
         what is due on the way: scripted lifecycle steps, and ``session.idle`` and

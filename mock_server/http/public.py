@@ -50,7 +50,8 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             session, derived = mock.find_session(
                 params["applicationId"], params["sessionId"], org_of(call)
             )
-            return json_answer(b'{"session":' + session.to_json(derived) + b"}")
+            # (a function of the path, the token and the state: kept for the same request)
+            return json_answer(b'{"session":' + session.to_json(derived) + b"}", reusable=True)
 
     def list_applications(call: Call) -> Answer:
         # By id, so the cursor is the last id of a page: stable while applications come

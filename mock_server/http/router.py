@@ -29,6 +29,7 @@ from werkzeug.http import parse_options_header
 
 from kontext_mock.core.errors import ApiError, log
 from kontext_mock.http.errors import answer_for
+from kontext_mock.http.kept import KeptAnswers, Mark
 from kontext_mock.http.routing import MEMO_KEY_MAX, Endpoint, Inputs, StepAside
 from kontext_mock.http.serving.exchange import Answer, Exchange
 from kontext_mock.http.serving.wsgi import call_wsgi, environ_for
@@ -54,8 +55,11 @@ class Router:
     """The handler of the specs' operations beside the Flask path; ``enabled`` switches it
     off."""
 
-    def __init__(self, app: Flask, endpoints: dict[str, Endpoint]) -> None:
+    def __init__(self, app: Flask, endpoints: dict[str, Endpoint], mark: Mark) -> None:
         self.enabled = True
+        #: answers of reads kept for the same request while the state is the same
+        #: (``mark``: the engine's)
+        self.kept = KeptAnswers(mark)
         self._app = app
         self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
         #: each endpoint's path parameters, in the path's order
@@ -129,6 +133,10 @@ class Router:
 
     def answer(self, exchange: Exchange) -> Answer | None:
         """The answer, when the router takes the request; else None (the Flask path's turn)."""
+        kept = self.kept.find(exchange)
+        if kept is not None and self.active:
+            exchange.operation = kept[0].op
+            return kept[1]
         found = self._found.get((exchange.method, exchange.path)) or self.route(exchange)
         if found is None or not self.active:
             return None
@@ -138,8 +146,9 @@ class Router:
             return None
         inputs = _inputs(exchange, arguments, query, endpoint.op.body_media_type is not None)
         exchange.operation = endpoint.op
+        before = self.kept.mark() if endpoint.reads_only else None
         try:
-            answer = endpoint(inputs)
+            made = endpoint(inputs)
         except StepAside:
             exchange.operation = None
             return None
@@ -148,11 +157,13 @@ class Router:
         except Exception:  # as Flask's error handler does (errors.py): logged, a 500
             log.exception("unexpected error on %s %s", exchange.method, exchange.path)
             return answer_for(ApiError(500, "internal_error", "an unexpected error occurred"))
-        if isinstance(answer, Answer):
-            return answer
+        if isinstance(made, Answer):
+            if before is not None and made.reusable:
+                self.kept.keep(exchange, endpoint, before, made)
+            return made
         # (a handler that answers with Flask's response, e.g. a dashboard file: the bytes
         # it sends as a WSGI app)
-        return call_wsgi(answer, environ_for(exchange))
+        return call_wsgi(made, environ_for(exchange))
 
 
 def _inputs(exchange: Exchange, arguments: Mapping[str, str],

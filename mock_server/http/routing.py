@@ -129,17 +129,27 @@ class Endpoint:
             else None)
         #: the query's names the operation reads (the key holds no other pair)
         self._query_names = frozenset(p.name for p in op.parameters if p.location == "query")
+        #: True for a read (GET) whose only credential is the bearer token checked here and
+        #: that takes no body: its answer may be kept for the same request (``kept.py``)
+        self.reads_only = (op.method == "GET" and self._bearer and guard is None
+                           and not op.body_media_type)
 
     def __call__(self, inputs: Inputs) -> Answer | Response:
         """The handler's answer; raises an :class:`ApiError` for a refused request."""
         op = self.op
         token = self._guard(op, inputs) if self._guard is not None else None
         if self._bearer:
-            token = self._authenticate(_bearer(inputs.header("Authorization")))
-            self._scopes.require(token.scopes)
+            token = self.token_for(inputs.header("Authorization"))
         params, explicit = self._parameters(inputs)
         body = _body(op, inputs) if op.body_media_type else None
         return self.handler(Call(op, params, explicit, body, token, inputs.header))
+
+    def token_for(self, authorization: str | None) -> AccessToken:
+        """The bearer token of an ``Authorization`` header, known, unexpired and holding the
+        operation's scopes; raises an :class:`ApiError` (401, 403) otherwise."""
+        token = self._authenticate(_bearer(authorization))
+        self._scopes.require(token.scopes)
+        return token
 
     def _parameters(self, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
         """The call's parameters (remembered when they depend on the path and query alone:

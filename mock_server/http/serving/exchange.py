@@ -150,6 +150,10 @@ class Answer:
     body: bytes = b""
     #: an injected fault's answer (strict mode lets it through as injected)
     injected: bool = False
+    #: said by a handler whose answer depends on nothing but its request's path, query
+    #: and bearer token and on the state the application marks: the application may send
+    #: it again to the same request while that state holds (the server never looks)
+    reusable: bool = False
     #: True for a :class:`Drop`: the connection is closed, nothing is sent
     drop: ClassVar[bool] = False
 
@@ -196,13 +200,15 @@ class StreamAnswer(Answer):
     last: bytes = b""
 
 
-def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
-    """A JSON answer; ``body`` may be pre-serialized bytes."""
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None, *,
+                reusable: bool = False) -> Answer:
+    """A JSON answer; ``body`` may be pre-serialized bytes (``reusable``: see
+    :attr:`Answer.reusable`)."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     if headers:
         pairs.extend(headers.items())
-    return Answer(status, pairs, data)
+    return Answer(status, pairs, data, False, reusable)
 
 
 def error_answer(status: int, code: str, message: str, headers: dict[str, str] | None = None,

@@ -1,0 +1,134 @@
+"""Answers of reads kept, and sent again while nothing they depend on has changed.
+
+A handler whose answer depends on nothing but its request's path, query and bearer token
+and on the mock's state says so (``Answer.reusable``). The state is told by a mark the
+engine gives (``MockEngine.reads_as_of``: the store's generation, which moves at every
+change to a record, the configuration in force, and the clock's instant). The router
+keeps such an answer, and gives it to the same request (GET, same path, query and
+``Authorization``) for as long as the mark is the same and the header still
+authenticates as the same token, scopes included, without calling the handler.
+
+So a client that polls a session, or a list, is answered at once, and the first change
+(a heartbeat, a revocation, an expiry reached as the clock moves, a new configuration,
+a token revoked) is what the next request sees: a kept answer is never older than the
+state it was made from. The answers kept are bounded in number and in bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from kontext_mock.core.errors import ApiError
+from kontext_mock.core.records import AccessToken
+from kontext_mock.http.routing import MEMO_KEY_MAX, Endpoint
+from kontext_mock.http.serving.exchange import Answer, Exchange
+
+__all__ = ["KEPT_ANSWERS", "KEPT_BYTES", "KeptAnswers", "Mark"]
+
+#: the most answers kept at once, and the most bytes of their bodies (all forgotten past
+#: either: the usual client asks the same few things again and again)
+KEPT_ANSWERS = 256
+KEPT_BYTES = 4 * 1024 * 1024
+#: what a read depends on besides its request, as the engine tells it (equal marks: the
+#: same state)
+Mark = Callable[[], Hashable]
+_Key = tuple[str, bytes, str]
+#: the longest request (path, query and Authorization together) whose answer is kept
+_KEY_MAX = 4 * MEMO_KEY_MAX
+
+
+@dataclass(slots=True, frozen=True)
+class _Kept:
+    endpoint: Endpoint
+    token: AccessToken
+    mark: Hashable
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class KeptAnswers:
+    """The kept answers of a router (see the module's docstring)."""
+
+    def __init__(self, mark: Mark) -> None:
+        #: the engine's mark of the state a read depends on
+        self.mark = mark
+        self._kept: dict[_Key, _Kept] = {}
+        self._bytes = 0
+        # (found without it: a dict's get is atomic; kept and forgotten with it, so that
+        # the bytes counted are the bytes kept)
+        self._lock = threading.Lock()
+
+    def find(self, exchange: Exchange) -> tuple[Endpoint, Answer] | None:
+        """The endpoint and a copy of the answer kept for this request, if one is kept and
+        still holds; else None (the handler's turn)."""
+        key = _key(exchange)
+        kept = self._kept.get(key) if key is not None else None
+        if kept is None:
+            return None
+        if kept.mark != self.mark() or not _same_token(kept, key[2]):  # type: ignore[index]
+            with self._lock:
+                if self._kept.get(key) is kept:  # type: ignore[arg-type]
+                    del self._kept[key]  # type: ignore[arg-type]
+                    self._bytes -= len(kept.body)
+            return None
+        return kept.endpoint, Answer(kept.status, list(kept.headers), kept.body)
+
+    def keep(self, exchange: Exchange, endpoint: Endpoint, before: Hashable,
+             answer: Answer) -> None:
+        """Keep ``answer``, made for ``exchange`` from the state marked ``before`` (taken
+        before the handler ran), when the handler said it may be reused and nothing
+        changed while it ran."""
+        key = _key(exchange)
+        if (key is None or not answer.reusable or not endpoint.reads_only
+                or before != self.mark()):
+            return
+        try:
+            token = endpoint.token_for(key[2])
+        except ApiError:
+            return
+        size = len(answer.body)
+        if size > KEPT_BYTES:
+            return
+        with self._lock:
+            old = self._kept.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            if len(self._kept) >= KEPT_ANSWERS or self._bytes + size > KEPT_BYTES:
+                self._kept.clear()
+                self._bytes = 0
+            self._kept[key] = _Kept(endpoint, token, before, answer.status,
+                                    tuple(answer.headers), answer.body)
+            self._bytes += size
+
+    def clear(self) -> None:
+        """Forget every kept answer."""
+        with self._lock:
+            self._kept.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def _key(exchange: Exchange) -> _Key | None:
+    # (a GET with one Authorization line, read as the endpoint reads it; short enough to
+    # keep)
+    if exchange.method != "GET" or exchange.repeated:
+        return None
+    authorization = exchange.header("authorization")
+    if authorization is None:
+        return None
+    path, query = exchange.path, exchange.query
+    if len(path) + len(query) + len(authorization) > _KEY_MAX:
+        return None
+    return path, query, authorization
+
+
+def _same_token(kept: _Kept, authorization: str) -> bool:
+    try:
+        return kept.endpoint.token_for(authorization) is kept.token
+    except ApiError:
+        return False

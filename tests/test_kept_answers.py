@@ -1,0 +1,174 @@
+"""Kept answers (``http/kept.py``): a read asked again is answered without its handler
+while the state it was made from holds, and never once something it depends on changed
+(a record, the clock's instant, the configuration, the token, the Flask app's hooks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from kontext_mock import KontextMock
+from kontext_mock.http import kept
+from kontext_mock.http.app import pipeline_of
+
+from .conftest import AUTH, DEV_APP, DEV_SESSION, NOW
+from .serving import serve
+
+GET = f"/api/v1/applications/{DEV_APP}/sessions/{DEV_SESSION}"
+
+
+class CountingMock(KontextMock):
+    """Counts the reads of a session that reach the engine (the handler's)."""
+
+    def __init__(self, **overrides: Any) -> None:
+        super().__init__(**overrides)
+        self.reads = 0
+
+    def find_session(self, application_id: str, session_id: str,
+                     organization_id: str | None = None) -> Any:
+        self.reads += 1
+        return super().find_session(application_id, session_id, organization_id)
+
+
+@pytest.fixture
+def counted() -> CountingMock:
+    return CountingMock(seed=7, now=NOW, frozen=True)
+
+
+@pytest.fixture
+def client(counted: CountingMock) -> FlaskClient:
+    return counted.app.test_client()
+
+
+def session_of(answer: Any) -> dict[str, Any]:
+    assert answer.status_code == 200, answer.get_json()
+    found: dict[str, Any] = answer.get_json()["session"]
+    return found
+
+
+def test_the_same_read_is_answered_again_without_its_handler(
+        counted: CountingMock, client: FlaskClient) -> None:
+    first = client.get(GET, headers=AUTH)
+    again = [client.get(GET, headers=AUTH) for _ in range(3)]
+    assert counted.reads == 1
+    assert all(a.data == first.data for a in again)
+    # each answer still passes the steps after the handler: its own id, the journal
+    ids = {a.headers["x-request-id"] for a in [first, *again]}
+    assert len(ids) == 4
+    assert len(counted.journal) == 4
+
+
+def test_a_change_to_the_session_is_seen_by_the_next_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    assert session_of(client.get(GET, headers=AUTH))["status"] == "active"
+    counted.disconnect(DEV_APP, DEV_SESSION, "admin")
+    after = session_of(client.get(GET, headers=AUTH))
+    assert after["status"] == "disconnected" and after["disconnectedAt"] is not None
+    assert counted.reads == 2
+
+
+def test_the_clock_moving_is_seen_by_the_next_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    before = session_of(client.get(GET, headers=AUTH))
+    assert before["derivedStatus"] == "active"
+    counted.advance("30d")  # past the session's token expiry, and any idle threshold
+    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "expired"
+
+
+def test_a_running_clock_is_read_again_at_each_new_instant() -> None:
+    running = CountingMock(seed=7, now=NOW, frozen=False)
+    reader = running.app.test_client()
+    session_of(reader.get(GET, headers=AUTH))
+    instant = running.now()
+    while running.now() == instant:  # (the clock tells time to the millisecond)
+        pass
+    session_of(reader.get(GET, headers=AUTH))
+    assert running.reads == 2
+
+
+def test_a_new_configuration_is_seen_by_the_next_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "active"
+    counted.config = dataclasses.replace(counted.config, idle_after=timedelta(microseconds=1))
+    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "idle"
+
+
+def test_a_token_gone_is_refused_not_answered_from_what_was_kept(
+        counted: CountingMock, client: FlaskClient) -> None:
+    token = counted.issue_token("dev-client", "dev-secret")["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    session_of(client.get(GET, headers=bearer))
+    del counted.store.tokens[token]  # (forgotten without any record changing)
+    refused = client.get(GET, headers=bearer)
+    assert refused.status_code == 401
+
+
+def test_another_credential_is_answered_for_itself(
+        counted: CountingMock, client: FlaskClient) -> None:
+    session_of(client.get(GET, headers=AUTH))
+    elsewhere = counted.add_organization(name="Elsewhere")
+    counted.add_client(client_id="elsewhere", client_secret="s", organization_id=elsewhere.id,
+                       token="elsewhere-token")
+    foreign = client.get(GET, headers={"Authorization": "Bearer elsewhere-token"})
+    assert foreign.status_code == 404
+    narrow = counted.add_client(client_id="narrow", client_secret="s",
+                                scopes=("management:logs:read",), token="narrow-token")
+    assert narrow.client_id == "narrow"
+    assert client.get(GET, headers={"Authorization": "Bearer narrow-token"}).status_code == 403
+
+
+def test_a_hook_added_to_the_app_sees_every_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    session_of(client.get(GET, headers=AUTH))
+    seen: list[str] = []
+    counted.app.before_request(lambda: seen.append("read") and None)
+    session_of(client.get(GET, headers=AUTH))
+    assert seen == ["read"]
+
+
+def test_only_reads_are_kept(counted: CountingMock, client: FlaskClient) -> None:
+    router = pipeline_of(counted.app).router  # type: ignore[union-attr]
+    client.get(f"/api/v1/applications/{DEV_APP}/sessions", headers=AUTH)
+    client.post(f"/api/v1/applications/{DEV_APP}/sessions/revoke-all", headers=AUTH)
+    client.get(GET)  # (no credential: a 401, never kept)
+    assert len(router.kept) == 0
+    session_of(client.get(GET, headers=AUTH))
+    assert len(router.kept) == 1
+
+
+def test_what_is_kept_is_bounded(counted: CountingMock, client: FlaskClient,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    router = pipeline_of(counted.app).router  # type: ignore[union-attr]
+    for n in range(kept.KEPT_ANSWERS + 10):
+        session_of(client.get(f"{GET}?n={n}", headers=AUTH))
+        assert len(router.kept) <= kept.KEPT_ANSWERS
+    router.kept.clear()
+    size = len(client.get(GET, headers=AUTH).data)
+    monkeypatch.setattr(kept, "KEPT_BYTES", 3 * size)
+    for n in range(10):
+        session_of(client.get(f"{GET}?n={n}", headers=AUTH))
+        assert len(router.kept) <= 3
+
+
+def test_a_served_mock_keeps_reads_and_sees_changes(counted: CountingMock) -> None:
+    server = serve(counted)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        bodies = []
+        for _ in range(5):
+            connection.request("GET", GET, headers=AUTH)
+            answer = connection.getresponse()
+            assert answer.status == 200
+            bodies.append(answer.read())
+        assert counted.reads == 1 and len(set(bodies)) == 1
+        counted.disconnect(DEV_APP, DEV_SESSION, "admin")
+        connection.request("GET", GET, headers=AUTH)
+        assert b'"status":"disconnected"' in connection.getresponse().read()
+        connection.close()
+    finally:
+        server.stop()
