@@ -372,6 +372,23 @@ def test_an_upgrade_not_offered_is_ignored_and_the_connection_goes_on(
         assert statuses(read_until_closed(sock)) == [200]
 
 
+def test_nothing_behind_an_upgrade_asked_with_connection_close_is_run(
+    mock: KontextMock, server: RunningServer,
+) -> None:
+    # The upgrade request is answered and the connection closed after it: the revoke-all
+    # sent in the same read is never answered, so it must not run either.
+    upgrade = LAST_LIST.replace(b"Connection: close", b"Connection: close, Upgrade\r\n"
+                                b"Upgrade: websocket")
+    revoke = (f"DELETE {LIST} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+              "dev-token\r\n\r\n").encode()
+    connected = len(mock.list_sessions(DEV_APP, status="active"))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(upgrade + revoke)
+        assert statuses(read_until_closed(sock)) == [200]
+    assert mock.journal.entries(method="DELETE") == []
+    assert len(mock.list_sessions(DEV_APP, status="active")) == connected > 0
+
+
 @pytest.mark.parametrize("coding", ["chunked", "ChUnKeD"])
 @pytest.mark.parametrize("chunks", [b"100000\r\nabc", b"4\r\nabcd\r\n10000;ext=1\r\nab"],
                          ids=["first-chunk", "a-later-chunk-with-an-extension"])

@@ -450,6 +450,8 @@ class _Connection(asyncio.Protocol):
                 except httptools.HttpParserUpgrade as upgrade:
                     self.parser = httptools.HttpRequestParser(self)
                     start = int(upgrade.args[0])
+                    if self.closed or self._refused:
+                        return  # (answered, and not to be kept alive: nothing after it runs)
             view = memoryview(data)
             while start < end:
                 if len(self._queue) >= self.limits.max_pipelined or self._draining:
