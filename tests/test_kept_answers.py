@@ -51,6 +51,16 @@ def session_of(answer: Any) -> dict[str, Any]:
     return found
 
 
+def read_twice(counted: CountingMock, client: FlaskClient,
+               headers: dict[str, str] = AUTH) -> dict[str, Any]:
+    """The session read twice, the second time from what was kept (the handler ran once)."""
+    reads = counted.reads
+    first = session_of(client.get(GET, headers=headers))
+    assert session_of(client.get(GET, headers=headers)) == first
+    assert counted.reads == reads + 1
+    return first
+
+
 def test_the_same_read_is_answered_again_without_its_handler(
         counted: CountingMock, client: FlaskClient) -> None:
     first = client.get(GET, headers=AUTH)
@@ -65,17 +75,25 @@ def test_the_same_read_is_answered_again_without_its_handler(
 
 def test_a_change_to_the_session_is_seen_by_the_next_read(
         counted: CountingMock, client: FlaskClient) -> None:
-    assert session_of(client.get(GET, headers=AUTH))["status"] == "active"
+    assert read_twice(counted, client)["status"] == "active"
     counted.disconnect(DEV_APP, DEV_SESSION, "admin")
     after = session_of(client.get(GET, headers=AUTH))
     assert after["status"] == "disconnected" and after["disconnectedAt"] is not None
     assert counted.reads == 2
 
 
+def test_a_restored_state_is_seen_by_the_next_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    snapshot = counted.snapshot()
+    counted.disconnect(DEV_APP, DEV_SESSION, "admin")
+    assert read_twice(counted, client)["status"] == "disconnected"
+    counted.restore(snapshot)
+    assert session_of(client.get(GET, headers=AUTH))["status"] == "active"
+
+
 def test_the_clock_moving_is_seen_by_the_next_read(
         counted: CountingMock, client: FlaskClient) -> None:
-    before = session_of(client.get(GET, headers=AUTH))
-    assert before["derivedStatus"] == "active"
+    assert read_twice(counted, client)["derivedStatus"] == "active"
     counted.advance("30d")  # past the session's token expiry, and any idle threshold
     assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "expired"
 
@@ -93,7 +111,7 @@ def test_a_running_clock_is_read_again_at_each_new_instant() -> None:
 
 def test_a_new_configuration_is_seen_by_the_next_read(
         counted: CountingMock, client: FlaskClient) -> None:
-    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "active"
+    assert read_twice(counted, client)["derivedStatus"] == "active"
     counted.config = dataclasses.replace(counted.config, idle_after=timedelta(microseconds=1))
     assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "idle"
 
@@ -102,10 +120,23 @@ def test_a_token_gone_is_refused_not_answered_from_what_was_kept(
         counted: CountingMock, client: FlaskClient) -> None:
     token = counted.issue_token("dev-client", "dev-secret")["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
-    session_of(client.get(GET, headers=bearer))
+    read_twice(counted, client, bearer)
     del counted.store.tokens[token]  # (forgotten without any record changing)
     refused = client.get(GET, headers=bearer)
     assert refused.status_code == 401
+
+
+def test_a_credential_that_names_another_token_since_is_answered_for_it(
+        counted: CountingMock, client: FlaskClient) -> None:
+    elsewhere = counted.add_organization(name="Elsewhere")
+    counted.add_client(client_id="here", client_secret="s", token="shared-token")
+    shared = {"Authorization": "Bearer shared-token"}
+    read_twice(counted, client, shared)
+    # the same bearer string, now another organization's token (no record changed)
+    del counted.store.tokens["shared-token"]
+    counted.add_client(client_id="there", client_secret="s", organization_id=elsewhere.id,
+                       token="shared-token")
+    assert client.get(GET, headers=shared).status_code == 404
 
 
 def test_another_credential_is_answered_for_itself(
@@ -122,9 +153,23 @@ def test_another_credential_is_answered_for_itself(
     assert client.get(GET, headers={"Authorization": "Bearer narrow-token"}).status_code == 403
 
 
+def test_a_fault_rule_added_since_applies(counted: CountingMock, client: FlaskClient) -> None:
+    read_twice(counted, client)
+    counted.add_fault("GET", GET, status=503)
+    assert client.get(GET, headers=AUTH).status_code == 503
+
+
+def test_a_router_switched_off_leaves_reads_to_flask(
+        counted: CountingMock, client: FlaskClient) -> None:
+    read_twice(counted, client)
+    pipeline_of(counted.app).router.enabled = False  # type: ignore[union-attr]
+    session_of(client.get(GET, headers=AUTH))
+    assert counted.reads == 2
+
+
 def test_a_hook_added_to_the_app_sees_every_read(
         counted: CountingMock, client: FlaskClient) -> None:
-    session_of(client.get(GET, headers=AUTH))
+    read_twice(counted, client)
     seen: list[str] = []
     counted.app.before_request(lambda: seen.append("read") and None)
     session_of(client.get(GET, headers=AUTH))
@@ -134,8 +179,11 @@ def test_a_hook_added_to_the_app_sees_every_read(
 def test_only_reads_are_kept(counted: CountingMock, client: FlaskClient) -> None:
     router = pipeline_of(counted.app).router  # type: ignore[union-attr]
     client.get(f"/api/v1/applications/{DEV_APP}/sessions", headers=AUTH)
-    client.post(f"/api/v1/applications/{DEV_APP}/sessions/revoke-all", headers=AUTH)
+    client.head(GET, headers=AUTH)
     client.get(GET)  # (no credential: a 401, never kept)
+    assert len(router.kept) == 0
+    assert client.delete(f"/api/v1/applications/{DEV_APP}/sessions",
+                         headers=AUTH).status_code == 200
     assert len(router.kept) == 0
     session_of(client.get(GET, headers=AUTH))
     assert len(router.kept) == 1
@@ -146,13 +194,14 @@ def test_what_is_kept_is_bounded(counted: CountingMock, client: FlaskClient,
     router = pipeline_of(counted.app).router  # type: ignore[union-attr]
     for n in range(kept.KEPT_ANSWERS + 10):
         session_of(client.get(f"{GET}?n={n}", headers=AUTH))
-        assert len(router.kept) <= kept.KEPT_ANSWERS
+        assert len(router.kept) == n % kept.KEPT_ANSWERS + 1  # (all forgotten past the cap)
     router.kept.clear()
     size = len(client.get(GET, headers=AUTH).data)
+    router.kept.clear()
     monkeypatch.setattr(kept, "KEPT_BYTES", 3 * size)
     for n in range(10):
         session_of(client.get(f"{GET}?n={n}", headers=AUTH))
-        assert len(router.kept) <= 3
+        assert len(router.kept) == n % 3 + 1
 
 
 def test_a_served_mock_keeps_reads_and_sees_changes(counted: CountingMock) -> None:
@@ -172,3 +221,27 @@ def test_a_served_mock_keeps_reads_and_sees_changes(counted: CountingMock) -> No
         connection.close()
     finally:
         server.stop()
+
+
+def test_an_answer_is_kept_for_the_token_named_before_its_handler_ran() -> None:
+    class Swapping(CountingMock):
+        """Gives the bearer string to another organization while the first read runs."""
+
+        elsewhere = ""
+
+        def find_session(self, application_id: str, session_id: str,
+                         organization_id: str | None = None) -> Any:
+            found = super().find_session(application_id, session_id, organization_id)
+            if self.reads == 1:
+                del self.store.tokens["swapped-token"]
+                self.add_client(client_id="there", client_secret="s",
+                                organization_id=self.elsewhere, token="swapped-token")
+            return found
+
+    swapping = Swapping(seed=7, now=NOW, frozen=True)
+    swapping.elsewhere = swapping.add_organization(name="Elsewhere").id
+    swapping.add_client(client_id="here", client_secret="s", token="swapped-token")
+    reader = swapping.app.test_client()
+    bearer = {"Authorization": "Bearer swapped-token"}
+    session_of(reader.get(GET, headers=bearer))  # (made for the dev organization's token)
+    assert reader.get(GET, headers=bearer).status_code == 404

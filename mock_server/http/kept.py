@@ -25,7 +25,7 @@ from kontext_mock.core.records import AccessToken
 from kontext_mock.http.routing import MEMO_KEY_MAX, Endpoint
 from kontext_mock.http.serving.exchange import Answer, Exchange
 
-__all__ = ["KEPT_ANSWERS", "KEPT_BYTES", "KeptAnswers", "Mark"]
+__all__ = ["KEPT_ANSWERS", "KEPT_BYTES", "Before", "KeptAnswers", "Mark"]
 
 #: the most answers kept at once, and the most bytes of their bodies (all forgotten past
 #: either: the usual client asks the same few things again and again)
@@ -35,6 +35,8 @@ KEPT_BYTES = 4 * 1024 * 1024
 #: same state)
 Mark = Callable[[], Hashable]
 _Key = tuple[str, bytes, str]
+#: what :meth:`KeptAnswers.before` takes: the request's key, the state's mark, the token
+Before = tuple[_Key, Hashable, AccessToken]
 #: the longest request (path, query and Authorization together) whose answer is kept
 _KEY_MAX = 4 * MEMO_KEY_MAX
 
@@ -76,18 +78,29 @@ class KeptAnswers:
             return None
         return kept.endpoint, Answer(kept.status, list(kept.headers), kept.body)
 
-    def keep(self, exchange: Exchange, endpoint: Endpoint, before: Hashable,
-             answer: Answer) -> None:
-        """Keep ``answer``, made for ``exchange`` from the state marked ``before`` (taken
-        before the handler ran), when the handler said it may be reused and nothing
-        changed while it ran."""
+    def before(self, exchange: Exchange, endpoint: Endpoint) -> Before | None:
+        """Taken before ``endpoint``'s handler runs for ``exchange``: where its answer would
+        be kept, the state's mark and the token its credential names now; None for a
+        request whose answer is never kept."""
+        if not endpoint.reads_only:
+            return None
         key = _key(exchange)
-        if (key is None or not answer.reusable or not endpoint.reads_only
-                or before != self.mark()):
-            return
+        if key is None:
+            return None
+        mark = self.mark()
         try:
             token = endpoint.token_for(key[2])
         except ApiError:
+            return None  # (refused: its refusal is the handler path's to make)
+        return key, mark, token
+
+    def keep(self, before: Before, endpoint: Endpoint, answer: Answer) -> None:
+        """Keep ``answer``, made for the request ``before`` was taken for, when the handler
+        said it may be reused and the state is still the one marked before it ran. (The
+        token is the one named before the handler ran: were the credential to name
+        another since, no request would ever find the answer kept.)"""
+        key, mark, token = before
+        if not answer.reusable or mark != self.mark():
             return
         size = len(answer.body)
         if size > KEPT_BYTES:
@@ -99,7 +112,7 @@ class KeptAnswers:
             if len(self._kept) >= KEPT_ANSWERS or self._bytes + size > KEPT_BYTES:
                 self._kept.clear()
                 self._bytes = 0
-            self._kept[key] = _Kept(endpoint, token, before, answer.status,
+            self._kept[key] = _Kept(endpoint, token, mark, answer.status,
                                     tuple(answer.headers), answer.body)
             self._bytes += size
 
@@ -116,10 +129,10 @@ class KeptAnswers:
 def _key(exchange: Exchange) -> _Key | None:
     # (a GET with one Authorization line, read as the endpoint reads it; short enough to
     # keep)
-    if exchange.method != "GET" or exchange.repeated:
+    if exchange.method != "GET":
         return None
-    authorization = exchange.header("authorization")
-    if authorization is None:
+    authorization = exchange.header("authorization")  # (indexes the fields if not yet)
+    if authorization is None or exchange.repeated:
         return None
     path, query = exchange.path, exchange.query
     if len(path) + len(query) + len(authorization) > _KEY_MAX:

@@ -146,7 +146,7 @@ class Router:
             return None
         inputs = _inputs(exchange, arguments, query, endpoint.op.body_media_type is not None)
         exchange.operation = endpoint.op
-        before = self.kept.mark() if endpoint.reads_only else None
+        before = self.kept.before(exchange, endpoint)
         try:
             made = endpoint(inputs)
         except StepAside:
@@ -159,7 +159,7 @@ class Router:
             return answer_for(ApiError(500, "internal_error", "an unexpected error occurred"))
         if isinstance(made, Answer):
             if before is not None and made.reusable:
-                self.kept.keep(exchange, endpoint, before, made)
+                self.kept.keep(before, endpoint, made)
             return made
         # (a handler that answers with Flask's response, e.g. a dashboard file: the bytes
         # it sends as a WSGI app)
