@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kontext_mock import KontextMock, derived_status, format_instant, parse_instant
-from kontext_mock.core.records import STATUS_FILTERS, pick_sessions, session_list_json
+from kontext_mock.core.records import (
+    STATUS_FILTERS,
+    Session,
+    pick_sessions,
+    session_list_json,
+)
 
 from .conftest import AUTH, DEV_APP, DEV_SESSION
 
@@ -312,3 +319,25 @@ def test_a_listed_page_changed_by_its_reader_changes_no_other_reader(mock: Konte
     again = mock.select_sessions(DEV_APP, "all", 100)
     assert list(again) == list(reversed(rows))
     assert session_list_json(again) == body
+
+
+_BASE = datetime(2026, 1, 1, tzinfo=UTC)
+_OFFSETS = st.none() | st.integers(-100, 100).map(lambda s: _BASE + timedelta(seconds=s))
+
+
+@settings(max_examples=400, deadline=None)
+@given(status=st.sampled_from(["connected", "disconnected"]), expires=_OFFSETS,
+       active=_OFFSETS, idle=st.integers(1, 60).map(lambda s: timedelta(seconds=s)),
+       at=st.integers(-200, 200).map(lambda s: _BASE + timedelta(seconds=s)))
+def test_a_derived_span_holds_exactly_the_instants_of_its_status(
+        status: Any, expires: datetime | None, active: datetime | None, idle: timedelta,
+        at: datetime) -> None:
+    # Session.derived_span reads the derivedStatus rule the other way round (kept answers
+    # hold over it): an instant is in a status's span exactly when the rule gives it there.
+    session = Session(id="s", application_id="a", organization_id="o", name="n",
+                      status=status, created_at=_BASE, connected_at=_BASE,
+                      last_active_at=active, token_expires_at=expires)
+    for derived in ("active", "idle", "expired", "disconnected"):
+        since, until = session.derived_span(derived, idle)
+        within = (since is None or since <= at) and (until is None or at < until)
+        assert within == (session.derived_status(at, idle) == derived), (derived, since, until)

@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from kontext_mock import KontextMock
+from kontext_mock.core.durations import parse_instant
 from kontext_mock.http import kept
 from kontext_mock.http.app import pipeline_of
 
@@ -98,15 +99,30 @@ def test_the_clock_moving_is_seen_by_the_next_read(
     assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "expired"
 
 
-def test_a_running_clock_is_read_again_at_each_new_instant() -> None:
+def test_an_answer_holds_as_the_clock_moves_until_its_derived_status_would_change(
+        counted: CountingMock, client: FlaskClient) -> None:
+    session = read_twice(counted, client)
+    assert session["derivedStatus"] == "active"
+    idle_at = parse_instant(session["lastActiveAt"]) + counted.idle_after
+    assert idle_at < parse_instant(session["tokenExpiresAt"])
+    counted.set_time(idle_at - timedelta(milliseconds=1))  # (the last active instant)
+    assert session_of(client.get(GET, headers=AUTH)) == session
+    assert counted.reads == 1
+    counted.set_time(idle_at)
+    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "idle"
+    counted.set_time(idle_at - timedelta(milliseconds=1))  # (and back: active again)
+    assert session_of(client.get(GET, headers=AUTH))["derivedStatus"] == "active"
+
+
+def test_a_running_clock_keeps_the_answer_across_instants() -> None:
     running = CountingMock(seed=7, now=NOW, frozen=False)
     reader = running.app.test_client()
-    session_of(reader.get(GET, headers=AUTH))
+    first = session_of(reader.get(GET, headers=AUTH))
     instant = running.now()
     while running.now() == instant:  # (the clock tells time to the millisecond)
         pass
-    session_of(reader.get(GET, headers=AUTH))
-    assert running.reads == 2
+    assert session_of(reader.get(GET, headers=AUTH)) == first
+    assert running.reads == 1
 
 
 def test_a_new_configuration_is_seen_by_the_next_read(

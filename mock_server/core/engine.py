@@ -164,10 +164,12 @@ class MockEngine:
         return self.state.clock.now()
 
     def reads_as_of(self) -> tuple[int, MockConfig, datetime]:
-        """What every read of the API depends on besides its request and its token: the
-        store's generation (it moves at every change to a record), the configuration in
-        force and the clock's instant. A read made twice under equal marks, with the same
-        token, answers the same (the router keeps such answers: ``http/kept.py``)."""
+        """Where what every read of the API depends on (besides its request and its token)
+        stands: the store's generation (it moves at every change to a record), the
+        configuration in force and the clock's instant. A read whose answer holds over a
+        span of the clock (``Answer.holds``) answers the same for as long as the first two
+        are the same and the instant within the span (the router keeps such answers:
+        ``http/kept.py``)."""
         state = self.state
         return state.store.generation, state.config, state.clock.now()
 

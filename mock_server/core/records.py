@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -157,6 +157,25 @@ class Session:
         return _derive(self.status, self.token_expires_at, self.last_active_at, now,
                        now - idle_after)
 
+    def derived_span(self, derived: str, idle_after: timedelta
+                     ) -> tuple[datetime | None, datetime | None]:
+        """The instants at which this session, its fields as they are, has the derivedStatus
+        ``derived``: from the first (None: any earlier) until just before the second (None:
+        for ever). The rule of :func:`derived_status` read the other way round: expired
+        from the token's expiry on, idle from the end of its activity until then, active
+        before both. (A status the rule never gives from these fields spans nothing.)"""
+        if self.status == DISCONNECTED:
+            return (None, None) if derived == "disconnected" else _NEVER
+        expires, active = self.token_expires_at, self.last_active_at
+        idle_at = None if active is None else active + idle_after
+        if derived == "expired":
+            return _NEVER if expires is None else (expires, None)
+        if derived == "idle":
+            return idle_at, expires
+        if derived == "active" and idle_at is not None:
+            return None, idle_at if expires is None or idle_at < expires else expires
+        return _NEVER
+
     def changed(self) -> None:
         """Drop the cached serialization; call after every change to a field."""
         self._json = None
@@ -270,6 +289,11 @@ def session_list_json(rows: Iterable[tuple[Session, str]]) -> bytes:
     if cell is not None and rows == cell[0]:
         cell[1] = body
     return body
+
+
+#: a span of no instant (``Session.derived_span`` of a status the fields never give)
+_NEVER: tuple[datetime | None, datetime | None] = (
+    datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
 
 
 def derived_until(sessions: Iterable[Session], now: datetime, idle_after: timedelta

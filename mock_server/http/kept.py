@@ -1,42 +1,48 @@
 """Answers of reads kept, and sent again while nothing they depend on has changed.
 
-A handler whose answer depends on nothing but its request's path, query and bearer token
-and on the mock's state says so (``Answer.reusable``). The state is told by a mark the
-engine gives (``MockEngine.reads_as_of``: the store's generation, which moves at every
-change to a record, the configuration in force, and the clock's instant). The router
-keeps such an answer, and gives it to the same request (GET, same path, query and
-``Authorization``) for as long as the mark is the same and the header still
-authenticates as the same token, scopes included, without calling the handler.
+A handler whose answer depends on nothing but its request's path, query and bearer token,
+the mock's records and configuration, and the time, says over which span of the mock's
+clock it holds while those stay as they are (``Answer.holds``: a session's, until its
+derived status would change). The engine tells where the state stands
+(``MockEngine.reads_as_of``: the store's generation, which moves at every change to a
+record, the configuration in force, the clock's instant). The router keeps such an
+answer, and gives it to the same request (GET, same path, query and ``Authorization``)
+without calling the handler while the generation and configuration are the same, the
+clock is within the span, and the header still authenticates as the same token, scopes
+included.
 
-So a client that polls a session, or a list, is answered at once, and the first change
-(a heartbeat, a revocation, an expiry reached as the clock moves, a new configuration,
-a token revoked) is what the next request sees: a kept answer is never older than the
-state it was made from. The answers kept are bounded in number and in bytes.
+So a client that polls a session is answered at once, and the first change (a
+heartbeat, a revocation, an expiry or idle threshold reached as the clock moves, the
+clock set back, a new configuration, a token gone) is what the next request sees: a
+kept answer is never other than the handler's would be. The answers kept are bounded in
+number and in bytes.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from kontext_mock.core.errors import ApiError
 from kontext_mock.core.records import AccessToken
 from kontext_mock.http.routing import MEMO_KEY_MAX, Endpoint
 from kontext_mock.http.serving.exchange import Answer, Exchange
 
-__all__ = ["KEPT_ANSWERS", "KEPT_BYTES", "Before", "KeptAnswers", "Mark"]
+__all__ = ["KEPT_ANSWERS", "KEPT_BYTES", "Before", "KeptAnswers", "Mark", "State"]
 
 #: the most answers kept at once, and the most bytes of their bodies (all forgotten past
 #: either: the usual client asks the same few things again and again)
 KEPT_ANSWERS = 256
 KEPT_BYTES = 4 * 1024 * 1024
-#: what a read depends on besides its request, as the engine tells it (equal marks: the
-#: same state)
-Mark = Callable[[], Hashable]
+#: where the state a read depends on stands: the store's generation, the configuration in
+#: force (compared by value), the clock's instant
+State = tuple[int, object, datetime]
+Mark = Callable[[], State]
 _Key = tuple[str, bytes, str]
-#: what :meth:`KeptAnswers.before` takes: the request's key, the state's mark, the token
-Before = tuple[_Key, Hashable, AccessToken]
+#: what :meth:`KeptAnswers.before` takes: the request's key, the state, the token
+Before = tuple[_Key, State, AccessToken]
 #: the longest request (path, query and Authorization together) whose answer is kept
 _KEY_MAX = 4 * MEMO_KEY_MAX
 
@@ -45,17 +51,27 @@ _KEY_MAX = 4 * MEMO_KEY_MAX
 class _Kept:
     endpoint: Endpoint
     token: AccessToken
-    mark: Hashable
+    generation: int
+    config: object
+    since: datetime | None
+    until: datetime | None
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+
+    def holds(self, state: State) -> bool:
+        generation, config, now = state
+        since, until = self.since, self.until
+        return (generation == self.generation
+                and (config is self.config or config == self.config)
+                and (since is None or since <= now) and (until is None or now < until))
 
 
 class KeptAnswers:
     """The kept answers of a router (see the module's docstring)."""
 
     def __init__(self, mark: Mark) -> None:
-        #: the engine's mark of the state a read depends on
+        #: the engine's account of where the state a read depends on stands
         self.mark = mark
         self._kept: dict[_Key, _Kept] = {}
         self._bytes = 0
@@ -70,7 +86,7 @@ class KeptAnswers:
         kept = self._kept.get(key) if key is not None else None
         if kept is None:
             return None
-        if kept.mark != self.mark() or not _same_token(kept, key[2]):  # type: ignore[index]
+        if not kept.holds(self.mark()) or not _same_token(kept, key[2]):  # type: ignore[index]
             with self._lock:
                 if self._kept.get(key) is kept:  # type: ignore[arg-type]
                     del self._kept[key]  # type: ignore[arg-type]
@@ -80,27 +96,31 @@ class KeptAnswers:
 
     def before(self, exchange: Exchange, endpoint: Endpoint) -> Before | None:
         """Taken before ``endpoint``'s handler runs for ``exchange``: where its answer would
-        be kept, the state's mark and the token its credential names now; None for a
-        request whose answer is never kept."""
+        be kept, the state, and the token its credential names now; None for a request
+        whose answer is never kept."""
         if not endpoint.reads_only:
             return None
         key = _key(exchange)
         if key is None:
             return None
-        mark = self.mark()
+        state = self.mark()
         try:
             token = endpoint.token_for(key[2])
         except ApiError:
             return None  # (refused: its refusal is the handler path's to make)
-        return key, mark, token
+        return key, state, token
 
     def keep(self, before: Before, endpoint: Endpoint, answer: Answer) -> None:
         """Keep ``answer``, made for the request ``before`` was taken for, when the handler
-        said it may be reused and the state is still the one marked before it ran. (The
-        token is the one named before the handler ran: were the credential to name
+        said over which span it holds and no record or configuration changed while it ran.
+        (The token is the one named before the handler ran: were the credential to name
         another since, no request would ever find the answer kept.)"""
-        key, mark, token = before
-        if not answer.reusable or mark != self.mark():
+        key, (generation, config, _), token = before
+        holds = answer.holds
+        if holds is None:
+            return
+        now_generation, now_config, _ = self.mark()
+        if now_generation != generation or now_config is not config:
             return
         size = len(answer.body)
         if size > KEPT_BYTES:
@@ -112,8 +132,8 @@ class KeptAnswers:
             if len(self._kept) >= KEPT_ANSWERS or self._bytes + size > KEPT_BYTES:
                 self._kept.clear()
                 self._bytes = 0
-            self._kept[key] = _Kept(endpoint, token, mark, answer.status,
-                                    tuple(answer.headers), answer.body)
+            self._kept[key] = _Kept(endpoint, token, generation, config, holds[0], holds[1],
+                                    answer.status, tuple(answer.headers), answer.body)
             self._bytes += size
 
     def clear(self) -> None:

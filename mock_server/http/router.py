@@ -158,7 +158,7 @@ class Router:
             log.exception("unexpected error on %s %s", exchange.method, exchange.path)
             return answer_for(ApiError(500, "internal_error", "an unexpected error occurred"))
         if isinstance(made, Answer):
-            if before is not None and made.reusable:
+            if before is not None and made.holds is not None:
                 self.kept.keep(before, endpoint, made)
             return made
         # (a handler that answers with Flask's response, e.g. a dashboard file: the bytes

@@ -151,9 +151,11 @@ class Answer:
     #: an injected fault's answer (strict mode lets it through as injected)
     injected: bool = False
     #: said by a handler whose answer depends on nothing but its request's path, query
-    #: and bearer token and on the state the application marks: the application may send
-    #: it again to the same request while that state holds (the server never looks)
-    reusable: bool = False
+    #: and bearer token, the application's records and configuration, and the time: the
+    #: span of the application's clock over which the answer holds while those stay as
+    #: they are (from, until just before; None: unbounded). The application may send it
+    #: again to the same request within it; None: never (the server never looks)
+    holds: tuple[datetime | None, datetime | None] | None = None
     #: True for a :class:`Drop`: the connection is closed, nothing is sent
     drop: ClassVar[bool] = False
 
@@ -201,14 +203,14 @@ class StreamAnswer(Answer):
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None, *,
-                reusable: bool = False) -> Answer:
-    """A JSON answer; ``body`` may be pre-serialized bytes (``reusable``: see
-    :attr:`Answer.reusable`)."""
+                holds: tuple[datetime | None, datetime | None] | None = None) -> Answer:
+    """A JSON answer; ``body`` may be pre-serialized bytes (``holds``: see
+    :attr:`Answer.holds`)."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     if headers:
         pairs.extend(headers.items())
-    return Answer(status, pairs, data, False, reusable)
+    return Answer(status, pairs, data, False, holds)
 
 
 def error_answer(status: int, code: str, message: str, headers: dict[str, str] | None = None,
