@@ -127,6 +127,9 @@ class Endpoint:
         self._parsed: dict[Hashable, tuple[dict[str, Any], frozenset[str]]] | None = (
             {} if op.parameters and all(p.location in ("path", "query") for p in op.parameters)
             else None)
+        #: Authorization headers -> their bearer token (a client sends the same again and
+        #: again; kept by the endpoint, so they go with the mock)
+        self._bearers: dict[str, str] = {}
         #: the query's names the operation reads (the key holds no other pair)
         self._query_names = frozenset(p.name for p in op.parameters if p.location == "query")
         #: True for a read (GET) whose only credential is the bearer token checked here and
@@ -147,8 +150,22 @@ class Endpoint:
     def token_for(self, authorization: str | None) -> AccessToken:
         """The bearer token of an ``Authorization`` header, known, unexpired and holding the
         operation's scopes; raises an :class:`ApiError` (401, 403) otherwise."""
-        token = self._authenticate(_bearer(authorization))
+        token = self._authenticate(self._bearer_of(authorization))
         self._scopes.require(token.scopes)
+        return token
+
+    def _bearer_of(self, header: str | None) -> str:
+        """:func:`parse_bearer`, remembered for short headers (refusals are not)."""
+        if header is None:
+            return parse_bearer(header)
+        bearers = self._bearers
+        token = bearers.get(header)
+        if token is None:
+            token = parse_bearer(header)
+            if len(header) <= MEMO_KEY_MAX:
+                if len(bearers) >= _PARSED_KEPT:
+                    bearers.clear()
+                bearers[header] = token
         return token
 
     def _parameters(self, inputs: Inputs) -> tuple[dict[str, Any], frozenset[str]]:
@@ -172,24 +189,6 @@ class Endpoint:
                 parsed.clear()
             parsed[key] = found
         return dict(found[0]), found[1]
-
-
-#: Authorization headers -> their bearer token (a client sends the same one again and again)
-_BEARERS: dict[str, str] = {}
-
-
-def _bearer(header: str | None) -> str:
-    """:func:`parse_bearer`, remembered for short headers (refusals are not)."""
-    if header is None:
-        return parse_bearer(header)
-    token = _BEARERS.get(header)
-    if token is None:
-        token = parse_bearer(header)
-        if len(header) <= MEMO_KEY_MAX:
-            if len(_BEARERS) >= _PARSED_KEPT:
-                _BEARERS.clear()
-            _BEARERS[header] = token
-    return token
 
 
 def bind(
