@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from kontext_mock import KontextMock, derived_status, format_instant, parse_instant
 from kontext_mock.core.records import (
+    CONNECTED,
+    DISCONNECTED,
     STATUS_FILTERS,
     Session,
     pick_sessions,
@@ -322,13 +324,13 @@ def test_a_listed_page_changed_by_its_reader_changes_no_other_reader(mock: Konte
 
 
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
-_OFFSETS = st.none() | st.integers(-100, 100).map(lambda s: _BASE + timedelta(seconds=s))
+_OFFSETS = st.none() | st.integers(-100, 100).map(lambda s: _BASE + timedelta(microseconds=s))
 
 
-@settings(max_examples=400, deadline=None)
-@given(status=st.sampled_from(["connected", "disconnected"]), expires=_OFFSETS,
-       active=_OFFSETS, idle=st.integers(1, 60).map(lambda s: timedelta(seconds=s)),
-       at=st.integers(-200, 200).map(lambda s: _BASE + timedelta(seconds=s)))
+@settings(max_examples=600, deadline=None)
+@given(status=st.sampled_from([CONNECTED, DISCONNECTED]), expires=_OFFSETS,
+       active=_OFFSETS, idle=st.integers(0, 60).map(lambda s: timedelta(microseconds=s)),
+       at=st.integers(-200, 200).map(lambda s: _BASE + timedelta(microseconds=s)))
 def test_a_derived_span_holds_exactly_the_instants_of_its_status(
         status: Any, expires: datetime | None, active: datetime | None, idle: timedelta,
         at: datetime) -> None:
@@ -341,3 +343,16 @@ def test_a_derived_span_holds_exactly_the_instants_of_its_status(
         since, until = session.derived_span(derived, idle)
         within = (since is None or since <= at) and (until is None or at < until)
         assert within == (session.derived_status(at, idle) == derived), (derived, since, until)
+
+
+def test_a_derived_span_past_the_last_instant_is_for_ever() -> None:
+    # an idle threshold beyond datetime's range: never idle, not an error
+    session = Session(id="s", application_id="a", organization_id="o", name="n",
+                      status=CONNECTED, created_at=_BASE, connected_at=_BASE,
+                      last_active_at=datetime(8999, 1, 1, tzinfo=UTC), token_expires_at=None)
+    huge = timedelta(days=365 * 1500)
+    latest = datetime(9999, 12, 31, tzinfo=UTC)
+    assert session.derived_status(latest, huge) == "active"
+    assert session.derived_span("active", huge) == (None, None)
+    since, until = session.derived_span("idle", huge)
+    assert since is not None and until is not None and since > until  # (no instant)

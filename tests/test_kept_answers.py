@@ -17,6 +17,7 @@ from kontext_mock.core.durations import parse_instant
 from kontext_mock.http import kept
 from kontext_mock.http.app import pipeline_of
 
+from .broken_variants import IdleBackwards
 from .conftest import AUTH, DEV_APP, DEV_SESSION, NOW
 from .serving import serve
 
@@ -261,3 +262,37 @@ def test_an_answer_is_kept_for_the_token_named_before_its_handler_ran() -> None:
     bearer = {"Authorization": "Bearer swapped-token"}
     session_of(reader.get(GET, headers=bearer))  # (made for the dev organization's token)
     assert reader.get(GET, headers=bearer).status_code == 404
+
+
+def test_a_field_changed_outside_the_store_is_seen_by_the_next_read(
+        counted: CountingMock, client: FlaskClient) -> None:
+    # (a change that drops the session's JSON, as Session.changed() asks, without the
+    # store's generation moving)
+    read_twice(counted, client)
+    session, _ = counted.find_session(DEV_APP, DEV_SESSION)
+    session.hostname = "elsewhere.example"
+    session.changed()
+    assert session_of(client.get(GET, headers=AUTH))["hostname"] == "elsewhere.example"
+
+
+def test_an_engine_that_derives_otherwise_is_read_as_its_handler_answers() -> None:
+    # A kept answer is only ever one the handler would give: with an engine whose derived
+    # status differs from the rule's (a broken variant of the contract kit's tests), every
+    # read equals a read made with nothing kept.
+    variant = IdleBackwards(seed=7, now=NOW, frozen=True)
+    reader = variant.app.test_client()
+    router = pipeline_of(variant.app).router  # type: ignore[union-attr]
+    first = session_of(reader.get(GET, headers=AUTH))
+    idle_at = parse_instant(first["lastActiveAt"]) + variant.idle_after
+    for instant in (idle_at - timedelta(milliseconds=1), idle_at, idle_at + timedelta(hours=1)):
+        variant.set_time(instant)
+        served = session_of(reader.get(GET, headers=AUTH))
+        router.kept.clear()
+        assert served == session_of(reader.get(GET, headers=AUTH)), instant
+
+
+def test_an_idle_threshold_past_the_last_instant_is_read() -> None:
+    far = CountingMock(seed=7, now="8999-01-01T00:00:00Z", frozen=True,
+                       idle_after=timedelta(days=365 * 1500))
+    reader = far.app.test_client()
+    assert session_of(reader.get(GET, headers=AUTH))["derivedStatus"] in ("active", "idle")

@@ -166,10 +166,11 @@ class MockEngine:
     def reads_as_of(self) -> tuple[int, MockConfig, datetime]:
         """Where what every read of the API depends on (besides its request and its token)
         stands: the store's generation (it moves at every change to a record), the
-        configuration in force and the clock's instant. A read whose answer holds over a
-        span of the clock (``Answer.holds``) answers the same for as long as the first two
-        are the same and the instant within the span (the router keeps such answers:
-        ``http/kept.py``)."""
+        configuration in force and the clock's instant. A read whose answer says how to
+        tell it still holds at an instant (``Answer.holds``) answers the same for as long
+        as the first two are the same and it holds at the third (the router keeps such
+        answers: ``http/kept.py``). Read with the store's lock held, for a consistent
+        account."""
         state = self.state
         return state.store.generation, state.config, state.clock.now()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -167,14 +167,37 @@ class Session:
         if self.status == DISCONNECTED:
             return (None, None) if derived == "disconnected" else _NEVER
         expires, active = self.token_expires_at, self.last_active_at
-        idle_at = None if active is None else active + idle_after
         if derived == "expired":
             return _NEVER if expires is None else (expires, None)
+        if active is None:  # (no activity: idle until it expires, never active)
+            return (None, expires) if derived == "idle" else _NEVER
+        try:
+            idle_at: datetime | None = active + idle_after
+        except OverflowError:  # (a threshold past the last instant there is: never idle)
+            idle_at = None
         if derived == "idle":
-            return idle_at, expires
-        if derived == "active" and idle_at is not None:
-            return None, idle_at if expires is None or idle_at < expires else expires
+            return _NEVER if idle_at is None else (idle_at, expires)
+        if derived == "active":
+            if idle_at is None or (expires is not None and expires < idle_at):
+                return None, expires
+            return None, idle_at
         return _NEVER
+
+    def read_holds(self, derived: str, idle_after: timedelta) -> Callable[[datetime], bool]:
+        """Whether what this session reads as now (its JSON with ``derived``, made by
+        :meth:`to_json`) is still what it reads at another instant: nothing changed since
+        (every change drops the JSON made, :meth:`changed`) and the instant within
+        :meth:`derived_span`. Call after :meth:`to_json`, with the lock it was read under."""
+        since, until = self.derived_span(derived, idle_after)
+        made = self._json
+        if made is None:  # (no JSON made: nothing to hold to)
+            return lambda now: False
+
+        def holds(now: datetime) -> bool:
+            return (self._json is made and (since is None or since <= now)
+                    and (until is None or now < until))
+
+        return holds
 
     def changed(self) -> None:
         """Drop the cached serialization; call after every change to a field."""

@@ -45,7 +45,8 @@ def create_app(mock: MockEngine) -> Flask:
                    guards={"adminToken": admin.guard(mock)})
     app.config["KONTEXT_EXTRA_SPECS"] = [control_spec]
     errors.register(app, spec.jsonrpc_paths)
-    pipeline = Pipeline(mock, app, spec, control_spec, Router(app, {**public, **control}, mock.reads_as_of))
+    router = Router(app, {**public, **control}, mock.reads_as_of, mock.store.lock)
+    pipeline = Pipeline(mock, app, spec, control_spec, router)
     app.wsgi_app = InProcessFront(pipeline)  # type: ignore[method-assign]
     app.extensions["kontext_pipeline"] = pipeline
     return app

@@ -1,27 +1,28 @@
 """Answers of reads kept, and sent again while nothing they depend on has changed.
 
 A handler whose answer depends on nothing but its request's path, query and bearer token,
-the mock's records and configuration, and the time, says over which span of the mock's
-clock it holds while those stay as they are (``Answer.holds``: a session's, until its
-derived status would change). The engine tells where the state stands
-(``MockEngine.reads_as_of``: the store's generation, which moves at every change to a
-record, the configuration in force, the clock's instant). The router keeps such an
-answer, and gives it to the same request (GET, same path, query and ``Authorization``)
-without calling the handler while the generation and configuration are the same, the
-clock is within the span, and the header still authenticates as the same token, scopes
-included.
+the mock's records and configuration, and the time, gives with it a test of whether it
+still holds at an instant (``Answer.holds``: a session's, while the session is unchanged
+and its derived status would be the same). The engine tells where the state stands
+(``MockEngine.reads_as_of``: the store's generation, which moves at every change to the
+store's records, the configuration in force, the clock's instant). The router keeps such
+an answer when it holds at the instant the handler is done, and gives it to the same
+request (GET, same path, query and ``Authorization``) without calling the handler while
+the generation and configuration are the same, the answer holds at the clock's instant,
+and the header still authenticates as the same token, scopes included. All of that is
+judged under the store's lock, as the handler reads, so no change is seen half made.
 
 So a client that polls a session is answered at once, and the first change (a
 heartbeat, a revocation, an expiry or idle threshold reached as the clock moves, the
-clock set back, a new configuration, a token gone) is what the next request sees: a
-kept answer is never other than the handler's would be. The answers kept are bounded in
-number and in bytes.
+clock set back, a new configuration, a token gone) is what the next request sees. The
+answers kept are bounded in number and in bytes.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,26 +54,27 @@ class _Kept:
     token: AccessToken
     generation: int
     config: object
-    since: datetime | None
-    until: datetime | None
+    #: the handler's test of the answer at an instant (``Answer.holds``)
+    holds_at: Callable[[datetime], bool]
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
 
     def holds(self, state: State) -> bool:
         generation, config, now = state
-        since, until = self.since, self.until
         return (generation == self.generation
-                and (config is self.config or config == self.config)
-                and (since is None or since <= now) and (until is None or now < until))
+                and (config is self.config or config == self.config) and self.holds_at(now))
 
 
 class KeptAnswers:
     """The kept answers of a router (see the module's docstring)."""
 
-    def __init__(self, mark: Mark) -> None:
+    def __init__(self, mark: Mark, lock: AbstractContextManager[object]) -> None:
         #: the engine's account of where the state a read depends on stands
         self.mark = mark
+        #: the store's lock, every change is made under (re-entrant: the server's loop may
+        #: hold it already)
+        self._store_lock = lock
         self._kept: dict[_Key, _Kept] = {}
         self._bytes = 0
         # (found without it: a dict's get is atomic; kept and forgotten with it, so that
@@ -86,7 +88,9 @@ class KeptAnswers:
         kept = self._kept.get(key) if key is not None else None
         if kept is None:
             return None
-        if not kept.holds(self.mark()) or not _same_token(kept, key[2]):  # type: ignore[index]
+        with self._store_lock:
+            holds = kept.holds(self.mark()) and _same_token(kept, key[2])  # type: ignore[index]
+        if not holds:
             with self._lock:
                 if self._kept.get(key) is kept:  # type: ignore[arg-type]
                     del self._kept[key]  # type: ignore[arg-type]
@@ -112,16 +116,17 @@ class KeptAnswers:
 
     def keep(self, before: Before, endpoint: Endpoint, answer: Answer) -> None:
         """Keep ``answer``, made for the request ``before`` was taken for, when the handler
-        said over which span it holds and no record or configuration changed while it ran.
+        said how to tell it holds, it holds now, and no record or configuration changed
+        while the handler ran.
         (The token is the one named before the handler ran: were the credential to name
         another since, no request would ever find the answer kept.)"""
         key, (generation, config, _), token = before
         holds = answer.holds
         if holds is None:
             return
-        now_generation, now_config, _ = self.mark()
-        if now_generation != generation or now_config is not config:
-            return
+        now_generation, now_config, now = self.mark()
+        if now_generation != generation or now_config is not config or not holds(now):
+            return  # (changed while the handler ran, or not true now: never found)
         size = len(answer.body)
         if size > KEPT_BYTES:
             return
@@ -132,8 +137,8 @@ class KeptAnswers:
             if len(self._kept) >= KEPT_ANSWERS or self._bytes + size > KEPT_BYTES:
                 self._kept.clear()
                 self._bytes = 0
-            self._kept[key] = _Kept(endpoint, token, generation, config, holds[0], holds[1],
-                                    answer.status, tuple(answer.headers), answer.body)
+            self._kept[key] = _Kept(endpoint, token, generation, config, holds, answer.status,
+                                    tuple(answer.headers), answer.body)
             self._bytes += size
 
     def clear(self) -> None:

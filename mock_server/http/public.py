@@ -50,10 +50,10 @@ def handlers(mock: MockEngine) -> dict[str, Handler]:
             session, derived = mock.find_session(
                 params["applicationId"], params["sessionId"], org_of(call)
             )
-            # (a function of the path, the token and the records, until the session's
-            # derived status changes: kept for the same request while it holds)
-            return json_answer(b'{"session":' + session.to_json(derived) + b"}",
-                               holds=session.derived_span(derived, mock.idle_after))
+            # (a function of the path, the token and the records, until the session
+            # changes or its derived status would: kept for the same request while so)
+            body = b'{"session":' + session.to_json(derived) + b"}"
+            return json_answer(body, holds=session.read_holds(derived, mock.idle_after))
 
     def list_applications(call: Call) -> Answer:
         # By id, so the cursor is the last id of a page: stable while applications come

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from types import MappingProxyType
 from urllib.parse import parse_qsl
 
@@ -55,11 +56,12 @@ class Router:
     """The handler of the specs' operations beside the Flask path; ``enabled`` switches it
     off."""
 
-    def __init__(self, app: Flask, endpoints: dict[str, Endpoint], mark: Mark) -> None:
+    def __init__(self, app: Flask, endpoints: dict[str, Endpoint], mark: Mark,
+                 lock: AbstractContextManager[object]) -> None:
         self.enabled = True
-        #: answers of reads kept for the same request while the state is the same
-        #: (``mark``: the engine's)
-        self.kept = KeptAnswers(mark)
+        #: answers of reads kept for the same request while they hold (``mark``: the
+        #: engine's account of its state; ``lock``: the store's)
+        self.kept = KeptAnswers(mark, lock)
         self._app = app
         self._routes: dict[str, list[tuple[re.Pattern[str], Endpoint]]] = {}
         #: each endpoint's path parameters, in the path's order

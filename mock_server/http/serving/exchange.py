@@ -151,11 +151,11 @@ class Answer:
     #: an injected fault's answer (strict mode lets it through as injected)
     injected: bool = False
     #: said by a handler whose answer depends on nothing but its request's path, query
-    #: and bearer token, the application's records and configuration, and the time: the
-    #: span of the application's clock over which the answer holds while those stay as
-    #: they are (from, until just before; None: unbounded). The application may send it
-    #: again to the same request within it; None: never (the server never looks)
-    holds: tuple[datetime | None, datetime | None] | None = None
+    #: and bearer token, the application's records and configuration, and the time: tells
+    #: whether the answer still holds at an instant of the application's clock (its
+    #: records and configuration not replaced). The application may send it again to the
+    #: same request while it does; None: never (the server never looks)
+    holds: Callable[[datetime], bool] | None = None
     #: True for a :class:`Drop`: the connection is closed, nothing is sent
     drop: ClassVar[bool] = False
 
@@ -203,7 +203,7 @@ class StreamAnswer(Answer):
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None, *,
-                holds: tuple[datetime | None, datetime | None] | None = None) -> Answer:
+                holds: Callable[[datetime], bool] | None = None) -> Answer:
     """A JSON answer; ``body`` may be pre-serialized bytes (``holds``: see
     :attr:`Answer.holds`)."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
