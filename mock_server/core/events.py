@@ -127,17 +127,25 @@ class EventBus:
 
     def publish(self, type_: str, time: datetime, data: dict[str, Any]) -> Event:
         """Record an event and hand it to every subscriber that wants it."""
+        return self.publish_all(type_, time, [data])[0]
+
+    def publish_all(self, type_: str, time: datetime, datas: list[dict[str, Any]]
+                    ) -> list[Event]:
+        """Record events of one type and time, in order, and hand each to every subscriber
+        that wants it (what one act, e.g. a revoke-all, did to many sessions)."""
         with self._lock:
-            event = Event(next(self._ids), type_, time, data)
-            self.last_id = event.id
-            self.history.append(event)
+            events = [Event(next(self._ids), type_, time, data) for data in datas]
+            if events:
+                self.last_id = events[-1].id
+            self.history.extend(events)
             subscribers = list(self._subscribers)
-        for sub in subscribers:
-            if sub.wants(event):
-                sub.deliver(event)
-        for listener in self.listeners:
-            listener(event)
-        return event
+        for event in events:
+            for sub in subscribers:
+                if sub.wants(event):
+                    sub.deliver(event)
+            for listener in self.listeners:
+                listener(event)
+        return events
 
     def subscribe(self, types: frozenset[str] | None = None, *, stream: bool = False,
                   cap: int | None = None, notify: Callable[[], None] | None = None

@@ -148,10 +148,16 @@ class GatewayState:
 
     def end(self, session_id: str) -> None:
         """The session ended: forget its link and end its streams."""
+        self.end_all([session_id])
+
+    def end_all(self, session_ids: list[str]) -> None:
+        """The sessions ended: forget their links and end their streams."""
         with self._lock:
-            self.links.pop(session_id, None)
-            watchers = self._watchers.pop(session_id, {})
-        for ended in watchers.values():
+            ending: list[Callable[[], None]] = []
+            for session_id in session_ids:
+                self.links.pop(session_id, None)
+                ending.extend(self._watchers.pop(session_id, {}).values())
+        for ended in ending:
             with contextlib.suppress(Exception):  # a stream's loop that closed meanwhile
                 ended()
 

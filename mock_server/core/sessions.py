@@ -170,8 +170,7 @@ class Sessions:
             now = state.clock.now()
             changed = [s for s in state.store.application_sessions(application_id)
                        if s.status == CONNECTED]
-            for session in changed:
-                state.disconnect(session, now, "revoked")
+            state.disconnect_all(changed, now, "revoked")
             # The gateway's tokens of the application's client stop working with them:
             # its MCP clients must authenticate again.
             state.gateway.grants.revoke_client(app_client_id(application_id))

@@ -98,12 +98,22 @@ class MockState:
 
     def disconnect(self, session: Session, at: datetime, reason: str) -> None:
         """Disconnect a connected session (call with the store's lock held)."""
-        session.status = DISCONNECTED
-        session.disconnected_at = at
-        session.disconnect_reason = reason  # type: ignore[assignment]
-        self.store.touch(session)
-        self.gateway.end(session.id)
-        self.publish("session.disconnected", session, at, reason=reason)
+        self.disconnect_all([session], at, reason)
+
+    def disconnect_all(self, sessions: list[Session], at: datetime, reason: str) -> None:
+        """Disconnect connected sessions, all at ``at`` (call with the store's lock held):
+        their MCP streams end, and one event each is published."""
+        for session in sessions:
+            session.status = DISCONNECTED
+            session.disconnected_at = at
+            session.disconnect_reason = reason  # type: ignore[assignment]
+            self.store.touch(session)
+        self.gateway.end_all([s.id for s in sessions])
+        when = format_instant(at)
+        self.events.publish_all("session.disconnected", at, [{
+            "sessionId": s.id, "applicationId": s.application_id,
+            "organizationId": s.organization_id, "at": when, "reason": reason,
+        } for s in sessions])
 
     def play(self, now: datetime) -> None:
         """Play what is due up to ``now``: scripted steps, idle and expiry events (call
