@@ -88,13 +88,7 @@ class MockState:
 
     def publish(self, type_: str, session: Session, at: datetime, **extra: Any) -> None:
         """Publish a session's lifecycle event."""
-        self.events.publish(type_, at, {
-            "sessionId": session.id,
-            "applicationId": session.application_id,
-            "organizationId": session.organization_id,
-            "at": format_instant(at),
-            **extra,
-        })
+        self.events.publish(type_, at, _event_data(session, format_instant(at), extra))
 
     def disconnect(self, session: Session, at: datetime, reason: str) -> None:
         """Disconnect a connected session (call with the store's lock held)."""
@@ -109,11 +103,9 @@ class MockState:
             session.disconnect_reason = reason  # type: ignore[assignment]
             self.store.touch(session)
         self.gateway.end_all([s.id for s in sessions])
-        when = format_instant(at)
-        self.events.publish_all("session.disconnected", at, [{
-            "sessionId": s.id, "applicationId": s.application_id,
-            "organizationId": s.organization_id, "at": when, "reason": reason,
-        } for s in sessions])
+        when, extra = format_instant(at), {"reason": reason}
+        self.events.publish_all("session.disconnected", at,
+                                [_event_data(s, when, extra) for s in sessions])
 
     def play(self, now: datetime) -> None:
         """Play what is due up to ``now``: scripted steps, idle and expiry events (call
@@ -160,3 +152,14 @@ class MockState:
             self.faker.rng.seed(self.config.seed + 1)
             self.faker.fake.seed_instance(self.config.seed + 1)
             self.faker.idle_after = self.config.idle_after
+
+
+def _event_data(session: Session, when: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """A session's lifecycle event's data: whose, when (formatted), and what else."""
+    return {
+        "sessionId": session.id,
+        "applicationId": session.application_id,
+        "organizationId": session.organization_id,
+        "at": when,
+        **extra,
+    }
